@@ -1,0 +1,261 @@
+"""The records that flow through one turn of the loop, from proposal to observation.
+
+All are frozen pydantic models and round-trip through JSON, so the store can keep them verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ._spec import CampaignSpec, Frozen
+from .errors import InterventionError
+
+__all__ = [
+    "Intervention",
+    "Experiment",
+    "Trajectory",
+    "Observation",
+    "Transition",
+    "Hypothesis",
+    "Proposal",
+    "ScoreBreakdown",
+    "RankedProposal",
+    "SafetyRemoval",
+    "Ranking",
+    "Decision",
+    "Ticket",
+]
+
+
+class Intervention(Frozen):
+    """One point of the intervention space, e.g. `{"basal": 0.65, "carb_ratio": 23.0}`."""
+
+    values: dict[str, float]
+
+    @model_validator(mode="after")
+    def _finite(self) -> Intervention:
+        bad = {k: v for k, v in self.values.items() if not math.isfinite(v)}
+        if bad:
+            raise ValueError(f"intervention values must be finite numbers, got {bad}")
+        return self
+
+    def canonical(self, digits: int = 6) -> dict[str, float]:
+        """Values rounded to `digits` significant figures, sorted by name: the identity of a point."""
+        return {k: float(f"{self.values[k]:.{digits}g}") for k in sorted(self.values)}
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def violations(self, spec: CampaignSpec) -> list[str]:
+        """Every way this point breaks the spec's hard limits, in words (empty when valid)."""
+        problems = []
+        names = set(spec.variable_names)
+        missing, extra = names - set(self.values), set(self.values) - names
+        if missing:
+            problems.append(f"missing variable(s) {sorted(missing)}")
+        if extra:
+            problems.append(f"unknown variable(s) {sorted(extra)}; the space has {sorted(names)}")
+        for var in spec.interventions:
+            value = self.values.get(var.name)
+            if value is not None and not (var.lower <= value <= var.upper):
+                problems.append(
+                    f"{var.name} = {value:g} {var.unit} is outside the hard limits [{var.lower:g}, {var.upper:g}]"
+                )
+        return problems
+
+    def check(self, spec: CampaignSpec) -> Intervention:
+        """Return self when valid against the spec, else raise InterventionError with every reason."""
+        problems = self.violations(spec)
+        if problems:
+            raise InterventionError("; ".join(problems), intervention=self)
+        return self
+
+    def describe(self, spec: CampaignSpec | None = None) -> str:
+        if spec is None:
+            return ", ".join(f"{k}={v:.3g}" for k, v in self.canonical().items())
+        return ", ".join(f"{v.name}={self.values[v.name]:.3g} {v.unit}" for v in spec.interventions)
+
+
+class Experiment(Frozen):
+    """An intervention approved to run, with its context and its idempotency key.
+
+    The key hashes the campaign, the intervention and the context, so an experiment keeps its key
+    across retries and resumes and the lab runs it at most once.
+    """
+
+    campaign_id: str
+    round: int
+    intervention: Intervention
+    context: dict[str, Any] = Field(default_factory=dict)
+    hypothesis_ids: tuple[str, ...] = ()
+    approved_by: str
+    approval_note: str = ""
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(
+            {"campaign": self.campaign_id, "x": self.intervention.canonical(), "context": self.context},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+class Ticket(Frozen):
+    """A lab's receipt for a submitted experiment; `poll` takes it back."""
+
+    experiment_key: str
+    lab: str
+    lab_ref: str
+
+
+class Trajectory(Frozen):
+    """Readouts over time: `series[name][i]` was measured at `times_min[i]` minutes from the start."""
+
+    times_min: tuple[float, ...]
+    series: dict[str, tuple[float, ...]]
+    units: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> Trajectory:
+        n = len(self.times_min)
+        bad = {k: len(v) for k, v in self.series.items() if len(v) != n}
+        if bad:
+            raise ValueError(f"every series must have {n} points (one per time), got {bad}")
+        nonfinite = [k for k, v in self.series.items() if not all(math.isfinite(x) for x in v)]
+        if nonfinite:
+            raise ValueError(f"series {nonfinite} hold non-finite values")
+        return self
+
+
+class Observation(Frozen):
+    """What the lab returned for one experiment."""
+
+    experiment_key: str
+    status: Literal["ok", "failed", "rejected", "cancelled"]
+    trajectory: Trajectory | None = None
+    readouts: dict[str, float] = Field(default_factory=dict)
+    message: str = ""
+    lab: str = ""
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ok_has_data(self) -> Observation:
+        if self.status == "ok" and self.trajectory is None and not self.readouts:
+            raise ValueError("an 'ok' observation must carry a trajectory or readouts")
+        return self
+
+
+class Transition(Frozen):
+    """`state_before + action -> state_after` over `dt_min`, with the model's prediction beside it.
+
+    The unit of a shareable transition dataset: the world model trains on these, and the report
+    shows the predicted mean and standard deviation next to what was observed.
+    """
+
+    experiment_key: str
+    t_min: float
+    dt_min: float
+    state_before: dict[str, float]
+    action: dict[str, float]
+    state_after: dict[str, float]
+    predicted_mean: dict[str, float] | None = None
+    predicted_std: dict[str, float] | None = None
+
+
+class Hypothesis(Frozen):
+    """A statement about the world, the candidates it motivated, and the evidence so far."""
+
+    id: str
+    statement: str
+    source: str
+    round: int
+    motivated: tuple[str, ...] = ()
+    evidence_for: tuple[str, ...] = ()
+    evidence_against: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        if not self.evidence_for and not self.evidence_against:
+            return "untested"
+        if len(self.evidence_for) > len(self.evidence_against):
+            return "supported"
+        if len(self.evidence_against) > len(self.evidence_for):
+            return "weakened"
+        return "mixed"
+
+
+class Proposal(Frozen):
+    """A candidate intervention from a proposer, with the hypothesis that motivated it."""
+
+    intervention: Intervention
+    hypothesis_id: str | None = None
+    rationale: str = ""
+    source: str = "offline"
+
+
+class ScoreBreakdown(Frozen):
+    """How the planner scored one candidate. `acquisition` is what the ranking sorts by.
+
+    Model-based fields are None when there was no fitted world model yet (the first round).
+    `expected_value`/`value_std` are the predicted objective readout's mean and standard deviation.
+    """
+
+    info_gain: float | None = None
+    expected_improvement: float | None = None
+    expected_value: float | None = None
+    value_std: float | None = None
+    cost: float
+    p_unsafe: float | None = None
+    acquisition: float
+
+
+class RankedProposal(Frozen):
+    proposal: Proposal
+    rank: int
+    score: ScoreBreakdown
+    selected: bool
+
+
+class SafetyRemoval(Frozen):
+    proposal: Proposal
+    p_unsafe: float
+    limit: str
+    reason: str
+
+
+class Ranking(Frozen):
+    """One round's ranking: every scored candidate, the selected batch, and what safety removed."""
+
+    round: int
+    ranked: tuple[RankedProposal, ...]
+    removed: tuple[SafetyRemoval, ...] = ()
+    model_version: str | None = None
+    note: str = ""
+
+    @property
+    def selected(self) -> tuple[RankedProposal, ...]:
+        return tuple(r for r in self.ranked if r.selected)
+
+
+class Decision(Frozen):
+    """A review decision on one ranked proposal (`edit` carries the edited intervention)."""
+
+    proposal_key: str
+    action: Literal["approve", "reject", "edit"]
+    by: str
+    reason: str = ""
+    edited: Intervention | None = None
+
+    @model_validator(mode="after")
+    def _edit_has_values(self) -> Decision:
+        if self.action == "edit" and self.edited is None:
+            raise ValueError("an 'edit' decision needs the edited intervention")
+        if self.action == "reject" and not self.reason.strip():
+            raise ValueError("a 'reject' decision needs a reason")
+        return self

@@ -1,0 +1,183 @@
+"""The campaign spec: the question, the objective, the intervention space, safety, cost, budget.
+
+A spec is what a person writes (YAML) to start a campaign. Everything else in the loop reads it;
+nothing changes it once the campaign has started (it is frozen and stored with the campaign).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import SpecError
+
+__all__ = [
+    "Frozen",
+    "Variable",
+    "Objective",
+    "SafetyLimit",
+    "Cost",
+    "Budget",
+    "CampaignSpec",
+    "load_spec",
+    "default_spec_path",
+]
+
+
+class Frozen(BaseModel):
+    """Base of every record in the shared language: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Variable(Frozen):
+    """One named, bounded, continuous variable of the intervention space.
+
+    `lower`/`upper` are hard limits: the lab rejects any experiment outside them. `start` is the
+    conservative region the first round is drawn from, before the world model has seen any data
+    (a safe seed set, as in safe Bayesian optimisation).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    unit: str
+    lower: float
+    upper: float
+    start: tuple[float, float] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Variable:
+        if not self.lower < self.upper:
+            raise ValueError(f"variable {self.name!r}: lower ({self.lower}) must be below upper ({self.upper})")
+        if self.start is not None:
+            lo, hi = self.start
+            if not (self.lower <= lo <= hi <= self.upper):
+                raise ValueError(
+                    f"variable {self.name!r}: start {list(self.start)} must lie inside "
+                    f"[{self.lower}, {self.upper}] with start[0] <= start[1]"
+                )
+        return self
+
+    @property
+    def start_bounds(self) -> tuple[float, float]:
+        return self.start if self.start is not None else (self.lower, self.upper)
+
+
+class Objective(Frozen):
+    """Which readout to optimise and in which direction (`target` needs `target_value`)."""
+
+    readout: str
+    direction: Literal["maximize", "minimize", "target"] = "maximize"
+    target_value: float | None = None
+
+    @model_validator(mode="after")
+    def _check_target(self) -> Objective:
+        if self.direction == "target" and self.target_value is None:
+            raise ValueError("objective.direction 'target' needs objective.target_value")
+        return self
+
+    def utility(self, value: float) -> float:
+        """The objective as a number to maximise."""
+        if self.direction == "maximize":
+            return value
+        if self.direction == "minimize":
+            return -value
+        return -abs(value - float(self.target_value))  # type: ignore[arg-type]
+
+
+class SafetyLimit(Frozen):
+    """A probabilistic limit: P(any value of `series` below `below` during the experiment) <= max_probability.
+
+    The planner removes candidates whose predicted probability exceeds the limit; the observed
+    outcome of a run experiment is checked against the same threshold.
+    """
+
+    name: str
+    series: str
+    below: float
+    max_probability: float = Field(gt=0.0, lt=1.0)
+
+
+class Cost(Frozen):
+    per_experiment: float = Field(default=1.0, gt=0.0)
+    unit: str = "experiment"
+
+
+class Budget(Frozen):
+    rounds: int = Field(ge=1)
+    batch: int = Field(ge=1)
+
+    @property
+    def experiments(self) -> int:
+        return self.rounds * self.batch
+
+
+class CampaignSpec(Frozen):
+    """Everything needed to start a campaign; see `specs/README` in the docs for each field."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    question: str
+    world: str
+    world_options: dict[str, Any] = Field(default_factory=dict)
+    objective: Objective
+    interventions: tuple[Variable, ...] = Field(min_length=1)
+    safety: tuple[SafetyLimit, ...] = ()
+    cost: Cost = Cost()
+    budget: Budget
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CampaignSpec:
+        names = [v.name for v in self.interventions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"intervention variable names must be unique, got {names}")
+        return self
+
+    def variable(self, name: str) -> Variable:
+        for v in self.interventions:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.interventions)
+
+    def fingerprint(self) -> str:
+        """A short hash of the spec's content: two specs with the same content share it."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_overrides(self, **changes: Any) -> CampaignSpec:
+        """A validated copy with top-level fields replaced (e.g. `budget`, `seed`)."""
+        data = self.model_dump(mode="json")
+        data.update({k: (v.model_dump(mode="json") if isinstance(v, BaseModel) else v) for k, v in changes.items()})
+        return CampaignSpec.model_validate(data)
+
+
+def default_spec_path() -> Path:
+    """The built-in default campaign: a virtual patient's insulin regimen."""
+    return Path(__file__).parent / "specs" / "patient_regimen.yaml"
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read and validate a campaign spec from YAML; errors name the file and the field at fault."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist; pass the path of a YAML campaign spec") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"spec file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"spec file {path} must hold a mapping of fields, got {type(raw).__name__}")
+    try:
+        return CampaignSpec.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        raise SpecError(f"spec file {path} is invalid:\n" + "\n".join(lines)) from None
