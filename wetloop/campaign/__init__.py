@@ -1,6 +1,8 @@
 """The shared language of the loop and the campaign store. Imports no other room."""
 
+from ._readouts import glucose_range, glucose_readouts, unsafe_readout_name
 from ._records import (
+    Band,
     Decision,
     Experiment,
     Hypothesis,
@@ -29,6 +31,7 @@ from .errors import (
 
 __all__ = [
     "AppendOnlyViolation",
+    "Band",
     "Budget",
     "CampaignNotFound",
     "CampaignSpec",
@@ -61,4 +64,7 @@ __all__ = [
     "dosing_schedule",
     "load_spec",
     "meals_of",
+    "glucose_range",
+    "glucose_readouts",
+    "unsafe_readout_name",
 ]

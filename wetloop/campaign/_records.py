@@ -24,6 +24,7 @@ __all__ = [
     "Hypothesis",
     "Proposal",
     "ScoreBreakdown",
+    "Band",
     "RankedProposal",
     "SafetyRemoval",
     "Ranking",
@@ -215,11 +216,23 @@ class ScoreBreakdown(Frozen):
     acquisition: float
 
 
+class Band(Frozen):
+    """A predicted trajectory of one series: median and a central interval at `level`, per time."""
+
+    series: str
+    level: float
+    times_min: tuple[float, ...]
+    lower: tuple[float, ...]
+    median: tuple[float, ...]
+    upper: tuple[float, ...]
+
+
 class RankedProposal(Frozen):
     proposal: Proposal
     rank: int
     score: ScoreBreakdown
     selected: bool
+    band: Band | None = None
 
 
 class SafetyRemoval(Frozen):

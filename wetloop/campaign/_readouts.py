@@ -1,0 +1,43 @@
+"""Readouts of a glucose trajectory, as the lab reports them and the world model must predict them.
+
+These numpy definitions are the reference: the world model's torch outcome model is tested
+against them on the same trajectories.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._spec import CampaignSpec, SafetyLimit
+
+__all__ = ["glucose_readouts", "glucose_range", "unsafe_readout_name"]
+
+
+def glucose_range(spec: CampaignSpec) -> tuple[float, float]:
+    low, high = spec.world_options.get("glucose_range", (70.0, 180.0))
+    return float(low), float(high)
+
+
+def unsafe_readout_name(limit: SafetyLimit) -> str:
+    """Readout name of a safety limit's event, e.g. `below_54_glucose` (1.0 when it happened)."""
+    return f"below_{limit.below:g}_{limit.series}".replace(".", "_")
+
+
+def glucose_readouts(glucose: np.ndarray, spec: CampaignSpec) -> dict[str, float]:
+    """time_in_range (fraction of samples in the spec's range), min/mean/max glucose, and per
+    safety limit on `glucose` an event readout that is 1.0 when any sample fell below its threshold.
+
+    Shape: `glucose` is (T,), equally spaced samples in mg/dL.
+    """
+    g = np.asarray(glucose, dtype=float)
+    low, high = glucose_range(spec)
+    out = {
+        "time_in_range": float(((g >= low) & (g <= high)).mean()),
+        "min_glucose": float(g.min()),
+        "mean_glucose": float(g.mean()),
+        "max_glucose": float(g.max()),
+    }
+    for limit in spec.safety:
+        if limit.series == "glucose":
+            out[unsafe_readout_name(limit)] = float((g < limit.below).any())
+    return out
