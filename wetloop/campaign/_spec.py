@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,12 +49,15 @@ class Variable(Frozen):
     lower: float
     upper: float
     start: tuple[float, float] | None = None
+    scale: Literal["linear", "log"] = "linear"
     description: str = ""
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Variable:
         if not self.lower < self.upper:
             raise ValueError(f"variable {self.name!r}: lower ({self.lower}) must be below upper ({self.upper})")
+        if self.scale == "log" and self.lower <= 0:
+            raise ValueError(f"variable {self.name!r}: a log-scale variable needs lower > 0, got {self.lower}")
         if self.start is not None:
             lo, hi = self.start
             if not (self.lower <= lo <= hi <= self.upper):
@@ -66,6 +70,18 @@ class Variable(Frozen):
     @property
     def start_bounds(self) -> tuple[float, float]:
         return self.start if self.start is not None else (self.lower, self.upper)
+
+    def to_unit(self, value: float) -> float:
+        """Map a value in [lower, upper] to [0, 1] on the variable's scale (log or linear)."""
+        if self.scale == "log":
+            return (math.log(value) - math.log(self.lower)) / (math.log(self.upper) - math.log(self.lower))
+        return (value - self.lower) / (self.upper - self.lower)
+
+    def from_unit(self, u: float) -> float:
+        """Inverse of `to_unit`."""
+        if self.scale == "log":
+            return math.exp(math.log(self.lower) + u * (math.log(self.upper) - math.log(self.lower)))
+        return self.lower + u * (self.upper - self.lower)
 
 
 class Objective(Frozen):
