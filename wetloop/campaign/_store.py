@@ -199,8 +199,8 @@ class CampaignStore:
         recs = self.records(campaign_id, kind)
         return recs[-1] if recs else None
 
-    def count(self, campaign_id: str, kind: str) -> int:
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM records WHERE campaign_id=? AND kind=?", (campaign_id, kind)
-        ).fetchone()
-        return int(row[0])
+    def count(self, campaign_id: str, kind: str, *, round: int | None = None) -> int:
+        query, args = "SELECT COUNT(*) FROM records WHERE campaign_id=? AND kind=?", [campaign_id, kind]
+        if round is not None:
+            query, args = query + " AND round=?", [*args, round]
+        return int(self._db.execute(query, args).fetchone()[0])

@@ -1,0 +1,55 @@
+"""Hypotheses meet their evidence: after each round, every experiment a hypothesis motivated is
+counted for it (it beat the best safe result from earlier rounds) or against it (it did not, was
+unsafe, or failed). A new version of the hypothesis is appended; the store keeps every version.
+"""
+
+from __future__ import annotations
+
+from wetloop.campaign import CampaignSpec, CampaignStore, Observation, unsafe_readout_name
+
+__all__ = ["update_hypotheses", "best_before"]
+
+
+def _unsafe(spec: CampaignSpec, obs: Observation) -> bool:
+    return any(obs.readouts.get(unsafe_readout_name(s), 0.0) > 0 for s in spec.safety)
+
+
+def best_before(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: int) -> float | None:
+    """Best utility among safe, ok observations of rounds before `rnd`."""
+    obs = store.observations(cid)
+    utils = [
+        spec.objective.utility(obs[e.key].readouts[spec.objective.readout])
+        for e in store.experiments(cid)
+        if e.round < rnd and e.key in obs and obs[e.key].status == "ok" and not _unsafe(spec, obs[e.key])
+    ]
+    return max(utils) if utils else None
+
+
+def update_hypotheses(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: int) -> None:
+    hyps = store.hypotheses(cid)
+    obs = store.observations(cid)
+    best = best_before(spec, store, cid, rnd)
+    readout = spec.objective.readout
+    for exp in store.experiments(cid, round=rnd):
+        o = obs.get(exp.key)
+        for hid in exp.hypothesis_ids:
+            h = hyps.get(hid)
+            if h is None or o is None or exp.key in h.motivated:
+                continue
+            line = f"round {rnd}: {exp.intervention.describe(spec)}"
+            if o.status != "ok":
+                verdict, text = False, f"{line} -> {o.status}: {o.message[:120]}"
+            elif _unsafe(spec, o):
+                verdict, text = False, f"{line} -> unsafe ({readout} {o.readouts[readout]:.3g})"
+            else:
+                u = spec.objective.utility(o.readouts[readout])
+                verdict = best is None or u > best
+                ref = "no earlier result" if best is None else f"best before {best:.3g}"
+                text = f"{line} -> {readout} {o.readouts[readout]:.3g} ({ref})"
+            h = h.model_copy(update={
+                "motivated": (*h.motivated, exp.key),
+                "evidence_for": (*h.evidence_for, text) if verdict else h.evidence_for,
+                "evidence_against": h.evidence_against if verdict else (*h.evidence_against, text),
+            })
+            hyps[hid] = h
+            store.append(cid, "hypothesis", h, round=rnd, key=hid)

@@ -1,0 +1,98 @@
+"""Collecting a round's results: poll the lab, validate each result, store it once, flag surprises.
+
+A result that fails validation is quarantined with its raw payload (never fed to the model), and the
+experiment gets a `failed` observation that says so, so the round can finish.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from wetloop.campaign import Observation, Ranking
+
+if TYPE_CHECKING:
+    from .graph import LoopContext
+
+__all__ = ["collect_observations", "validation_problem"]
+
+
+def validation_problem(ctx: LoopContext, key: str, obs: Observation) -> str | None:
+    """Why an observation must not be stored as a result (None when it is fine)."""
+    if obs.experiment_key != key:
+        return f"result is for experiment {obs.experiment_key!r}, expected {key!r}"
+    if obs.status != "ok":
+        return None
+    readout = ctx.spec.objective.readout
+    value = obs.readouts.get(readout)
+    if value is None or not math.isfinite(value):
+        return f"result lacks a finite {readout!r} readout"
+    if obs.trajectory is not None and "glucose" not in obs.trajectory.series and ctx.spec.world == "simglucose":
+        return "result trajectory has no 'glucose' series"
+    return None
+
+
+def _store_result(ctx: LoopContext, rnd: int, key: str, obs: Observation | None, raw: object, problem: str | None) -> None:
+    if problem is None and obs is not None:
+        ctx.store.append(ctx.campaign_id, "observation", obs, round=rnd, key=key)
+        return
+    ctx.store.append(ctx.campaign_id, "quarantine", {"experiment_key": key, "reason": problem, "raw": raw}, round=rnd)
+    failed = Observation(experiment_key=key, status="failed", message=f"result quarantined: {problem}", lab=ctx.lab.name)
+    ctx.store.append(ctx.campaign_id, "observation", failed, round=rnd, key=key)
+
+
+def _flag_surprise(ctx: LoopContext, rnd: int, key: str, obs: Observation, ranking: Ranking | None) -> None:
+    if ranking is None or obs.status != "ok":
+        return
+    exp = {e.key: e for e in ctx.store.experiments(ctx.campaign_id, round=rnd)}[key]
+    for r in ranking.selected:
+        s = r.score
+        if r.proposal.intervention.key() != exp.intervention.key() or s.expected_value is None or s.value_std is None:
+            continue
+        observed = obs.readouts[ctx.spec.objective.readout]
+        z = abs(observed - s.expected_value) / max(s.value_std, 1e-3)
+        if z > 2.5:
+            note = f"{exp.intervention.describe(ctx.spec)}: observed {observed:.3g}, predicted {s.expected_value:.3g} ± {s.value_std:.2g} ({z:.1f} sd)"
+            ctx.store.append(ctx.campaign_id, "event", {"type": "surprise", "experiment_key": key, "z": z, "text": note}, round=rnd)
+            ctx.console.print(f"  [magenta]surprise[/] {note}")
+
+
+def collect_observations(ctx: LoopContext, rnd: int) -> None:
+    keys = {e.key for e in ctx.store.experiments(ctx.campaign_id, round=rnd)}
+    done = ctx.store.observations(ctx.campaign_id)
+    pending = {k: t for k, t in ctx.store.submissions(ctx.campaign_id).items() if k in keys and k not in done}
+    rankings = ctx.store.records(ctx.campaign_id, "ranking", round=rnd)
+    ranking = Ranking.model_validate(rankings[-1].payload) if rankings else None
+    columns = (TextColumn("[bold cyan]round {task.fields[rnd]}[/] running experiments"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=ctx.console, transient=True) as bar:
+        task = bar.add_task("observe", total=len(pending), rnd=rnd)
+        while pending:
+            for key, ticket in list(pending.items()):
+                try:
+                    obs = ctx.lab.poll(ticket)
+                except ValidationError as exc:
+                    _store_result(ctx, rnd, key, None, {"errors": exc.errors(include_url=False)}, f"malformed result: {exc.error_count()} validation errors")
+                    obs = None
+                    del pending[key]
+                    bar.advance(task)
+                    continue
+                if obs is None:
+                    continue
+                _store_result(ctx, rnd, key, obs, obs.model_dump(mode="json"), validation_problem(ctx, key, obs))
+                _flag_surprise(ctx, rnd, key, obs, ranking)
+                del pending[key]
+                bar.advance(task)
+            if pending:
+                time.sleep(ctx.settings.poll_interval_s)
+    _summarise(ctx, rnd, keys)
+
+
+def _summarise(ctx: LoopContext, rnd: int, keys: set[str]) -> None:
+    obs = ctx.store.observations(ctx.campaign_id)
+    readout = ctx.spec.objective.readout
+    parts = [f"{obs[k].readouts.get(readout, float('nan')):.3f}" if obs[k].status == "ok" else obs[k].status for k in keys if k in obs]
+    ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {', '.join(sorted(parts, reverse=True))}")

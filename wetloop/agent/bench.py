@@ -1,0 +1,138 @@
+"""`wetloop bench patient`: our campaign against random search and the simulator's own controller.
+
+From one run with the same seed:
+1. our campaign (offline proposer, autonomous review) vs a random-search campaign with the same
+   budget (points drawn uniformly in the unit cube of the hard limits, log-scaled where the spec says
+   so) vs simglucose's basal-bolus controller given the patient's TRUE parameters (a reference the
+   campaign never sees): final time in range (of the best safe regimen found), days with glucose
+   below the safety threshold, wall time;
+2. world-model calibration on held-out days: the model fitted on our campaign's days predicts the
+   random campaign's days (regimens it never saw): 90% interval coverage, CRPS vs persistence;
+3. rollout speed of the world model vs the simulator, as a ratio of simulated days per second.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, unsafe_readout_name
+from wetloop.lab_adapters import make_lab, reference_day
+from wetloop.worldmodel import TrajectoryWorldModel, calibration_report
+
+from .configuration import AgentSettings
+from .runner import Campaign
+
+__all__ = ["bench_patient", "print_bench", "random_search"]
+
+
+def _summary(spec: CampaignSpec, pairs: list[tuple[Intervention, Observation]], wall_s: float) -> dict[str, Any]:
+    readout = spec.objective.readout
+    unsafe_names = [unsafe_readout_name(s) for s in spec.safety]
+    ok = [(x, o) for x, o in pairs if o.status == "ok"]
+    unsafe = [(x, o) for x, o in ok if any(o.readouts.get(n, 0) > 0 for n in unsafe_names)]
+    safe = [(x, o) for x, o in ok if (x, o) not in unsafe]
+    best = max(safe, key=lambda p: spec.objective.utility(p[1].readouts[readout]), default=None)
+    return {
+        "experiments": len(pairs),
+        "final_" + readout: None if best is None else best[1].readouts[readout],
+        "best_intervention": None if best is None else best[0].values,
+        "unsafe_days": len(unsafe),
+        "wall_s": round(wall_s, 1),
+    }
+
+
+def random_search(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[list[tuple[Intervention, Observation]], float]:
+    """Same budget, batches run in parallel by the same lab; returns the pairs and the wall time."""
+    rng = np.random.default_rng(seed)
+    pairs: list[tuple[Intervention, Observation]] = []
+    t0 = time.perf_counter()
+    with make_lab(spec, cache_dir=cache_dir) as lab:
+        for rnd in range(1, spec.budget.rounds + 1):
+            xs = [Intervention(values={v.name: v.from_unit(float(u)) for v, u in zip(spec.interventions, rng.random(len(spec.interventions)))})
+                  for _ in range(spec.budget.batch)]
+            exps = [Experiment(campaign_id=f"random-{seed}", round=rnd, intervention=x, approved_by="policy:random") for x in xs]
+            tickets = [lab.submit(e) for e in exps]
+            pairs += [(x, _wait(lab, t)) for x, t in zip(xs, tickets)]
+    return pairs, time.perf_counter() - t0
+
+
+def _wait(lab: Any, ticket: Any) -> Observation:
+    while (obs := lab.poll(ticket)) is None:
+        time.sleep(0.1)
+    return obs
+
+
+def _rollout_speed(world: TrajectoryWorldModel, spec: CampaignSpec, sim_day_s: float, n: int = 64) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    xs = [Intervention(values={v.name: v.from_unit(float(u)) for v, u in zip(spec.interventions, rng.random(len(spec.interventions)))}) for _ in range(n)]
+    model = world.botorch_model()
+    X = world.encode(xs).unsqueeze(-2)
+    model.posterior(X)  # warm-up
+    t0 = time.perf_counter()
+    samples = model.posterior(X).values
+    seconds = time.perf_counter() - t0
+    model_days_per_s = samples.shape[0] * samples.shape[1] / seconds
+    return {
+        "model_trajectories_per_s": round(model_days_per_s, 1),
+        "simulator_days_per_s_one_core": round(1.0 / sim_day_s, 3),
+        "speedup": round(model_days_per_s * sim_day_s, 1),
+    }
+
+
+def bench_patient(spec: CampaignSpec, work_dir: Path, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    work_dir = Path(work_dir)
+    readout = spec.objective.readout
+    console.print("[bold]1/3[/] our campaign")
+    t0 = time.perf_counter()
+    with Campaign.create(spec, work_dir / "ours", settings=AgentSettings(), console=console) as c:
+        c.run()
+        ours_pairs = [(e.intervention, o) for e in c.store.experiments(c.campaign_id) if (o := c.store.observations(c.campaign_id).get(e.key))]
+    ours_wall = time.perf_counter() - t0
+    console.print("[bold]2/3[/] random search, same budget")
+    random_pairs, random_wall = random_search(spec, work_dir / "random-lab", spec.seed)
+    console.print("[bold]3/3[/] the simulator's own basal-bolus controller with the patient's true parameters")
+    ref = reference_day(spec)
+    world = TrajectoryWorldModel(spec)
+    world.fit([p for p in ours_pairs if p[1].status == "ok"])
+    held_out = calibration_report(world, random_pairs)
+    sim_day_s = float(np.median([o.raw.get("wall_s", np.nan) for _, o in random_pairs if o.raw.get("wall_s")]))
+    return {
+        "patient": spec.world_options.get("patient"),
+        "budget": f"{spec.budget.rounds} rounds x {spec.budget.batch}",
+        "seed": spec.seed,
+        "ours": _summary(spec, ours_pairs, ours_wall),
+        "random": _summary(spec, random_pairs, random_wall),
+        "reference_controller": {"final_" + readout: ref.readouts[readout], "unsafe_days": int(any(ref.readouts.get(unsafe_readout_name(s), 0) > 0 for s in spec.safety))},
+        "calibration_held_out": held_out.model_dump(),
+        "rollout_speed": _rollout_speed(world, spec, sim_day_s),
+    }
+
+
+def print_bench(fig: dict[str, Any], console: Console) -> None:
+    readout = next(k for k in fig["ours"] if k.startswith("final_"))
+    t = Table(title=f"patient {fig['patient']}, {fig['budget']}, seed {fig['seed']}")
+    for col in ("campaign", readout, "unsafe days", "wall s", "best regimen"):
+        t.add_column(col)
+    for name in ("ours", "random"):
+        r = fig[name]
+        best = ", ".join(f"{k}={v:.3g}" for k, v in (r["best_intervention"] or {}).items())
+        t.add_row(name, f"{r[readout]:.3f}" if r[readout] is not None else "-", str(r["unsafe_days"]), str(r["wall_s"]), best)
+    ref = fig["reference_controller"]
+    t.add_row("reference (true params)", f"{ref[readout]:.3f}", str(ref["unsafe_days"]), "-", "simglucose BBController")
+    console.print(t)
+    cal = fig["calibration_held_out"]
+    console.print(
+        f"calibration on {cal['n_days']} held-out days: one-step CRPS {cal['one_step_crps']:.2f} mg/dL vs persistence "
+        f"{cal['persistence_mae']:.2f}; {cal['level']:.0%} interval coverage one-step {cal['one_step_coverage']:.2f}, "
+        f"open-loop {cal['open_loop_coverage']:.2f} (open-loop CRPS {cal['open_loop_crps']:.1f} mg/dL)"
+    )
+    s = fig["rollout_speed"]
+    console.print(f"rollout speed: world model {s['model_trajectories_per_s']} simulated days/s vs simulator "
+                  f"{s['simulator_days_per_s_one_core']} days/s on one core: {s['speedup']}x")

@@ -1,0 +1,283 @@
+"""`wetloop`: run, resume, review, status, report and bench campaigns from the terminal."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wetloop.campaign import Budget, CampaignSpec, Decision, Intervention, WetloopError, default_spec_path, load_spec
+
+from .configuration import AgentSettings, LLMSettings
+from .errors import ReviewError, RunDirError
+from .runner import Campaign, RunOutcome
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
+bench_app = typer.Typer(help="Benchmarks that print figures (see the README).")
+app.add_typer(bench_app, name="bench")
+out = Console()
+err = Console(stderr=True)
+
+DirOpt = Annotated[Optional[Path], typer.Option("--dir", help="Campaign run directory (default: the latest under runs/).")]
+
+
+def _runs_root() -> Path:
+    return Path(os.environ.get("WETLOOP_RUNS_DIR", "runs"))
+
+
+def _latest_run() -> Path:
+    runs = sorted(_runs_root().glob("*/campaign.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise RunDirError(f"no campaign under {_runs_root()}/; start one with `wetloop run`")
+    return runs[-1].parent
+
+
+def _open(run_dir: Path | None, **kwargs: Any) -> Campaign:
+    return Campaign(run_dir or _latest_run(), console=err, **kwargs)
+
+
+def _llm(base_url: str | None, model: str | None) -> LLMSettings:
+    explicit = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v is not None}
+    return LLMSettings(**explicit)
+
+
+# -- run / resume --------------------------------------------------------------------------------
+@app.command()
+def run(
+    spec_file: Annotated[Optional[Path], typer.Argument(help="Campaign spec (YAML). Default: the built-in virtual-patient campaign.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--dir", help="Run directory (default: runs/<spec name>-<time>).")] = None,
+    review: Annotated[bool, typer.Option("--review", help="Stop before each submission for a person's review.")] = False,
+    rounds: Annotated[Optional[int], typer.Option(help="Override the spec's number of rounds.")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="Override the spec's batch size.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Override the spec's seed.")] = None,
+    patient: Annotated[Optional[str], typer.Option(help="simglucose patient, e.g. adult#001.")] = None,
+    llm_base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (else WETLOOP_LLM_BASE_URL; none: offline proposer).")] = None,
+    llm_model: Annotated[Optional[str], typer.Option(help="Model name at that endpoint.")] = None,
+) -> None:
+    """Run a campaign: the built-in default, or a spec file."""
+    spec = _with_overrides(load_spec(spec_file or default_spec_path()), rounds, batch, seed, patient)
+    run_dir = run_dir or _runs_root() / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    llm = _llm(llm_base_url, llm_model)
+    err.print(f"[bold]wetloop[/] campaign [green]{spec.name}[/] in {run_dir} "
+              f"({spec.budget.rounds} rounds x {spec.budget.batch}; proposer: {'LLM ' + llm.model if llm.configured else 'offline'})")
+    with Campaign.create(spec, run_dir, settings=AgentSettings(review=review), llm=llm, console=err) as c:
+        _drive(c, c.run())
+
+
+@app.command()
+def resume(run_dir: DirOpt = None) -> None:
+    """Continue a stopped or crashed campaign where it left off."""
+    with _open(run_dir) as c:
+        err.print(f"resuming [green]{c.campaign_id}[/] in {c.run_dir}")
+        _drive(c, c.run())
+
+
+def _with_overrides(spec: CampaignSpec, rounds: int | None, batch: int | None, seed: int | None, patient: str | None) -> CampaignSpec:
+    changes: dict[str, Any] = {}
+    if rounds is not None or batch is not None:
+        changes["budget"] = Budget(rounds=rounds or spec.budget.rounds, batch=batch or spec.budget.batch)
+    if seed is not None:
+        changes["seed"] = seed
+    if patient is not None:
+        changes["world_options"] = {**spec.world_options, "patient": patient}
+    return spec.with_overrides(**changes) if changes else spec
+
+
+def _drive(c: Campaign, outcome: RunOutcome) -> None:
+    if outcome.review is not None:
+        _print_review(outcome.review)
+        err.print(f"\nround {outcome.round} awaits review: [bold]wetloop review --dir {c.run_dir}[/] (add --approve-all to approve the batch)")
+        return
+    _finish(c)
+
+
+def _finish(c: Campaign) -> None:
+    from .report import summary_rows, write_report
+
+    rows = summary_rows(c.store, c.campaign_id)
+    table = Table(title=f"{c.campaign_id}: {c.spec.objective.readout} ({c.spec.objective.direction})")
+    for col in rows[0].keys() if rows else ["round"]:
+        table.add_column(str(col))
+    for row in rows:
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
+    out.print(table)
+    paths = write_report(c.store, c.campaign_id, c.run_dir / "report")
+    out.print(f"report: {paths.html}\nsummary: {paths.markdown}")
+
+
+# -- review ------------------------------------------------------------------------------------
+@app.command("review")
+def review_cmd(
+    run_dir: DirOpt = None,
+    approve_all: Annotated[bool, typer.Option("--approve-all", help="Approve every proposal not otherwise decided.")] = False,
+    approve: Annotated[Optional[list[int]], typer.Option("--approve", help="Approve proposal N (repeatable).")] = None,
+    reject: Annotated[Optional[list[str]], typer.Option("--reject", help="Reject: 'N=reason' (repeatable).")] = None,
+    edit: Annotated[Optional[list[str]], typer.Option("--edit", help="Edit: 'N:name=value,name=value' (repeatable).")] = None,
+    by: Annotated[Optional[str], typer.Option(help="Reviewer name recorded with each decision.")] = None,
+) -> None:
+    """Approve, reject or edit the ranked proposals of the round awaiting review, then continue."""
+    with _open(run_dir) as c:
+        payload = c.pending_review()
+        if payload is None:
+            raise RunDirError(f"campaign {c.campaign_id} is not waiting for a review")
+        _print_review(payload)
+        reviewer = f"person:{by or getpass.getuser()}"
+        flags = bool(approve_all or approve or reject or edit)
+        if not flags and not sys.stdin.isatty():
+            raise ReviewError("no decisions given; pass --approve-all, or --approve/--reject/--edit per proposal")
+        decisions = _decisions_from_flags(c.spec, payload, reviewer, approve_all, approve or [], reject or [], edit or []) if flags \
+            else _decisions_interactive(c.spec, payload, reviewer)
+        _drive(c, c.review(decisions))
+
+
+def _print_review(payload: dict[str, Any]) -> None:
+    table = Table(title=f"round {payload['round']}: proposals awaiting review")
+    for col in ("#", "intervention", "predicted", "sd", "P(unsafe)", "info gain", "hypothesis"):
+        table.add_column(col)
+    for p in payload["selected"]:
+        s = p["score"]
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        table.add_row(str(p["index"]), p["describe"], fmt(s["expected_value"]), fmt(s["value_std"]), fmt(s["p_unsafe"]), fmt(s["info_gain"]), p["hypothesis_id"] or "")
+    out.print(table)
+    for r in payload["removed"][:10]:
+        out.print(f"  removed for safety: {r['describe']}: {r['reason']}")
+
+
+def _parse_edit(spec: CampaignSpec, text: str, base: dict[str, float]) -> Intervention:
+    try:
+        pairs = dict(kv.split("=", 1) for kv in text.split(","))
+        values = {**base, **{k.strip(): float(v) for k, v in pairs.items()}}
+    except ValueError:
+        raise ReviewError(f"cannot read edit {text!r}; write name=value pairs, e.g. basal=0.5,carb_ratio=22") from None
+    x = Intervention(values=values)
+    problems = x.violations(spec)
+    if problems:
+        raise ReviewError("edit refused: " + "; ".join(problems) + ". Nothing was submitted; review again with values inside the limits.", decision=text)
+    return x
+
+
+def _decisions_from_flags(spec, payload, by, approve_all, approve, reject, edit) -> list[Decision]:
+    by_index = {p["index"]: p for p in payload["selected"]}
+    chosen: dict[int, Decision] = {}
+
+    def index(text: str) -> int:
+        if not text.strip().isdigit() or int(text) not in by_index:
+            raise ReviewError(f"no proposal #{text.strip()} in this round; choose from {sorted(by_index)}")
+        return int(text)
+
+    for n in approve:
+        i = index(str(n))
+        chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="approve", by=by)
+    for item in reject:
+        n, _, reason = item.partition("=")
+        i = index(n)
+        if not reason.strip():
+            raise ReviewError(f"--reject {item!r} needs a reason: --reject '{i}=why'")
+        chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="reject", by=by, reason=reason.strip())
+    for item in edit:
+        n, _, values = item.partition(":")
+        i = index(n)
+        edited = _parse_edit(spec, values, by_index[i]["values"])
+        chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review")
+    for i, p in by_index.items():
+        if i not in chosen:
+            if not approve_all:
+                raise ReviewError(f"no decision for proposal #{i}; decide each or pass --approve-all for the rest")
+            chosen[i] = Decision(proposal_key=p["proposal_key"], action="approve", by=by)
+    return [chosen[i] for i in sorted(chosen)]
+
+
+def _decisions_interactive(spec, payload, by) -> list[Decision]:
+    decisions = []
+    for p in payload["selected"]:
+        while True:
+            choice = typer.prompt(f"#{p['index']} {p['describe']}: [a]pprove, [r]eject, [e]dit", default="a").strip().lower()
+            try:
+                if choice.startswith("a"):
+                    decisions.append(Decision(proposal_key=p["proposal_key"], action="approve", by=by))
+                elif choice.startswith("r"):
+                    reason = typer.prompt("reason")
+                    decisions.append(Decision(proposal_key=p["proposal_key"], action="reject", by=by, reason=reason))
+                elif choice.startswith("e"):
+                    edited = _parse_edit(spec, typer.prompt("new values (name=value,...)"), p["values"])
+                    decisions.append(Decision(proposal_key=p["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review"))
+                else:
+                    continue
+                break
+            except (ReviewError, ValueError) as exc:
+                err.print(f"[red]{exc}[/]")
+    return decisions
+
+
+# -- status / report -------------------------------------------------------------------------------
+@app.command()
+def status(run_dir: DirOpt = None) -> None:
+    """Where a campaign stands: rounds, experiments, results, quarantined results, pending review."""
+    with _open(run_dir) as c:
+        from .report import summary_rows
+
+        store, cid = c.store, c.campaign_id
+        obs = store.observations(cid)
+        by_status: dict[str, int] = {}
+        for o in obs.values():
+            by_status[o.status] = by_status.get(o.status, 0) + 1
+        out.print(f"campaign {cid} ({c.spec.name}) in {c.run_dir}")
+        out.print(f"experiments: {store.count(cid, 'experiment')} approved, {store.count(cid, 'submission')} submitted, results {by_status or '{}'}")
+        out.print(f"world-model versions: {store.count(cid, 'model')}; invalid proposals: {store.count(cid, 'invalid_proposal')}")
+        for q in store.records(cid, "quarantine"):
+            out.print(f"[yellow]quarantined[/] result of {q.payload['experiment_key']}: {q.payload['reason']}")
+        pending = c.pending_review()
+        out.print(f"waiting for review of round {pending['round']}" if pending else ("finished" if c.outcome().done else "stopped; `wetloop resume` continues it"))
+        for row in summary_rows(store, cid):
+            out.print("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+
+@app.command()
+def report(run_dir: DirOpt = None) -> None:
+    """Write the campaign's HTML report and Markdown summary."""
+    with _open(run_dir) as c:
+        from .report import write_report
+
+        paths = write_report(c.store, c.campaign_id, c.run_dir / "report")
+        out.print(f"report: {paths.html}\nsummary: {paths.markdown}")
+
+
+@bench_app.command("patient")
+def bench_patient(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of both campaigns.")] = 0,
+    patient: Annotated[Optional[str], typer.Option(help="simglucose patient (default: the spec's).")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
+) -> None:
+    """Our campaign vs random search vs the simulator's own controller; calibration; rollout speed."""
+    from .bench import bench_patient as run_bench, print_bench
+
+    spec = _with_overrides(load_spec(default_spec_path()), None, None, seed, patient)
+    figures = run_bench(spec, work_dir or _runs_root() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}", console=err)
+    if json_out:
+        import json
+
+        out.print_json(json.dumps(figures))
+    else:
+        print_bench(figures, out)
+
+
+def main() -> None:
+    try:
+        app()
+    except WetloopError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Typed settings of the agent, from arguments first, then `WETLOOP_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LLMSettings", "AgentSettings"]
+
+
+class LLMSettings(BaseSettings):
+    """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server ...).
+
+    With no `base_url` and no `api_key`, no endpoint is configured and the offline proposer runs.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_LLM_", extra="ignore")
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    temperature: float = 0.2
+    timeout_s: float = 120.0
+    max_retries: int = Field(default=3, ge=0)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url or self.api_key)
+
+
+class AgentSettings(BaseSettings):
+    """How the loop runs: review mode, candidate menu size, lab workers."""
+
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_", extra="ignore")
+
+    review: bool = False
+    candidates_per_round: int = Field(default=48, ge=4)
+    lab_workers: int | None = None
+    poll_interval_s: float = Field(default=0.2, gt=0)

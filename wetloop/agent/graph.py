@@ -1,0 +1,255 @@
+"""The loop as a LangGraph graph: propose -> validate -> simulate -> rank -> review -> submit ->
+observe -> learn, and round again until the budget is spent.
+
+Every node reads what it needs from the campaign store and appends what it did; the graph state
+only carries the round and this round's candidates. The state is checkpointed after every node,
+and every node is written so that running it again from its top (after a crash, or when a review
+resumes it) stores nothing twice and submits nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.graph import START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+from pydantic import ValidationError
+from rich.console import Console
+
+from wetloop.campaign import (
+    CampaignSpec,
+    CampaignStore,
+    Decision,
+    Experiment,
+    Hypothesis,
+    Intervention,
+    Observation,
+    Proposal,
+    Ranking,
+)
+from wetloop.lab_adapters import ExperimentRejected, Lab
+from wetloop.planners import Planner
+from wetloop.worldmodel import TrajectoryWorldModel, WorldModelConfig
+
+from ._evidence import update_hypotheses
+from ._proposal import ProposalContext, Proposer, ProposerReply
+from ._review import apply_decisions, autonomous_decisions, review_payload
+from .configuration import AgentSettings
+from .state import LoopState
+
+__all__ = ["LoopContext", "build_graph", "history", "current_world"]
+
+
+@dataclass
+class LoopContext:
+    """What the nodes work with; built once by the CLI's `run` (not checkpointed)."""
+
+    spec: CampaignSpec
+    campaign_id: str
+    store: CampaignStore
+    lab: Lab
+    planner: Planner
+    proposer: Proposer
+    fallback: Proposer
+    models_dir: Path
+    settings: AgentSettings = field(default_factory=AgentSettings)
+    world_config: WorldModelConfig | None = None
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    _world: tuple[str, TrajectoryWorldModel] | None = None
+
+
+Ctx = Runtime[LoopContext]
+
+
+# -- helpers shared by nodes ---------------------------------------------------------------------
+def history(ctx: LoopContext) -> list[tuple[Intervention, Observation]]:
+    """Every experiment with its observation, in the order they were approved."""
+    obs = ctx.store.observations(ctx.campaign_id)
+    return [(e.intervention, obs[e.key]) for e in ctx.store.experiments(ctx.campaign_id) if e.key in obs]
+
+
+def current_world(ctx: LoopContext) -> TrajectoryWorldModel | None:
+    """The latest fitted world model of the campaign (loaded from disk once per version), or None."""
+    rec = ctx.store.latest(ctx.campaign_id, "model")
+    if rec is None:
+        return None
+    version = rec.payload["version"]
+    if ctx._world is None or ctx._world[0] != version:
+        ctx._world = (version, TrajectoryWorldModel.load(rec.payload["path"], ctx.spec))
+    return ctx._world[1]
+
+
+def _say(ctx: LoopContext, round: int, text: str) -> None:
+    ctx.console.print(f"[bold cyan]round {round}/{ctx.spec.budget.rounds}[/] {text}")
+
+
+# -- nodes -----------------------------------------------------------------------------------------
+def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
+    """Ask the proposer (LLM or offline) for hypotheses and raw candidates; fall back if it fails."""
+    ctx = runtime.context
+    rnd = state.get("round", 0) + 1
+    pctx = ProposalContext(
+        spec=ctx.spec, round=rnd, history=history(ctx), hypotheses=list(ctx.store.hypotheses(ctx.campaign_id).values()),
+        n_candidates=ctx.settings.candidates_per_round, seed=ctx.spec.seed,
+    )
+    reply = ctx.proposer.propose(pctx)
+    for problem in reply.problems:
+        ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": None, "reason": problem, "source": reply.source}, round=rnd)
+    if reply.n_candidates == 0 and ctx.proposer is not ctx.fallback:
+        _say(ctx, rnd, f"[yellow]{reply.source} proposer gave no candidates ({'; '.join(reply.problems)}); using the offline proposer[/]")
+        reply = ctx.fallback.propose(pctx)
+    raw = _record_hypotheses(ctx, rnd, reply)
+    _say(ctx, rnd, f"{reply.source} proposer: {len(reply.hypotheses)} hypotheses, {len(raw)} candidates")
+    return Command(goto="validate", update={"round": rnd, "raw": raw, "candidates": [], "approved": []})
+
+
+def _record_hypotheses(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[dict[str, Any]]:
+    raw = []
+    for draft in reply.hypotheses:
+        hid = f"H{rnd}-" + hashlib.sha256(draft.statement.encode()).hexdigest()[:6]
+        if hid not in ctx.store.hypotheses(ctx.campaign_id):
+            h = Hypothesis(id=hid, statement=draft.statement, source=reply.source, round=rnd)
+            ctx.store.append(ctx.campaign_id, "hypothesis", h, round=rnd, key=hid)
+        raw += [{"values": c.values, "rationale": c.rationale, "hypothesis_id": hid, "source": reply.source} for c in draft.candidates]
+    return raw
+
+
+def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
+    """Check every raw candidate against the hard limits; record each rejection with its reason."""
+    ctx, rnd = runtime.context, state["round"]
+    already = {x.key() for x, _ in history(ctx)}
+    fresh = ctx.store.count(ctx.campaign_id, "proposal", round=rnd) == 0
+    valid, seen, invalid = [], set(), 0
+    for raw in state["raw"]:
+        proposal, reason = _check_candidate(ctx.spec, raw, already, seen)
+        if proposal is None:
+            invalid += 1
+            if fresh:
+                ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, round=rnd)
+            continue
+        seen.add(proposal.intervention.key())
+        valid.append(proposal)
+        if fresh:
+            ctx.store.append(ctx.campaign_id, "proposal", proposal, round=rnd, key=proposal.intervention.key())
+    _say(ctx, rnd, f"validated: {len(valid)} candidates kept, {invalid} rejected")
+    return Command(goto="simulate", update={"candidates": [p.model_dump(mode="json") for p in valid]})
+
+
+def _check_candidate(spec: CampaignSpec, raw: dict, already: set[str], seen: set[str]) -> tuple[Proposal | None, str]:
+    try:
+        x = Intervention(values=raw.get("values") or {})
+    except ValidationError as exc:
+        return None, f"malformed values {raw.get('values')!r}: {exc.errors()[0]['msg']}"
+    problems = x.violations(spec)
+    if problems:
+        return None, "; ".join(problems)
+    if x.key() in already:
+        return None, f"already run: {x.describe(spec)}"
+    if x.key() in seen:
+        return None, f"duplicate of another candidate this round: {x.describe(spec)}"
+    return Proposal(intervention=x, hypothesis_id=raw.get("hypothesis_id"), rationale=raw.get("rationale", ""), source=raw.get("source", "")), ""
+
+
+def simulate(state: LoopState, runtime: Ctx) -> Command[Literal["rank"]]:
+    """Roll every candidate forward with the world model (trajectory samples per ensemble member)."""
+    ctx, rnd = runtime.context, state["round"]
+    world = current_world(ctx)
+    if world is None:
+        _say(ctx, rnd, "no world model yet (no data on this system): candidates are not simulated")
+        return Command(goto="rank")
+    t0 = time.perf_counter()
+    proposals = [Proposal.model_validate(p) for p in state["candidates"]]
+    model = world.botorch_model()
+    samples = model.posterior(world.encode([p.intervention for p in proposals]).unsqueeze(-2)).values
+    _say(ctx, rnd, f"simulated {len(proposals)} candidates x {samples.shape[1]} trajectory samples "
+         f"({model.members} members) in {time.perf_counter() - t0:.2f} s")
+    return Command(goto="rank")
+
+
+def rank(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
+    """Score and select the round's batch (reusing the stored ranking if this node runs again)."""
+    ctx, rnd = runtime.context, state["round"]
+    stored = ctx.store.records(ctx.campaign_id, "ranking", round=rnd)
+    if stored:
+        ranking = Ranking.model_validate(stored[-1].payload)
+    else:
+        proposals = [Proposal.model_validate(p) for p in state["candidates"]]
+        ranking = ctx.planner.rank(proposals, current_world(ctx), history(ctx), rnd)
+        ctx.store.append(ctx.campaign_id, "ranking", ranking, round=rnd)
+    _say(ctx, rnd, f"ranked {len(ranking.ranked)}; removed {len(ranking.removed)} for safety; selected {len(ranking.selected)}")
+    return Command(goto="review")
+
+
+def review(state: LoopState, runtime: Ctx) -> Command[Literal["submit"]]:
+    """The review gate: a person decides (interrupt) or the autonomous policy approves, recorded."""
+    ctx, rnd = runtime.context, state["round"]
+    ranking = Ranking.model_validate(ctx.store.records(ctx.campaign_id, "ranking", round=rnd)[-1].payload)
+    if ctx.settings.review:
+        raw = interrupt(review_payload(ctx.spec, ctx.campaign_id, ranking))
+        decisions = [Decision.model_validate(d) for d in raw]
+    else:
+        decisions = autonomous_decisions(ranking)
+    approved = apply_decisions(ctx, rnd, ranking, decisions, current_world(ctx))
+    _say(ctx, rnd, f"review: {len(approved)} approved of {len(ranking.selected)} ({decisions[0].by if decisions else 'none'})")
+    return Command(goto="submit", update={"approved": [e.model_dump(mode="json") for e in approved]})
+
+
+def submit(state: LoopState, runtime: Ctx) -> Command[Literal["observe"]]:
+    """Submit each approved experiment once: the store's submission record is the proof."""
+    ctx, rnd = runtime.context, state["round"]
+    submitted = ctx.store.submissions(ctx.campaign_id)
+    for data in state["approved"]:
+        exp = Experiment.model_validate(data)
+        ctx.store.append(ctx.campaign_id, "experiment", exp, round=rnd, key=exp.key)
+        if exp.key in submitted:
+            continue
+        try:
+            ticket = ctx.lab.submit(exp)
+        except ExperimentRejected as exc:
+            rejected = Observation(experiment_key=exp.key, status="rejected", message=str(exc), lab=ctx.lab.name)
+            ctx.store.append(ctx.campaign_id, "observation", rejected, round=rnd, key=exp.key)
+            continue
+        ctx.store.append(ctx.campaign_id, "submission", ticket, round=rnd, key=exp.key)
+    _say(ctx, rnd, f"submitted {len(state['approved'])} experiments to {ctx.lab.name}")
+    return Command(goto="observe")
+
+
+def observe(state: LoopState, runtime: Ctx) -> Command[Literal["learn"]]:
+    """Poll until every submitted experiment of the round has an observation; store each once."""
+    from ._observe import collect_observations
+
+    collect_observations(runtime.context, state["round"])
+    return Command(goto="learn")
+
+
+def learn(state: LoopState, runtime: Ctx) -> Command[Literal["propose", "__end__"]]:
+    """Refit the world model on everything observed, store the version, update the hypotheses."""
+    ctx, rnd = runtime.context, state["round"]
+    data = [(x, o) for x, o in history(ctx) if o.status == "ok" and o.trajectory is not None]
+    if data and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
+        world = TrajectoryWorldModel(ctx.spec, ctx.world_config)
+        report = world.fit(data)
+        path = ctx.models_dir / f"round-{rnd:02d}-{world.version}.pt"
+        world.save(path)
+        ctx.store.append(ctx.campaign_id, "model", {"version": world.version, "round": rnd, "path": str(path), "fit": report.model_dump(mode="json")}, round=rnd)
+        ctx._world = (world.version, world)
+        _say(ctx, rnd, f"world model refit on {report.n_days} days ({report.n_transitions} transitions) in {report.seconds:.1f} s")
+    update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
+    if rnd >= ctx.spec.budget.rounds:
+        return Command(goto="__end__", update={"done": True})
+    return Command(goto="propose")
+
+
+# -- wiring ---------------------------------------------------------------------------------------
+def build_graph(checkpointer: Any = None) -> Any:
+    """The compiled loop; pass a LangGraph checkpointer (SqliteSaver) to make it resumable."""
+    builder = StateGraph(LoopState, context_schema=LoopContext)
+    for node in (propose, validate, simulate, rank, review, submit, observe, learn):
+        builder.add_node(node.__name__, node)
+    builder.add_edge(START, "propose")
+    return builder.compile(checkpointer=checkpointer)

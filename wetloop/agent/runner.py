@@ -1,0 +1,167 @@
+"""A campaign on disk, and the one place where the loop's parts are built and wired.
+
+A run directory holds everything of one campaign:
+
+    campaign.json        the campaign id and how it runs (review mode)
+    store.sqlite         the append-only campaign store
+    checkpoints.sqlite   LangGraph's checkpoints (one per node)
+    models/              world-model versions, one file per round
+    lab/                 the lab's journal and result cache (so a resumed campaign finds its runs)
+    report/              report.html and summary.md
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from rich.console import Console
+
+from wetloop.campaign import CampaignSpec, CampaignStore, Decision
+from wetloop.lab_adapters import Lab, make_lab
+from wetloop.planners import Planner, PlannerConfig
+from wetloop.worldmodel import WorldModelConfig
+
+from .configuration import AgentSettings, LLMSettings
+from .errors import RunDirError
+from .graph import LoopContext, build_graph
+from .offline import OfflineProposer
+
+__all__ = ["Campaign", "RunOutcome", "LabFactory"]
+
+LabFactory = Callable[[CampaignSpec, Path], Lab]
+RUN_FILE = "campaign.json"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where the graph stopped: `done`, or waiting for review (`review` holds the payload)."""
+
+    campaign_id: str
+    done: bool
+    round: int
+    review: dict[str, Any] | None = None
+
+
+def default_lab(spec: CampaignSpec, run_dir: Path, workers: int | None = None) -> Lab:
+    return make_lab(spec, cache_dir=run_dir / "lab", workers=workers)
+
+
+class Campaign:
+    """Open (or create) a campaign in `run_dir` and drive its graph."""
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        llm: LLMSettings | None = None,
+        lab_factory: LabFactory | None = None,
+        world_config: WorldModelConfig | None = None,
+        planner_config: PlannerConfig | None = None,
+        console: Console | None = None,
+        proposer: Any = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        meta_path = self.run_dir / RUN_FILE
+        if not meta_path.is_file():
+            raise RunDirError(f"{self.run_dir} holds no campaign (no {RUN_FILE}); start one with `wetloop run`")
+        self.meta = json.loads(meta_path.read_text())
+        self.campaign_id: str = self.meta["campaign_id"]
+        self.store = CampaignStore(self.run_dir / "store.sqlite")
+        self.spec = self.store.spec(self.campaign_id)
+        self.settings = AgentSettings(**self.meta.get("settings", {}))
+        self.console = console or Console(stderr=True)
+        self._llm = llm if llm is not None else LLMSettings()
+        self._lab_factory = lab_factory
+        self._world_config = world_config
+        self._planner_config = planner_config
+        self._proposer = proposer
+        self._lab: Lab | None = None
+        self._conn = sqlite3.connect(self.run_dir / "checkpoints.sqlite", check_same_thread=False)
+        self.graph = build_graph(SqliteSaver(self._conn))
+        self._config = {"configurable": {"thread_id": self.campaign_id}}
+
+    @classmethod
+    def create(cls, spec: CampaignSpec, run_dir: str | Path, *, settings: AgentSettings | None = None, **kwargs: Any) -> Campaign:
+        """Start a new campaign in an empty (or new) `run_dir`."""
+        run_dir = Path(run_dir)
+        if (run_dir / RUN_FILE).exists():
+            raise RunDirError(f"{run_dir} already holds a campaign; `wetloop resume --dir {run_dir}` continues it, or pick another --dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with CampaignStore(run_dir / "store.sqlite") as store:
+            cid = store.create_campaign(spec)
+        settings = settings or AgentSettings()
+        meta = {"campaign_id": cid, "settings": settings.model_dump(mode="json")}
+        tmp = run_dir / (RUN_FILE + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2))
+        tmp.replace(run_dir / RUN_FILE)
+        return cls(run_dir, **kwargs)
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def _context(self) -> LoopContext:
+        if self._lab is None:
+            factory = self._lab_factory or (lambda spec, d: default_lab(spec, d, self.settings.lab_workers))
+            self._lab = factory(self.spec, self.run_dir)
+        offline = OfflineProposer()
+        return LoopContext(
+            spec=self.spec, campaign_id=self.campaign_id, store=self.store, lab=self._lab,
+            planner=Planner(self.spec, self._planner_config), proposer=self._proposer or self._make_proposer(offline),
+            fallback=offline, models_dir=self.run_dir / "models", settings=self.settings,
+            world_config=self._world_config, console=self.console,
+        )
+
+    def _make_proposer(self, offline: OfflineProposer) -> Any:
+        if not self._llm.configured:
+            return offline
+        from .llm import LLMProposer
+
+        return LLMProposer(self._llm)
+
+    # -- driving -----------------------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        """Run (or resume) until the budget is spent or a review is needed."""
+        snapshot = self.graph.get_state(self._config)
+        if snapshot.interrupts:
+            return self.outcome()
+        start = None if snapshot.next else ({"campaign_id": self.campaign_id, "round": 0} if not snapshot.values else None)
+        if snapshot.values and not snapshot.next:
+            return self.outcome()
+        return self._invoke(start)
+
+    def pending_review(self) -> dict[str, Any] | None:
+        interrupts = self.graph.get_state(self._config).interrupts
+        return interrupts[0].value if interrupts else None
+
+    def review(self, decisions: Sequence[Decision]) -> RunOutcome:
+        """Hand review decisions to the waiting graph and run on to the next review or the end."""
+        if self.pending_review() is None:
+            raise RunDirError(f"campaign {self.campaign_id} is not waiting for a review")
+        return self._invoke(Command(resume=[d.model_dump(mode="json") for d in decisions]))
+
+    def _invoke(self, payload: Any) -> RunOutcome:
+        self.graph.invoke(payload, self._config, context=self._context(), durability="sync")
+        return self.outcome()
+
+    def outcome(self) -> RunOutcome:
+        """Where the campaign stands now, read from its last checkpoint (runs nothing)."""
+        snapshot = self.graph.get_state(self._config)
+        review = snapshot.interrupts[0].value if snapshot.interrupts else None
+        return RunOutcome(self.campaign_id, done=bool(snapshot.values.get("done")), round=snapshot.values.get("round", 0), review=review)
+
+    def close(self) -> None:
+        if self._lab is not None:
+            self._lab.close()
+        self._conn.close()
+        self.store.close()
+
+    def __enter__(self) -> Campaign:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
