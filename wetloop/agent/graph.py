@@ -234,6 +234,7 @@ def learn(state: LoopState, runtime: Ctx) -> Command[Literal["propose", "__end__
     if data and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
         world = TrajectoryWorldModel(ctx.spec, ctx.world_config)
         report = world.fit(data)
+        ctx.models_dir.mkdir(parents=True, exist_ok=True)
         path = ctx.models_dir / f"round-{rnd:02d}-{world.version}.pt"
         world.save(path)
         ctx.store.append(ctx.campaign_id, "model", {"version": world.version, "round": rnd, "path": str(path), "fit": report.model_dump(mode="json")}, round=rnd)

@@ -66,7 +66,8 @@ class OfflineProposer:
         )
 
     def _sobol(self, spec, lo, hi, n, rng, why) -> list[CandidateDraft]:
-        pts = qmc.Sobol(d=len(lo), scramble=True, seed=rng).random(max(n, 1))[:n]
+        m = int(np.ceil(np.log2(max(n, 2))))  # Sobol' points balance in powers of two; keep the first n
+        pts = qmc.Sobol(d=len(lo), scramble=True, seed=rng).random_base2(m)[:n]
         return [CandidateDraft(values=_from_unit(spec, lo + p * (hi - lo)), rationale=why) for p in pts]
 
     # -- later rounds --------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from wetloop.campaign import Budget, default_spec_path, load_spec
+from wetloop.lab_adapters import SimulatedLab
+from wetloop.worldmodel import WorldModelConfig
+
+from .fakes import toy_glucose_day
+
+FAST_WORLD = WorldModelConfig(members=5, hidden=32, layers=2, epochs=10, min_steps=150, particles=4)
+
+
+@pytest.fixture()
+def spec():
+    return load_spec(default_spec_path()).with_overrides(budget=Budget(rounds=3, batch=3))
+
+
+@pytest.fixture()
+def fake_labs():
+    """A lab factory for Campaign(...) that keeps the labs it made, so tests can count runs."""
+    made: list[SimulatedLab] = []
+
+    def factory(spec, run_dir):
+        lab = SimulatedLab(spec, lambda x: toy_glucose_day(spec, x), polls_until_done=1)
+        made.append(lab)
+        return lab
+
+    factory.made = made  # type: ignore[attr-defined]
+    return factory
+
+
+@pytest.fixture()
+def quiet():
+    return Console(stderr=True, quiet=True)

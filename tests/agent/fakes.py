@@ -1,0 +1,67 @@
+"""Fakes for the agent's tests: a scripted OpenAI-compatible endpoint and a fast glucose world.
+
+The fast world is NOT ground truth (the simglucose tests are): it is a small deterministic response
+of glucose to the regimen's insulin and carbohydrate, so graph tests run in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import numpy as np
+import openai
+
+from wetloop.campaign import CampaignSpec, Intervention, Trajectory, dosing_schedule
+
+
+def completion(content: str | None, refusal: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "scripted",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": content, "refusal": refusal}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+class ScriptedLLM:
+    """Answers each chat request with the next scripted reply; keeps the requests it saw."""
+
+    def __init__(self, replies: list[Callable[[dict], httpx2.Response] | dict | str]) -> None:
+        self.replies = list(replies)
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        self.requests.append(body)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if callable(reply):
+            return reply(body)
+        content = reply if isinstance(reply, str) else json.dumps(reply)
+        return httpx2.Response(200, json=completion(content))
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(api_key="test", base_url="http://llm.test/v1", max_retries=0,
+                             http_client=httpx2.Client(transport=httpx2.MockTransport(self)))
+
+
+def toy_glucose_day(spec: CampaignSpec, x: Intervention) -> Trajectory:
+    """Glucose falls with insulin on board and rises with carbohydrate on board (3-min grid)."""
+    d = dosing_schedule(spec, x, step_min=3.0)
+    n = len(d.times_min)
+    kernel_i = np.exp(-np.arange(120) / 40.0)
+    kernel_c = np.exp(-np.arange(60) / 15.0)
+    iob = np.convolve(d.insulin_u, kernel_i)[:n]
+    cob = np.convolve(d.carbs_g, kernel_c)[:n]
+    g = np.empty(n + 1)
+    g[0] = 146.0
+    for k in range(n):
+        g[k + 1] = np.clip(g[k] + 0.9 * cob[k] / 15.0 - 0.3 * iob[k] + 0.02 * (146.0 - g[k]), 10.0, 600.0)
+    times = tuple(float(t) for t in np.append(d.times_min, d.times_min[-1] + 3.0))
+    return Trajectory(
+        times_min=times,
+        series={"glucose": tuple(g), "cgm": tuple(g), "insulin": tuple(np.append(d.insulin_u, 0.0)), "carbs": tuple(np.append(d.carbs_g, 0.0))},
+        units={"glucose": "mg/dL", "cgm": "mg/dL", "insulin": "U", "carbs": "g"},
+    )

@@ -1,0 +1,101 @@
+"""The loop end to end on the in-process fake lab: stores, safety, review gate, LLM validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from wetloop.agent import AgentSettings, Campaign, LLMProposer, LLMSettings, RunDirError
+from wetloop.campaign import Decision, Intervention
+
+from .conftest import FAST_WORLD
+from .fakes import ScriptedLLM
+
+
+def _open(spec, tmp_path, fake_labs, quiet, **kw):
+    return Campaign.create(spec, tmp_path / "run", lab_factory=fake_labs, world_config=FAST_WORLD, console=quiet, **kw)
+
+
+def test_autonomous_campaign_runs_every_node_and_stores_everything_once(spec, tmp_path, fake_labs, quiet) -> None:
+    with _open(spec, tmp_path, fake_labs, quiet) as c:
+        outcome = c.run()
+        store, cid = c.store, c.campaign_id
+        assert outcome.done and outcome.round == 3
+        exps = store.experiments(cid)
+        assert len(exps) == 9 and len({e.key for e in exps}) == 9
+        assert set(store.submissions(cid)) == set(store.observations(cid)) == {e.key for e in exps}
+        assert all(n == 1 for n in fake_labs.made[0].runs.values()) and len(fake_labs.made[0].runs) == 9
+        # round 1 has no model: drawn from the conservative start region only
+        for e in store.experiments(cid, round=1):
+            for v in spec.interventions:
+                lo, hi = v.start_bounds
+                assert lo <= e.intervention.values[v.name] <= hi
+        rankings = store.rankings(cid)
+        assert [r.round for r in rankings] == [1, 2, 3]
+        assert rankings[0].ranked[0].score.p_unsafe is None
+        later = rankings[-1].selected[0].score
+        assert later.p_unsafe is not None and later.p_unsafe <= spec.safety[0].max_probability
+        assert later.expected_value is not None and later.info_gain is not None
+        assert [m.payload["round"] for m in store.records(cid, "model")] == [1, 2, 3]
+        assert all(e.approved_by == "policy:autonomous" for e in exps)
+        hyps = store.hypotheses(cid).values()
+        assert any(h.evidence_for or h.evidence_against for h in hyps)
+        assert c.run().done  # running a finished campaign again does nothing
+        assert len(store.experiments(cid)) == 9
+
+
+def test_llm_candidates_are_validated_and_a_broken_reply_falls_back(spec, tmp_path, fake_labs, quiet) -> None:
+    reply = {"hypotheses": [{"statement": "Low basal and moderate boluses are safe.", "candidates": [
+        {"basal": 0.3, "carb_ratio": 30.0, "rationale": "in bounds"},
+        {"basal": 0.4, "carb_ratio": 25.0, "rationale": "in bounds"},
+        {"basal": 0.5, "carb_ratio": 35.0, "rationale": "in bounds"},
+        {"basal": 9.0, "carb_ratio": 20.0, "rationale": "out of bounds"},
+        {"basal": 0.3, "carb_ratio": 30.0, "rationale": "duplicate"}]}]}
+    script = ScriptedLLM([reply, "not json at all"])
+    proposer = LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client())
+    with _open(spec.with_overrides(budget={"rounds": 2, "batch": 3}), tmp_path, fake_labs, quiet, proposer=proposer) as c:
+        assert c.run().done
+        invalid = [r.payload for r in c.store.records(c.campaign_id, "invalid_proposal")]
+        reasons = [p["reason"] for p in invalid]
+        assert any("basal = 9 U/h is outside the hard limits" in r for r in reasons)
+        assert any("duplicate" in r for r in reasons)
+        assert any("did not match the schema" in r for r in reasons)
+        assert all(e.intervention.violations(c.spec) == [] for e in c.store.experiments(c.campaign_id))
+        sources = {p.source for p in c.store.proposals(c.campaign_id, round=1)} | {p.source for p in c.store.proposals(c.campaign_id, round=2)}
+        assert sources == {"llm", "offline"}
+        assert len(script.requests) == 2
+
+
+def test_review_gate_stops_before_submission_and_applies_decisions(spec, tmp_path, fake_labs, quiet) -> None:
+    with _open(spec, tmp_path, fake_labs, quiet, settings=AgentSettings(review=True)) as c:
+        first = c.run()
+        assert first.review is not None and not first.done
+        assert c.store.count(c.campaign_id, "submission") == 0  # nothing reaches the lab before review
+        sel = first.review["selected"]
+        assert len(sel) == 3
+        outside = Intervention(values={**sel[2]["values"], "basal": 50.0})
+        decisions = [
+            Decision(proposal_key=sel[0]["proposal_key"], action="approve", by="person:ada"),
+            Decision(proposal_key=sel[1]["proposal_key"], action="reject", by="person:ada", reason="too similar to #1"),
+            Decision(proposal_key=sel[2]["proposal_key"], action="edit", by="person:ada", edited=outside, reason="try more"),
+        ]
+        second = c.review(decisions)
+        assert second.review is not None and second.review["round"] == 2
+        exps = c.store.experiments(c.campaign_id, round=1)
+        assert [e.intervention.values for e in exps] == [sel[0]["values"]]
+        assert exps[0].approved_by == "person:ada"
+        stored = c.store.decisions(c.campaign_id, round=1)
+        assert [d.action for d in stored] == ["approve", "reject", "reject"]
+        assert "edit outside the hard limits" in stored[2].reason
+        # a valid edit is submitted with the edited values
+        sel2 = second.review["selected"]
+        edited = Intervention(values={"basal": 0.33, "carb_ratio": 33.0})
+        c.review([Decision(proposal_key=sel2[0]["proposal_key"], action="edit", by="person:ada", edited=edited)]
+                 + [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in sel2[1:]])
+        values = [e.intervention.values for e in c.store.experiments(c.campaign_id, round=2)]
+        assert {"basal": 0.33, "carb_ratio": 33.0} in values
+        third = c.pending_review()
+        assert third is not None and third["round"] == 3
+        last = c.review([Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in third["selected"]])
+        assert last.done and last.review is None
+    with Campaign(tmp_path / "run", console=quiet) as again, pytest.raises(RunDirError, match="not waiting for a review"):
+        again.review([])

@@ -1,0 +1,209 @@
+"""The campaign report, on a hand-made two-round campaign in a real store."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wetloop.agent.report import (
+    ReportPaths,
+    load_view,
+    objective_figure,
+    summary_rows,
+    surprise_fraction,
+    trajectory_figure,
+    write_report,
+)
+from wetloop.campaign import (
+    Band,
+    CampaignStore,
+    Decision,
+    Experiment,
+    Hypothesis,
+    Intervention,
+    Observation,
+    Proposal,
+    RankedProposal,
+    Ranking,
+    SafetyRemoval,
+    ScoreBreakdown,
+    Trajectory,
+    default_spec_path,
+    glucose_readouts,
+    load_spec,
+)
+
+TIMES = tuple(float(m) for m in range(0, 1441, 60))  # 25 hourly readings over one day
+HYPOTHESIS = "Lower basal (< 0.7 U/h) avoids overnight lows"
+REMOVAL_REASON = "P(glucose < 54 mg/dL) = 0.31 exceeds the limit 0.05"
+REJECT_REASON = "too close to the hypoglycaemia threshold"
+
+
+def glucose(in_range: int, low: bool = False) -> list[float]:
+    """A day with `in_range` readings at 120 mg/dL, the rest at 200 (one at 50 when `low`)."""
+    day = [120.0] * in_range + [200.0] * (len(TIMES) - in_range)
+    if low:
+        day[-1] = 50.0
+    return day
+
+
+def regimen(basal: float, carb_ratio: float) -> Intervention:
+    return Intervention(values={"basal": basal, "carb_ratio": carb_ratio})
+
+
+def band(lower: float, upper: float) -> Band:
+    n = len(TIMES)
+    return Band(series="glucose", level=0.9, times_min=TIMES, lower=(lower,) * n,
+                median=((lower + upper) / 2,) * n, upper=(upper,) * n)
+
+
+def ranked(x: Intervention, rank: int, selected: bool, ev: float | None = None, b: Band | None = None) -> RankedProposal:
+    score = ScoreBreakdown(cost=1.0, acquisition=1.0 / rank, expected_value=ev,
+                           value_std=None if ev is None else 0.05, p_unsafe=None if ev is None else 0.01)
+    return RankedProposal(proposal=Proposal(intervention=x, hypothesis_id="h1"), rank=rank, score=score,
+                          selected=selected, band=b)
+
+
+def run(store: CampaignStore, cid: str, rnd: int, x: Intervention, day: list[float] | None) -> Experiment:
+    """Approve an experiment and, given a day of glucose, record its ok observation."""
+    exp = Experiment(campaign_id=cid, round=rnd, intervention=x, approved_by="alice", hypothesis_ids=("h1",))
+    store.append(cid, "experiment", exp, round=rnd, key=exp.key)
+    if day is not None:
+        spec = store.spec(cid)
+        obs = Observation(experiment_key=exp.key, status="ok", readouts=glucose_readouts(np.array(day), spec),
+                          trajectory=Trajectory(times_min=TIMES, series={"glucose": tuple(day)}))
+        store.append(cid, "observation", obs, round=rnd, key=exp.key)
+    return exp
+
+
+A1, B1 = regimen(0.5, 30.0), regimen(0.8, 25.0)
+A2, B2, C2, RISKY = regimen(0.6, 20.0), regimen(0.7, 22.0), regimen(0.9, 18.0), regimen(2.5, 5.0)
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[CampaignStore, str]:
+    """Round 1 (no model): TIR 0.60 and 0.68. Round 2 (model m1): A2 reaches 0.88 but dips below
+    54 mg/dL (unsafe) and is far outside its band; B2 reaches 0.80 safely inside its band."""
+    store = CampaignStore(tmp_path_factory.mktemp("store") / "campaign.sqlite")
+    cid = store.create_campaign(load_spec(default_spec_path()), "demo")
+    store.append(cid, "hypothesis", Hypothesis(id="h1", statement=HYPOTHESIS, source="offline", round=1), round=1)
+    store.append(cid, "ranking", Ranking(round=1, ranked=(ranked(A1, 1, True), ranked(B1, 2, True))), round=1)
+    exps = [run(store, cid, 1, A1, glucose(15)), run(store, cid, 1, B1, glucose(17))]
+    store.append(cid, "model", {"version": "m1", "round": 1, "fit": {"rmse_mgdl": 12.5, "coverage_90": 0.875}})
+    removal = SafetyRemoval(proposal=Proposal(intervention=RISKY), p_unsafe=0.31, limit="severe hypoglycaemia",
+                            reason=REMOVAL_REASON)
+    ranking = Ranking(round=2, model_version="m1", removed=(removal,), ranked=(
+        ranked(A2, 1, True, 0.75, band(150.0, 170.0)), ranked(B2, 2, True, 0.85, band(100.0, 220.0)),
+        ranked(C2, 3, False, 0.7)))
+    store.append(cid, "ranking", ranking, round=2)
+    store.append(cid, "decision", Decision(proposal_key=A2.key(), action="approve", by="alice"), round=2)
+    store.append(cid, "decision", Decision(proposal_key=C2.key(), action="reject", by="bob", reason=REJECT_REASON),
+                 round=2)
+    store.append(cid, "invalid_proposal", {"raw": {"basal": 9.0, "carb_ratio": 20.0}, "reason": "basal out of limits"},
+                 round=2)
+    exps += [run(store, cid, 2, A2, glucose(22, low=True)), run(store, cid, 2, B2, glucose(20))]
+    updated = Hypothesis(id="h1", statement=HYPOTHESIS, source="offline", round=1, motivated=(exps[0].key,),
+                         evidence_for=("B2 stayed above 54 mg/dL all day",))
+    store.append(cid, "hypothesis", updated, round=2)
+    return store, cid
+
+
+@pytest.fixture(scope="module")
+def written(campaign: tuple[CampaignStore, str], tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
+    store, cid = campaign
+    return write_report(store, cid, tmp_path_factory.mktemp("report") / "out")
+
+
+def test_summary_rows_track_best_safe_day_per_round(campaign: tuple[CampaignStore, str]) -> None:
+    rows = summary_rows(*campaign)
+    assert [r["round"] for r in rows] == [1, 2]
+    assert [r["experiments"] for r in rows] == [2, 2]
+    assert rows[0]["best_objective"] == pytest.approx(17 / 25)
+    # A2's 0.88 was an unsafe day, so the best answer after round 2 is B2's 0.80
+    assert rows[1]["best_objective"] == pytest.approx(20 / 25)
+    assert rows[1]["best_intervention"] == "basal=0.7 U/h, carb_ratio=22 g/U"
+    assert [r["unsafe_days"] for r in rows] == [0, 1]
+    assert rows[0]["predicted_mean"] is None
+    assert rows[1]["predicted_mean"] == pytest.approx(0.80)
+    assert rows[1]["observed_mean"] == pytest.approx((22 + 20) / 50)
+
+
+def test_report_files_exist_and_html_is_self_contained(written: ReportPaths) -> None:
+    assert written.html.name == "report.html" and written.markdown.name == "summary.md"
+    html = written.html.read_text()
+    assert "plotly.js v" in html and "Plotly.newPlot" in html
+    assert html.count("* plotly.js v") == 1  # the library is embedded once, not per figure
+    assert not re.search(r"<script[^>]+src=[\"']?https?:", html)
+
+
+def test_html_shows_removal_best_hypothesis_decisions_and_models(written: ReportPaths) -> None:
+    html = written.html.read_text()
+    assert REMOVAL_REASON.replace("<", "&lt;") in html
+    assert "basal=0.7 U/h, carb_ratio=22 g/U" in html
+    assert "Lower basal (&lt; 0.7 U/h) avoids overnight lows" in html and HYPOTHESIS not in html  # escaped
+    assert "supported" in html
+    assert REJECT_REASON in html and "bob" in html
+    assert "basal out of limits" in html
+    assert "rmse_mgdl = 12.5" in html
+
+
+def test_html_flags_the_surprise(written: ReportPaths) -> None:
+    html = written.html.read_text()
+    surprises = html.split("<h3>Surprises</h3>", 1)[1].split("</table>", 1)[0]
+    assert "basal=0.6 U/h" in surprises and "basal=0.7 U/h" not in surprises
+
+
+def test_markdown_summary(written: ReportPaths) -> None:
+    md = written.markdown.read_text()
+    assert "Which basal rate and carb ratio" in md
+    assert "**Best intervention:** basal=0.7 U/h, carb_ratio=22 g/U" in md and "no day with it was unsafe" in md
+    assert "Unsafe days in the campaign: 1 of 4 observed." in md
+    assert "| round | experiments |" in md and "| 2 | 2 | 2 | 0.8 |" in md
+    assert f"**supported** (1 for, 0 against): {HYPOTHESIS}" in md
+    assert str(written.html.resolve()) in md
+
+
+def test_objective_figure_marks_unsafe_days_and_predictions(campaign: tuple[CampaignStore, str]) -> None:
+    fig = objective_figure(load_view(*campaign))
+    traces = {t.name: t for t in fig.data}
+    assert list(traces["observed, unsafe day"].y) == [pytest.approx(22 / 25)]
+    assert len(traces["observed"].y) == 3
+    assert list(traces["best safe so far"].y) == pytest.approx([17 / 25, 20 / 25])
+    predicted = traces["predicted (selected, ±1 sd)"]
+    assert list(predicted.y) == [0.75, 0.85] and all(x > 2 for x in predicted.x)
+
+
+def test_trajectory_figure_has_a_panel_per_banded_experiment(campaign: tuple[CampaignStore, str]) -> None:
+    fig = trajectory_figure(load_view(*campaign))
+    titles = [a.text for a in fig.layout.annotations]
+    assert len(titles) == 2  # round 1 had no model, hence no bands
+    assert "surprise" in titles[0] and "surprise" not in titles[1]
+    observed = [t for t in fig.data if t.name == "observed glucose"]
+    assert len(observed) == 2 and [t.showlegend for t in observed] == [True, False]
+
+
+def test_surprise_fraction_interpolates_the_band() -> None:
+    b = Band(series="glucose", level=0.9, times_min=(0.0, 100.0), lower=(100.0, 200.0), median=(150.0, 250.0),
+             upper=(200.0, 300.0))
+    obs = Trajectory(times_min=(0.0, 50.0, 100.0, 200.0), series={"glucose": (150.0, 140.0, 350.0, 0.0)})
+    # at 50 min the band is [150, 250], so 140 is outside; the reading at 200 min lies past the band
+    assert surprise_fraction(b, obs) == pytest.approx(2 / 3)
+    assert surprise_fraction(b.model_copy(update={"series": "cgm"}), obs) is None
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_campaign_without_observations_renders_empty_states(tmp_path: Path, pending: bool) -> None:
+    store = CampaignStore(tmp_path / "campaign.sqlite")
+    cid = store.create_campaign(load_spec(default_spec_path()), "fresh")
+    if pending:  # ranked and approved, the lab has not answered yet
+        store.append(cid, "ranking", Ranking(round=1, ranked=(ranked(A1, 1, True),)), round=1)
+        run(store, cid, 1, A1, None)
+    paths = write_report(store, cid, tmp_path / "out")
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    assert "No observations yet" in html and "No predicted trajectory bands yet" in html
+    assert "No experiment has been observed yet." in md
+    assert ("pending" in html) is pending
+    assert [r["best_objective"] for r in summary_rows(store, cid)] == ([None] if pending else [])

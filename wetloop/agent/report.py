@@ -1,0 +1,405 @@
+"""The campaign report: one self-contained HTML page and a Markdown summary, read from the store.
+
+The report only reads the append-only store; it never changes a campaign. `load_view` reads a
+campaign once and joins each experiment with its observation and with the prediction it was
+selected on; the figure functions take that view and return plotly figures, so the web review
+page can draw the same pictures without going through the files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from wetloop.campaign import (
+    Band, CampaignSpec, CampaignStore, Decision, Experiment, Hypothesis, Observation, RankedProposal, Ranking,
+    Trajectory, glucose_range, glucose_readouts, unsafe_readout_name,
+)
+
+__all__ = [
+    "SURPRISE_FRACTION", "CampaignView", "Outcome", "ReportPaths", "load_view", "objective_figure", "render_html",
+    "render_markdown", "rows_of", "summary_rows", "surprise_fraction", "trajectory_figure", "write_report",
+]
+
+SURPRISE_FRACTION = 0.3
+"""An experiment is a surprise when more than this fraction of its observed readings fall outside
+the predicted interval: a calibrated 90% band leaves about a tenth outside, so a third is a model
+that did not understand this regimen."""
+
+_TEMPLATES = Path(__file__).parent / "templates"
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+_OBSERVED, _PREDICTED, _UNSAFE, _BAND = "#1f77b4", "#ff7f0e", "#d62728", "rgba(255,127,14,0.22)"
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where `write_report` wrote the report."""
+
+    html: Path
+    markdown: Path
+
+
+def surprise_fraction(band: Band, trajectory: Trajectory) -> float | None:
+    """Fraction of the observed readings of `band.series` outside the predicted interval.
+
+    The band is interpolated onto the observation times; readings outside the band's time span
+    are not judged. None when the series was not observed or no reading falls in the span.
+    """
+    if band.series not in trajectory.series or not band.times_min:
+        return None
+    t, y = np.asarray(trajectory.times_min), np.asarray(trajectory.series[band.series])
+    bt = np.asarray(band.times_min)
+    span = (t >= bt[0]) & (t <= bt[-1])
+    if not span.any():
+        return None
+    lower, upper = np.interp(t[span], bt, band.lower), np.interp(t[span], bt, band.upper)
+    return float(((y[span] < lower) | (y[span] > upper)).mean())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One experiment joined with what the lab observed and what the planner predicted for it.
+
+    `objective` is the observed objective readout (None until an ok observation arrives);
+    `unsafe` is True when the day crossed any safety threshold; `predicted` is the selected ranked
+    proposal of its round with the same intervention (None without a ranking, or after an edit).
+    """
+
+    experiment: Experiment
+    observation: Observation | None
+    objective: float | None
+    unsafe: bool
+    predicted: RankedProposal | None
+
+    @property
+    def band(self) -> Band | None:
+        return self.predicted.band if self.predicted is not None else None
+
+    @property
+    def surprise(self) -> float | None:
+        """Fraction of observed readings outside the predicted band (None without both)."""
+        traj = self.observation.trajectory if self.observation is not None else None
+        return surprise_fraction(self.band, traj) if self.band and traj else None
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    """One campaign read from the store once: everything the report draws on."""
+
+    campaign_id: str
+    spec: CampaignSpec
+    outcomes: tuple[Outcome, ...]
+    rankings: tuple[Ranking, ...]
+    decisions: tuple[tuple[int | None, Decision], ...]
+    hypotheses: tuple[Hypothesis, ...]
+    models: tuple[dict[str, Any], ...]
+    invalid: tuple[dict[str, Any], ...]
+
+    @property
+    def rounds(self) -> list[int]:
+        """Every round that has a ranking or an experiment, in order."""
+        return sorted({o.experiment.round for o in self.outcomes} | {r.round for r in self.rankings})
+
+    def best(self, up_to_round: int | None = None) -> Outcome | None:
+        """The best observed objective among safe days (an unsafe regimen answers no question)."""
+        safe = [
+            o for o in self.outcomes
+            if o.objective is not None and not o.unsafe and (up_to_round is None or o.experiment.round <= up_to_round)
+        ]
+        return max(safe, key=lambda o: self.spec.objective.utility(o.objective), default=None)  # type: ignore[arg-type]
+
+
+def _objective(spec: CampaignSpec, obs: Observation | None) -> float | None:
+    if obs is None or obs.status != "ok":
+        return None
+    value = obs.readouts.get(spec.objective.readout)
+    if value is None and obs.trajectory is not None and "glucose" in obs.trajectory.series:
+        # an older lab may report only the trajectory; the shared readout definitions fill in
+        value = glucose_readouts(np.asarray(obs.trajectory.series["glucose"]), spec).get(spec.objective.readout)
+    return value
+
+
+def _unsafe(spec: CampaignSpec, obs: Observation | None) -> bool:
+    if obs is None or obs.status != "ok":
+        return False
+    for limit in spec.safety:
+        flag = obs.readouts.get(unsafe_readout_name(limit))
+        if flag is None and obs.trajectory is not None and limit.series in obs.trajectory.series:
+            flag = float(min(obs.trajectory.series[limit.series], default=math.inf) < limit.below)
+        if flag:
+            return True
+    return False
+
+
+def _selected_by_round(rankings: Iterable[Ranking]) -> dict[int, dict[str, RankedProposal]]:
+    """Selected proposals by round and intervention key; a later ranking of a round wins."""
+    chosen: dict[int, dict[str, RankedProposal]] = {}
+    for ranking in rankings:
+        chosen[ranking.round] = {r.proposal.intervention.key(): r for r in ranking.selected}
+    return chosen
+
+
+def load_view(store: CampaignStore, campaign_id: str) -> CampaignView:
+    """Read one campaign from the store and join experiments with observations and predictions."""
+    spec, rankings = store.spec(campaign_id), tuple(store.rankings(campaign_id))
+    observations, chosen = store.observations(campaign_id), _selected_by_round(rankings)
+    outcomes = tuple(
+        Outcome(e, (obs := observations.get(e.key)), _objective(spec, obs), _unsafe(spec, obs),
+                chosen.get(e.round, {}).get(e.intervention.key()))
+        for e in store.experiments(campaign_id)
+    )
+    decisions = tuple((r.round, Decision.model_validate(r.payload)) for r in store.records(campaign_id, "decision"))
+    return CampaignView(
+        campaign_id, spec, outcomes, rankings, decisions, tuple(store.hypotheses(campaign_id).values()),
+        tuple(r.payload for r in store.records(campaign_id, "model")),
+        tuple(r.payload for r in store.records(campaign_id, "invalid_proposal")),
+    )
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def rows_of(view: CampaignView) -> list[dict[str, Any]]:
+    """`summary_rows` of an already loaded view (see there)."""
+    rows = []
+    for rnd in view.rounds:
+        this = [o for o in view.outcomes if o.experiment.round == rnd]
+        observed = [o for o in this if o.objective is not None]
+        predicted = [o.predicted.score.expected_value for o in observed if o.predicted is not None]
+        best = view.best(up_to_round=rnd)
+        rows.append({
+            "round": rnd,
+            "experiments": len(this),
+            "observed": len(observed),
+            "best_objective": best.objective if best else None,
+            "best_intervention": best.experiment.intervention.describe(view.spec) if best else None,
+            "unsafe_days": sum(o.unsafe for o in this),
+            "predicted_mean": _mean([p for p in predicted if p is not None]),
+            "observed_mean": _mean([o.objective for o in observed]),  # type: ignore[misc]
+        })
+    return rows
+
+
+def summary_rows(store: CampaignStore, campaign_id: str) -> list[dict[str, Any]]:
+    """One row per round, plain data for a terminal table.
+
+    Keys: round, experiments (approved in the round), observed (with an objective), best_objective
+    and best_intervention (best safe day up to and including the round, None before one),
+    unsafe_days (in the round), predicted_mean (mean expected_value of the round's observed
+    experiments that had a model prediction) and observed_mean (mean observed objective).
+    """
+    return rows_of(load_view(store, campaign_id))
+
+
+def _spread(rounds: Sequence[int], side: float) -> list[float]:
+    """x positions that put points of the same round side by side (observed left, predicted right)."""
+    total, seen, xs = Counter(rounds), Counter(), []
+    for r in rounds:
+        xs.append(r + side * (0.08 + 0.22 * seen[r] / max(total[r] - 1, 1)))
+        seen[r] += 1
+    return xs
+
+
+def _observed_traces(view: CampaignView) -> list[go.Scatter]:
+    pts = [o for o in view.outcomes if o.objective is not None]
+    xs = _spread([o.experiment.round for o in pts], -1.0)
+    traces = []
+    for unsafe, name, marker in ((False, "observed", dict(color=_OBSERVED, size=9)),
+                                 (True, "observed, unsafe day", dict(color=_UNSAFE, size=12, symbol="x"))):
+        keep = [i for i, o in enumerate(pts) if o.unsafe == unsafe]
+        if keep:
+            traces.append(go.Scatter(
+                x=[xs[i] for i in keep], y=[pts[i].objective for i in keep], mode="markers", name=name, marker=marker,
+                hovertext=[pts[i].experiment.intervention.describe(view.spec) for i in keep]))
+    return traces
+
+
+def _predicted_trace(view: CampaignView) -> go.Scatter | None:
+    picks = [(r.round, p) for r in view.rankings for p in r.selected if p.score.expected_value is not None]
+    if not picks:
+        return None
+    return go.Scatter(
+        x=_spread([rnd for rnd, _ in picks], 1.0), y=[p.score.expected_value for _, p in picks], mode="markers",
+        name="predicted (selected, ±1 sd)", marker=dict(color=_PREDICTED, size=8, symbol="diamond"),
+        error_y=dict(type="data", array=[p.score.value_std or 0.0 for _, p in picks], visible=True),
+        hovertext=[p.proposal.intervention.describe(view.spec) for _, p in picks])
+
+
+def objective_figure(view: CampaignView) -> go.Figure:
+    """Observed objective per experiment (x = round; unsafe days as red crosses), the best safe
+    value so far as a step line, and beside each round the selected proposals' predicted
+    expected_value ± value_std where a model made one."""
+    fig = go.Figure(_observed_traces(view))
+    rows = [r for r in rows_of(view) if r["best_objective"] is not None]
+    if rows:
+        fig.add_trace(go.Scatter(x=[r["round"] for r in rows], y=[r["best_objective"] for r in rows],
+                                 mode="lines+markers", line=dict(shape="hv", color="#2ca02c"), name="best safe so far"))
+    if (predicted := _predicted_trace(view)) is not None:
+        fig.add_trace(predicted)
+    fig.update_layout(template="plotly_white", height=420, margin=dict(t=40, b=40),
+                      title=f"{view.spec.objective.readout} per round ({view.spec.objective.direction})",
+                      xaxis=dict(title="round", dtick=1), yaxis=dict(title=view.spec.objective.readout),
+                      legend=dict(orientation="h", y=-0.18))
+    return fig
+
+
+def _banded(view: CampaignView, series: str, last_rounds: int) -> list[Outcome]:
+    """Experiments of the last `last_rounds` rounds that have a predicted band of `series`."""
+    with_band = [o for o in view.outcomes if o.band is not None and o.band.series == series]
+    keep = sorted({o.experiment.round for o in with_band})[-last_rounds:]
+    return [o for o in with_band if o.experiment.round in keep]
+
+
+def _panel_title(o: Outcome, spec: CampaignSpec, threshold: float) -> str:
+    title = f"R{o.experiment.round} · {o.experiment.intervention.describe(spec)}"
+    if o.surprise is not None and o.surprise > threshold:
+        title += f"<br><span style='color:{_UNSAFE}'><b>surprise: {o.surprise:.0%} outside band</b></span>"
+    return title
+
+
+def _panel(fig: go.Figure, o: Outcome, spec: CampaignSpec, cell: tuple[int, int], first: bool) -> None:
+    band = o.band
+    assert band is not None  # _banded kept only experiments with a band
+    t = np.asarray(band.times_min) / 60.0
+    add = lambda trace: fig.add_trace(trace, row=cell[0], col=cell[1])  # noqa: E731
+    add(go.Scatter(x=t, y=band.lower, line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup="band"))
+    add(go.Scatter(x=t, y=band.upper, fill="tonexty", fillcolor=_BAND, line=dict(width=0), legendgroup="band",
+                   name=f"predicted {band.level:.0%} interval", showlegend=first))
+    add(go.Scatter(x=t, y=band.median, line=dict(color=_PREDICTED, dash="dash"), name="predicted median",
+                   legendgroup="median", showlegend=first))
+    traj = o.observation.trajectory if o.observation is not None else None
+    if traj is not None and band.series in traj.series:
+        add(go.Scatter(x=np.asarray(traj.times_min) / 60.0, y=traj.series[band.series], line=dict(color="black"),
+                       name=f"observed {band.series}", legendgroup="observed", showlegend=first))
+    for limit in (s for s in spec.safety if s.series == band.series):
+        add(go.Scatter(x=[t[0], t[-1]], y=[limit.below] * 2, mode="lines", line=dict(color=_UNSAFE, dash="dot"),
+                       name=f"{limit.name} (< {limit.below:g})", legendgroup=limit.name, showlegend=first))
+
+
+def trajectory_figure(
+    view: CampaignView, series: str = "glucose", last_rounds: int = 3, threshold: float = SURPRISE_FRACTION
+) -> go.Figure:
+    """Small multiples, one per experiment of the last rounds: the observed trajectory over the
+    predicted band (interval filled, median dashed), safety thresholds dotted and, for glucose,
+    the spec's target range shaded. Panels of surprises say so in their title."""
+    shown = _banded(view, series, last_rounds)
+    if not shown:
+        fig = go.Figure(layout=dict(template="plotly_white", height=200))
+        return fig.add_annotation(text=f"no predicted {series} bands yet", showarrow=False)
+    cols = min(4, len(shown))
+    nrows = math.ceil(len(shown) / cols)
+    fig = make_subplots(nrows, cols, subplot_titles=[_panel_title(o, view.spec, threshold) for o in shown],
+                        shared_yaxes=True, horizontal_spacing=0.03, vertical_spacing=90 / (280 * nrows))
+    for i, o in enumerate(shown):
+        _panel(fig, o, view.spec, (i // cols + 1, i % cols + 1), first=i == 0)
+    if series == "glucose":
+        low, high = glucose_range(view.spec)
+        fig.add_hrect(y0=low, y1=high, fillcolor="#2ca02c", opacity=0.1, line_width=0, row="all", col="all")
+    fig.update_annotations(font_size=11)
+    fig.update_xaxes(title_text="hour", row=nrows)
+    fig.update_layout(template="plotly_white", height=280 * nrows + 120, margin=dict(t=60, b=40),
+                      legend=dict(orientation="h", y=-0.08 - 0.1 / nrows))
+    return fig
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    """Numbers for tables: 3 significant figures, a dash for a missing model field."""
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def _short(value: Any, limit: int = 240) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _figures_html(view: CampaignView, threshold: float) -> dict[str, str]:
+    """Each figure as an HTML fragment (the template marks them safe); only the first carries
+    plotly.js, inline, so the page opens with no network and holds the library once."""
+    figs: dict[str, go.Figure] = {}
+    if any(o.objective is not None for o in view.outcomes):
+        figs["objective"] = objective_figure(view)
+    if _banded(view, "glucose", 3):
+        figs["trajectory"] = trajectory_figure(view, threshold=threshold)
+    return {
+        name: fig.to_html(full_html=False, include_plotlyjs=i == 0, config=_PLOT_CONFIG)
+        for i, (name, fig) in enumerate(figs.items())
+    }
+
+
+def _proposal_names(view: CampaignView) -> dict[str, str]:
+    """Intervention descriptions by key, so decisions show a regimen rather than a hash."""
+    props = [r.proposal for k in view.rankings for r in k.ranked] + [s.proposal for k in view.rankings for s in k.removed]
+    return {p.intervention.key(): p.intervention.describe(view.spec) for p in props}
+
+
+def render_html(view: CampaignView, threshold: float = SURPRISE_FRACTION) -> str:
+    """The whole report page as one string (template `templates/report.html`, autoescaped)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters.update(num=_num, short=_short)
+    surprises = [o for o in view.outcomes if o.surprise is not None and o.surprise > threshold]
+    return env.get_template("report.html").render(
+        view=view, spec=view.spec, rows=rows_of(view), best=view.best(), figures=_figures_html(view, threshold),
+        ranking=view.rankings[-1] if view.rankings else None, surprises=surprises, threshold=threshold,
+        names=_proposal_names(view), glucose_range=glucose_range(view.spec),
+    )
+
+
+def _md_cell(value: Any) -> str:
+    return _num(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(rows: list[dict[str, Any]]) -> list[str]:
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(_md_cell(r[k]) for k in head) + " |" for r in rows]
+
+
+def _md_best(view: CampaignView) -> list[str]:
+    observed = [o for o in view.outcomes if o.objective is not None]
+    unsafe = sum(o.unsafe for o in observed)
+    tally = f"Unsafe days in the campaign: {unsafe} of {len(observed)} observed."
+    if (best := view.best()) is None:
+        return ["No experiment has been observed yet." if not observed else f"No safe day yet. {tally}"]
+    same = [o for o in observed if o.experiment.intervention.key() == best.experiment.intervention.key()]
+    bad = sum(o.unsafe for o in same)
+    safety = "no day with it was unsafe" if not bad else f"{bad} of its {len(same)} days were unsafe"
+    return [f"**Best intervention:** {best.experiment.intervention.describe(view.spec)} — observed "
+            f"{view.spec.objective.readout} = {_num(best.objective)} in round {best.experiment.round}; {safety}.",
+            "", tally]
+
+
+def render_markdown(view: CampaignView, html_path: Path) -> str:
+    """The short summary: question, best intervention, per-round table, hypotheses, report path."""
+    lines = [f"# Campaign {view.campaign_id}", "", f"**Question:** {view.spec.question}", "", *_md_best(view)]
+    rows = rows_of(view)
+    lines += ["", "## Rounds", "", *(_md_table(rows) if rows else ["No rounds yet."])]
+    hyps = [f"- **{h.status}** ({len(h.evidence_for)} for, {len(h.evidence_against)} against): {h.statement}"
+            for h in view.hypotheses]
+    lines += ["", "## Hypotheses", "", *(hyps or ["None stated yet."])]
+    return "\n".join([*lines, "", f"Full report: {html_path}", ""])
+
+
+def write_report(store: CampaignStore, campaign_id: str, out_dir: Path) -> ReportPaths:
+    """Write `out_dir/report.html` (self-contained: plotly.js inline, no network needed) and
+    `out_dir/summary.md` for one campaign; returns their paths. Raises CampaignNotFound."""
+    view = load_view(store, campaign_id)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = ReportPaths(html=out_dir / "report.html", markdown=out_dir / "summary.md")
+    paths.html.write_text(render_html(view), encoding="utf-8")
+    paths.markdown.write_text(render_markdown(view, paths.html.resolve()), encoding="utf-8")
+    return paths

@@ -1,0 +1,137 @@
+"""The simglucose day a spec asks for, checked against what simglucose ships, without importing it.
+
+Importing simglucose imports gym 0.9.4 (slow, noisy); the parent process only needs the names in
+its parameter CSVs, so they are read from the installed package's files directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from wetloop.campaign import CampaignSpec, Intervention, SpecError, meals_of
+
+from .errors import LabError, WorldOptionError
+
+__all__ = ["DayOptions", "day_options", "simglucose_version", "world_fingerprint", "day_key", "patient_names"]
+
+START = "2025-01-01T00:00:00"  # a fixed scenario start, so a day is a pure function of its inputs
+STEP_MIN = 3  # the Dexcom sensor's sample time, and the env step the regimen is delivered on
+ADAPTER_FORMAT = 1  # bump when the stored day changes shape or meaning: old cache entries are ignored
+
+
+@dataclass(frozen=True)
+class DayOptions:
+    """One simulated day: patient, sensor, pump, length, and meals as (whole minute, grams)."""
+
+    patient: str
+    sensor: str
+    pump: str
+    hours: float
+    meals: tuple[tuple[int, float], ...]
+    start: str = START
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.hours * 60 / STEP_MIN))
+
+
+def _params_dir() -> Path:
+    found = importlib.util.find_spec("simglucose")
+    if found is None or not found.submodule_search_locations:
+        raise LabError("simglucose is not installed; install simglucose==0.2.11 to use the simglucose world")
+    return Path(next(iter(found.submodule_search_locations))) / "params"
+
+
+@functools.cache
+def _rows(csv_name: str) -> tuple[dict[str, str], ...]:
+    with open(_params_dir() / csv_name, newline="") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def _names(csv_name: str) -> tuple[str, ...]:
+    rows = _rows(csv_name)
+    if csv_name == "sensor_params.csv":  # the trajectory grid is the sensor's sample time: keep 3-min sensors
+        rows = tuple(r for r in rows if float(r["sample_time"]) == STEP_MIN)
+    return tuple(r["Name"] for r in rows)
+
+
+def patient_names() -> tuple[str, ...]:
+    """The 30 virtual patients of simglucose's `params/vpatient_params.csv`."""
+    return _names("vpatient_params.csv")
+
+
+@functools.cache
+def simglucose_version() -> str:
+    return importlib.metadata.version("simglucose")
+
+
+def world_fingerprint() -> str:
+    """Names the cache folder: simulator, its version and this adapter's stored format."""
+    blob = json.dumps({"world": "simglucose", "version": simglucose_version(), "format": ADAPTER_FORMAT})
+    return "simglucose-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _choice(options: dict[str, Any], name: str, default: str | None, csv_name: str) -> str:
+    value = options.get(name, default)
+    choices = _names(csv_name)
+    if value not in choices:
+        hint = f"the names come from simglucose's params/{csv_name}"
+        if name == "sensor":
+            hint += f" (only sensors sampling every {STEP_MIN} min, the grid of the dosing schedule)"
+        raise WorldOptionError(name, value, choices, hint=hint)
+    return str(value)
+
+
+def _hours(options: dict[str, Any]) -> float:
+    value = options.get("hours", 24)
+    ok = isinstance(value, (int, float)) and value > 0 and math.isclose((value * 60 / STEP_MIN) % 1, 0, abs_tol=1e-9)
+    if not ok:
+        raise WorldOptionError("hours", value, hint=f"give a positive length whose minutes divide by {STEP_MIN}, e.g. 24 or 3")
+    return float(value)
+
+
+def _meals(spec: CampaignSpec) -> tuple[tuple[int, float], ...]:
+    try:
+        meals = meals_of(spec)
+    except SpecError as exc:
+        raise WorldOptionError("meals", spec.world_options.get("meals"), hint=str(exc)) from None
+    merged: dict[int, float] = {}
+    for minute, grams in meals:  # the scenario sees whole minutes; same-minute meals would hide each other
+        merged[math.floor(minute)] = merged.get(math.floor(minute), 0.0) + grams
+    return tuple(sorted(merged.items()))
+
+
+def day_options(spec: CampaignSpec) -> DayOptions:
+    """Check the spec's world_options and resolve their defaults; `WorldOptionError` names the bad one."""
+    options = spec.world_options
+    return DayOptions(
+        patient=_choice(options, "patient", None, "vpatient_params.csv"),
+        sensor=_choice(options, "sensor", "Dexcom", "sensor_params.csv"),
+        pump=_choice(options, "pump", "Insulet", "pump_params.csv"),
+        hours=_hours(options),
+        meals=_meals(spec),
+    )
+
+
+def day_key(options: DayOptions, intervention: Intervention | None, seed: int, controller: str) -> str:
+    """The identity of a simulated day: everything that changes its outcome, hashed.
+
+    Readout-only options (e.g. glucose_range) are left out, so specs that differ only in how the
+    day is scored share its simulation.
+    """
+    blob = {
+        "options": asdict(options),
+        "x": intervention.canonical() if intervention is not None else None,
+        "seed": seed,
+        "controller": controller,
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]

@@ -1,0 +1,28 @@
+"""Typed configuration of the lab adapters (env prefix `WETLOOP_LAB_`); explicit arguments beat it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LabSettings", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/wetloop/simglucose`, or `~/.cache/wetloop/simglucose`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wetloop" / "simglucose"
+
+
+class LabSettings(BaseSettings):
+    """`WETLOOP_LAB_CACHE_DIR`: where simulated days, the journal and run markers live.
+    `WETLOOP_LAB_WORKERS`: processes that simulate days in parallel (default: one per CPU).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_LAB_", extra="ignore")
+
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    workers: int | None = Field(default=None, ge=1)

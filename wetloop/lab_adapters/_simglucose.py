@@ -1,0 +1,213 @@
+"""`SimglucoseLab`: the virtual patient of the default campaign (simglucose 0.2.11, UVA/Padova T1D).
+
+One experiment is one simulated day (~7 s of one core for 24 h). The days of a batch run in
+parallel spawn-started processes; finished days are cached on disk; accepted submissions are
+journaled, so a new instance (after the parent was killed) answers the tickets of an old one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory, glucose_readouts
+
+from ._disk import DayStore
+from ._options import DayOptions, day_key, day_options, world_fingerprint
+from ._protocol import Lab
+from ._settings import LabSettings
+from ._simday import run_day_job, watch_parent
+from .errors import UnknownTicket
+
+__all__ = ["SimglucoseLab", "reference_day"]
+
+_DAY_KEY = re.compile(r"^[0-9a-f]{24}$")
+
+
+class SimglucoseLab(Lab):
+    """Runs each experiment as one day of the spec's virtual patient under the campaign's regimen.
+
+    Args:
+        spec: the campaign; `world_options` name the patient, sensor, pump, hours and meals.
+            They are checked here, so a bad option fails before anything is submitted.
+        cache_dir: where days, the journal and run markers live (default: `LabSettings.cache_dir`,
+            env `WETLOOP_LAB_CACHE_DIR`, else `~/.cache/wetloop/simglucose`).
+        workers: processes simulating days in parallel (default: `WETLOOP_LAB_WORKERS`, else one per CPU).
+        name: the lab's name, written on its tickets.
+
+    Guarantees beyond `Lab`'s: a day already on disk returns without simulating; a day is simulated
+    at most once per cache_dir, even across instances and processes (per-day file lock); a ticket of
+    an earlier instance sharing `cache_dir` is answered, and its run restarted if it never finished.
+    """
+
+    def __init__(
+        self,
+        spec: CampaignSpec,
+        *,
+        cache_dir: Path | str | None = None,
+        workers: int | None = None,
+        name: str = "simglucose",
+        settings: LabSettings | None = None,
+    ) -> None:
+        super().__init__(spec, name)
+        settings = settings or LabSettings()
+        self.options: DayOptions = day_options(spec)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else settings.cache_dir
+        self.workers = workers or settings.workers or os.cpu_count() or 1
+        self.store = DayStore(self.cache_dir / world_fingerprint())
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[str, Future[dict[str, Any]]] = {}
+        self._done: dict[str, Observation] = {}
+
+    # -- public extras --------------------------------------------------------------------------
+    def completed_runs(self) -> dict[str, int]:
+        """Simulations that finished, per experiment key, across every instance sharing cache_dir."""
+        return self.store.completed_runs()
+
+    def journal_keys(self) -> set[str]:
+        """Experiment keys accepted (and not cancelled) by any instance sharing cache_dir."""
+        return self.store.journal_keys()
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def _start(self, experiment: Experiment) -> Ticket:
+        if self.store.read_journal(experiment.key) is None:  # an earlier instance may have accepted it
+            self.store.write_journal(experiment, self.spec)
+        self._ensure_running(experiment, self.spec)
+        return Ticket(experiment_key=experiment.key, lab=self.name, lab_ref=self._day_key(experiment, self.spec))
+
+    def _poll(self, ticket: Ticket) -> Observation | None:
+        key = ticket.experiment_key
+        if key in self._done:
+            return self._done[key]
+        future = self._futures.get(key)
+        if future is not None:
+            return self._finish(ticket, future) if future.done() else None
+        day = self.store.read_result(self._ref(ticket))
+        if day is not None:
+            return self._remember(self._observation(key, day, "hit"))
+        return self._recover(ticket)
+
+    def _cancel(self, ticket: Ticket) -> None:
+        key = ticket.experiment_key
+        if key not in self._futures and key not in self._done and self.store.read_journal(key) is None:
+            raise UnknownTicket(ticket, "no run and no journal entry under cache_dir")
+        future = self._futures.pop(key, None)
+        if future is not None:
+            future.cancel()  # only stops a queued day; a running one finishes into the cache
+        self._done.pop(key, None)
+        self.store.drop_journal(key)
+
+    def _shutdown(self) -> None:
+        """Running days finish (and are cached); queued ones are dropped but stay journaled."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # -- running days ---------------------------------------------------------------------------
+    def _ensure_running(self, experiment: Experiment, spec: CampaignSpec) -> None:
+        key = experiment.key
+        if key in self._futures or key in self._done:
+            return
+        if self.store.read_result(self._day_key(experiment, spec)) is not None:
+            return  # on disk already: poll answers from the cache
+        self._futures[key] = self._executor().submit(run_day_job, self._job(experiment, spec))
+
+    def _recover(self, ticket: Ticket) -> None:
+        """A journaled day with no result: its run was interrupted (or queued at close); restart it."""
+        journaled = self.store.read_journal(ticket.experiment_key)
+        if journaled is None:
+            raise UnknownTicket(ticket, f"no result and no journal entry under {self.store.root}")
+        self._ensure_running(*journaled)
+        return None
+
+    def _finish(self, ticket: Ticket, future: Future[dict[str, Any]]) -> Observation:
+        key = ticket.experiment_key
+        del self._futures[key]
+        try:
+            result = future.result()
+        except BrokenProcessPool as exc:  # a worker died: the pool is unusable, the next day gets a new one
+            self._drop_pool()
+            hint = "a worker process died; in a script, guard the entry point with `if __name__ == '__main__':`"
+            return self._remember(self._failed(key, exc, hint))
+        except Exception as exc:  # the simulator raised: report it, keep the loop alive
+            return self._remember(self._failed(key, exc))
+        return self._remember(self._observation(key, result["day"], result["cache"]))
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:  # spawn: the parent may hold torch's threads, fork is unsafe then
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=watch_parent,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _job(self, experiment: Experiment, spec: CampaignSpec) -> dict[str, Any]:
+        return {
+            "spec": spec.model_dump_json(),
+            "values": experiment.intervention.canonical(),
+            "controller": "regimen",
+            "root": str(self.store.root),
+            "experiment_key": experiment.key,
+        }
+
+    def _day_key(self, experiment: Experiment, spec: CampaignSpec) -> str:
+        options = self.options if spec is self.spec else day_options(spec)
+        return day_key(options, experiment.intervention, spec.seed, "regimen")
+
+    def _ref(self, ticket: Ticket) -> str:
+        if not _DAY_KEY.match(ticket.lab_ref):
+            raise UnknownTicket(ticket, "its lab_ref is not a simulated day's key")
+        return ticket.lab_ref
+
+    # -- observations ---------------------------------------------------------------------------
+    def _remember(self, observation: Observation) -> Observation:
+        self._done[observation.experiment_key] = observation
+        return observation
+
+    def _observation(self, key: str, day: dict[str, Any], cache: str) -> Observation:
+        return observation_of(key, day, cache, self.spec, self.name)
+
+    def _failed(self, key: str, exc: BaseException, hint: str = "") -> Observation:
+        message = f"the simulation raised {type(exc).__name__}: {exc}; {hint + '; ' if hint else ''}cancel and submit again to retry"
+        return Observation(experiment_key=key, status="failed", message=message, lab=self.name)
+
+
+def observation_of(key: str, day: dict[str, Any], cache: str, spec: CampaignSpec, lab: str) -> Observation:
+    """An Observation from a stored day; readouts are recomputed for `spec` (its range and limits)."""
+    raw = {**day["raw"], "cache": cache}
+    try:
+        trajectory = Trajectory.model_validate(day["trajectory"])
+    except ValidationError as exc:  # e.g. the simulator produced non-finite glucose
+        return Observation(experiment_key=key, status="failed", message=f"unusable trajectory: {exc}", lab=lab, raw=raw)
+    readouts = glucose_readouts(np.asarray(trajectory.series["glucose"]), spec)
+    return Observation(experiment_key=key, status="ok", trajectory=trajectory, readouts=readouts, lab=lab, raw=raw)
+
+
+def reference_day(spec: CampaignSpec, *, cache_dir: Path | str | None = None, settings: LabSettings | None = None) -> Observation:
+    """The spec's day under simglucose's own BBController, which doses with the patient's TRUE
+    basal rate, carb ratio and correction factor: the benchmark's reference, never shown to the campaign.
+
+    Runs in this process (imports simglucose here) and shares the lab's cache. The Observation has
+    the same trajectory format and readouts as `SimglucoseLab`'s; `raw["reference"]` holds the regimen.
+    """
+    day_options(spec)  # a clear WorldOptionError before anything runs
+    root = Path(cache_dir) if cache_dir is not None else (settings or LabSettings()).cache_dir
+    store = DayStore(root / world_fingerprint())
+    job = {"spec": spec.model_dump_json(), "values": None, "controller": "reference", "root": str(store.root)}
+    result = run_day_job(job)
+    return observation_of(f"reference-{result['day_key']}", result["day"], result["cache"], spec, "simglucose-reference")
