@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -103,15 +104,25 @@ def _drive(c: Campaign, outcome: RunOutcome) -> None:
 def _finish(c: Campaign) -> None:
     from .report import summary_rows, write_report
 
-    rows = summary_rows(c.store, c.campaign_id)
-    table = Table(title=f"{c.campaign_id}: {c.spec.objective.readout} ({c.spec.objective.direction})")
-    for col in rows[0].keys() if rows else ["round"]:
-        table.add_column(str(col))
-    for row in rows:
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
-    out.print(table)
+    out.print(summary_table(c.spec, summary_rows(c.store, c.campaign_id), c.campaign_id))
     paths = write_report(c.store, c.campaign_id, c.run_dir / "report")
     out.print(f"report: {paths.html}\nsummary: {paths.markdown}")
+
+
+def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:
+    """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed."""
+    table = Table(title=f"{title}: {spec.objective.readout} ({spec.objective.direction})", box=box.SIMPLE_HEAD)
+    columns = [("round", "round"), ("experiments", "run"), ("best_objective", "best"), ("best_intervention", "best intervention"),
+               ("unsafe_days", "unsafe"), ("predicted_mean", "pred."), ("observed_mean", "obs.")]
+    for key, header in columns:  # numbers never truncated; the intervention wraps instead
+        if key == "best_intervention":
+            table.add_column(header, ratio=1)
+        else:
+            table.add_column(header, no_wrap=True, min_width=max(len(header), 5), justify="right")
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    for row in rows:
+        table.add_row(*[fmt(row.get(key)) for key, _ in columns])
+    return table
 
 
 # -- review ------------------------------------------------------------------------------------

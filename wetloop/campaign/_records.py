@@ -236,8 +236,10 @@ class RankedProposal(Frozen):
 
 
 class SafetyRemoval(Frozen):
+    """A candidate removed before ranking; `p_unsafe` is None when no model could predict it."""
+
     proposal: Proposal
-    p_unsafe: float
+    p_unsafe: float | None
     limit: str
     reason: str
 

@@ -1,0 +1,40 @@
+"""The planner room: ranks candidate experiments with BoTorch acquisitions over an ensemble world model.
+
+`Planner.rank(proposals, world, history, round) -> campaign.Ranking`: a safety filter on the
+predicted P(unsafe), then (ei_weight * EI + ig_weight * IG) / cost, and a batch of
+`spec.budget.batch` picked greedily with `optimize_acqf_discrete`, never one already run.
+Before any world model exists, a space-filling batch. Never trains anything.
+"""
+
+from ._acquisition import (
+    CostWeightedAcquisition,
+    EnsembleExpectedImprovement,
+    EnsembleInformationGain,
+    ReadoutObjective,
+    ensemble_information_gain,
+)
+from ._config import PlannerConfig
+from ._menu import EnsembleEnumerationSampler, MenuModel
+from ._planner import Planner
+from ._protocols import OutcomeLike, WorldLike
+from ._spacefill import MaxMinDistance, space_filling_batch
+from .errors import EmptyMenu, PlannerError, WorldModelMismatch
+
+__all__ = [
+    "CostWeightedAcquisition",
+    "EmptyMenu",
+    "EnsembleEnumerationSampler",
+    "EnsembleExpectedImprovement",
+    "EnsembleInformationGain",
+    "MaxMinDistance",
+    "MenuModel",
+    "OutcomeLike",
+    "Planner",
+    "PlannerConfig",
+    "PlannerError",
+    "ReadoutObjective",
+    "WorldLike",
+    "WorldModelMismatch",
+    "ensemble_information_gain",
+    "space_filling_batch",
+]

@@ -1,0 +1,129 @@
+"""The world model's posterior over a discrete menu, computed once and looked up by row.
+
+Ranking evaluates the acquisition for every candidate, then again for every candidate joined with
+the ones already picked (sequential greedy over q). Rolling the world model forward each time
+would repeat the same rollouts; `MenuModel` rolls every candidate out once and answers later
+`posterior(X)` calls by finding X's rows in the menu and gathering their stored samples.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable
+
+import torch
+from botorch.models.ensemble import EnsembleModel
+from botorch.models.model import Model
+from botorch.posteriors import Posterior
+from botorch.posteriors.ensemble import EnsemblePosterior
+from botorch.sampling.base import MCSampler
+from torch import Tensor
+
+from .errors import WorldModelMismatch
+
+__all__ = ["MenuModel", "EnsembleEnumerationSampler", "ensemble_shape", "menu_statistic"]
+
+
+def ensemble_shape(model: Model) -> tuple[int, int, tuple[float, ...]]:
+    """(members, particles, times_min) of a world model's BoTorch model, or WorldModelMismatch."""
+    try:
+        members, particles = int(getattr(model, "members")), int(getattr(model, "particles"))
+        times = tuple(float(t) for t in getattr(model, "times_min"))
+    except (AttributeError, TypeError, ValueError):
+        raise WorldModelMismatch(
+            f"{type(model).__name__} lacks int `members`, int `particles` or `times_min`; the planner needs "
+            "them to split posterior samples into ensemble members (give the EnsembleModel these attributes)",
+            world=model,
+        ) from None
+    return members, particles, times
+
+
+class MenuModel(EnsembleModel):
+    """An `EnsembleModel` that serves a base ensemble model's samples for a fixed menu of inputs.
+
+    Shapes: choices (n, d); stored samples (n, S, T). `forward(X)` with X (..., q, d), every row
+    one of the choices, returns (..., S, q, T) without calling the base model; any other X is
+    passed to the base model. Samples are stored in float64 so that probabilities and logdets are
+    computed at full precision whatever the base model's dtype.
+    """
+
+    def __init__(self, base: Model, choices: Tensor) -> None:
+        super().__init__()
+        self.members, self.particles, self.times_min = ensemble_shape(base)
+        self.base, self.choices = base, choices
+        self._index: dict[tuple[float, ...], int] = {}  # row values -> first menu index with them
+        for i, row in enumerate(choices.tolist()):
+            self._index.setdefault(tuple(row), i)
+        with torch.no_grad():
+            values = base.posterior(choices).values  # (S, n, T)
+        self._check(values, len(choices))
+        self.samples = values.to(torch.float64).transpose(0, 1).contiguous()  # (n, S, T)
+        self._num_outputs = values.shape[-1]
+        self._statistics: dict[Hashable, Tensor] = {}
+
+    def _check(self, values: Tensor, n: int) -> None:
+        expected = (self.members * self.particles, n, len(self.times_min))
+        if tuple(values.shape) != expected:
+            raise WorldModelMismatch(
+                f"the world model's posterior for {n} candidates has values of shape {tuple(values.shape)}, "
+                f"expected (S, n, T) = {expected} from members={self.members}, particles={self.particles} and "
+                f"{len(self.times_min)} times; check the model's forward and its attributes",
+                world=self.base,
+            )
+
+    def lookup(self, X: Tensor) -> Tensor | None:
+        """Menu index of each row of X (..., q, d) -> (..., q) long, or None if any row is not on the menu.
+
+        A dict from row values to index: the greedy loop looks up b * q rows per evaluation, and
+        comparing each against all n choices as tensors would cost b * q * n * d per call.
+        """
+        rows = [self._index.get(tuple(row)) for row in X.reshape(-1, X.shape[-1]).tolist()]
+        if None in rows:
+            return None
+        return torch.tensor(rows, dtype=torch.long).reshape(X.shape[:-1])
+
+    def statistic(self, X: Tensor, key: Hashable, fn: Callable[[Tensor], Tensor]) -> Tensor | None:
+        """A per-candidate statistic of the samples, computed once for the whole menu, gathered for X's rows.
+
+        `fn` maps samples (S, n, T) to (n, ...); the result is cached under `key`. Returns
+        (..., q, ...) for X (..., q, d), or None when a row of X is not on the menu. Acquisitions whose
+        joint value is built from per-candidate pieces (an information Gram matrix, a utility per
+        sample) use it so the sequential greedy loop never recomputes them.
+        """
+        index = self.lookup(X)
+        if index is None:
+            return None
+        if key not in self._statistics:
+            self._statistics[key] = fn(self.samples.transpose(0, 1))
+        return self._statistics[key][index]
+
+    def forward(self, X: Tensor) -> Tensor:
+        """X (..., q, d) -> samples (..., S, q, T), gathered from the menu when every row is on it."""
+        index = self.lookup(X)
+        if index is None:
+            return self.base.posterior(X).values.to(torch.float64)
+        return self.samples[index].transpose(-3, -2)  # (..., q, S, T) -> (..., S, q, T)
+
+
+def menu_statistic(model: Model, X: Tensor, key: Hashable, fn: Callable[[Tensor], Tensor]) -> Tensor | None:
+    """`model.statistic(X, key, fn)` for a MenuModel; None for any other model (compute from its posterior)."""
+    return model.statistic(X, key, fn) if isinstance(model, MenuModel) else None
+
+
+class EnsembleEnumerationSampler(MCSampler):
+    """Returns every sample of an `EnsemblePosterior`, in order, rather than drawing some at random.
+
+    BoTorch's `IndexSampler` draws member indices with replacement, so a Monte Carlo average over
+    its draws is noisy; an ensemble of S = members * particles samples is already a discrete
+    distribution, and averaging over all of it is the exact expectation (samples weigh equally, as
+    they do in the world model's ensemble, whose `ensemble_weights` is None). Output shape:
+    (S, batch, q, m) for values (batch, S, q, m). Other posteriors (e.g. BoTorch's MockPosterior
+    in tests) are sampled with `rsample(sample_shape)`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sample_shape=torch.Size([1]), seed=0)
+
+    def forward(self, posterior: Posterior) -> Tensor:
+        if isinstance(posterior, EnsemblePosterior):
+            return posterior.values.movedim(-3, 0)
+        return posterior.rsample(self.sample_shape)

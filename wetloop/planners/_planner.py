@@ -1,0 +1,222 @@
+"""The planner: scores a menu of candidate experiments, removes unsafe ones, and picks a batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from botorch.optim import optimize_acqf_discrete
+from torch import Tensor
+
+from wetloop.campaign import (
+    Band, CampaignSpec, Intervention, Observation, Proposal, RankedProposal, Ranking, SafetyRemoval, ScoreBreakdown,
+)
+
+from ._acquisition import CostWeightedAcquisition, EnsembleExpectedImprovement, EnsembleInformationGain, ReadoutObjective
+from ._config import PlannerConfig
+from ._history import encode, safe_utilities, unique_proposals
+from ._menu import MenuModel
+from ._protocols import WorldLike
+from ._safety import outside_start, p_unsafe, safety_removals
+from ._spacefill import MaxMinDistance, space_filling_batch
+from .errors import EmptyMenu
+
+__all__ = ["Planner"]
+
+History = Sequence[tuple[Intervention, Observation]]
+
+
+@dataclass
+class _Round:
+    """One call of `rank`: the deduplicated menu and what the planner decided about it."""
+
+    menu: list[Proposal]
+    is_run: list[bool]
+    history: list[tuple[Intervention, Observation]]
+    dropped: int
+    keep: list[int] = field(default_factory=list)
+    removed: list[SafetyRemoval] = field(default_factory=list)
+    picked: list[int] = field(default_factory=list)
+    scores: dict[int, ScoreBreakdown] = field(default_factory=dict)
+    bands: dict[int, Band] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ran(self) -> list[Intervention]:
+        return [x for x, _ in self.history]
+
+    @property
+    def selectable(self) -> list[int]:
+        return [i for i in self.keep if not self.is_run[i]]
+
+
+class Planner:
+    """Ranks candidate experiments for one round of a campaign and picks a batch of `spec.budget.batch`.
+
+    With a world model: a safety filter on the predicted P(unsafe), then
+    acquisition = (ei_weight * EI + ig_weight * IG) / cost, the batch picked greedily with
+    `optimize_acqf_discrete` (each pick conditions the joint EI and IG on the picks before it).
+    Without one (the first round): a space-filling batch by greedy max-min distance.
+    It never trains anything.
+    """
+
+    def __init__(self, spec: CampaignSpec, config: PlannerConfig | None = None) -> None:
+        self.spec = spec
+        self.config = config if config is not None else PlannerConfig()
+
+    def rank(
+        self, proposals: Sequence[Proposal], world: WorldLike | None, history: History, round: int
+    ) -> Ranking:
+        """Rank `proposals` for round `round`; `history` is every (intervention, observation) already run.
+
+        Duplicated candidates are dropped (the first kept); candidates already run are scored but
+        never selected. Raises EmptyMenu when there is nothing to rank.
+        """
+        if not proposals:
+            raise EmptyMenu(proposals)
+        state = self._start(proposals, history)
+        if world is None:
+            self._space_filling(state)
+        else:
+            self._model_based(state, world)
+        return Ranking(round=round, ranked=self._ranked(state), removed=tuple(state.removed),
+                       model_version=None if world is None else world.version, note=" ".join(state.notes))
+
+    def _start(self, proposals: Sequence[Proposal], history: History) -> _Round:
+        menu = unique_proposals(proposals)
+        run = {x.key() for x, _ in history}
+        return _Round(menu=menu, is_run=[p.intervention.key() in run for p in menu],
+                      history=list(history), dropped=len(proposals) - len(menu))
+
+    # -- first round: no model -------------------------------------------------------------------
+
+    def _space_filling(self, state: _Round) -> None:
+        """Greedy max-min batch over the candidates inside the start region (when so configured)."""
+        if self.config.start_region_first:
+            state.keep, state.removed = outside_start(self.spec, state.menu)
+        else:
+            state.keep = list(range(len(state.menu)))
+        X = encode(self.spec, [p.intervention for p in state.menu])
+        reference = torch.cat([encode(self.spec, state.ran), X[[i for i, r in enumerate(state.is_run) if r]]])
+        q, choices = self._q(state), state.selectable
+        rows, dists = space_filling_batch(X[choices], reference, q, self.spec.seed) if q else ([], [])
+        state.picked = [choices[r] for r in rows]
+        rest = MaxMinDistance(torch.cat([reference, X[state.picked]]))(X[state.keep].unsqueeze(-2))
+        acquisition = dict(zip(state.keep, rest.tolist())) | dict(zip(state.picked, dists))
+        cost = self.spec.cost.per_experiment
+        state.scores = {i: ScoreBreakdown(cost=cost, acquisition=acquisition[i]) for i in state.keep}
+        state.notes += [self._first_round_note(), *self._menu_notes(state, q)]
+
+    def _first_round_note(self) -> str:
+        why = "candidates outside the spec's start region were removed, and " if self.config.start_region_first else ""
+        return (
+            "No world model yet (first round): nothing can predict safety or value, so the campaign's safety rests "
+            f"on the spec's conservative start region; {why}the batch is space-filling (greedy max-min distance in "
+            f"the unit cube, ties broken with seed {self.spec.seed}). acquisition = distance to the nearest point "
+            "already chosen or run (for the first pick with nothing run, the cube's diameter)."
+        )
+
+    # -- later rounds: a world model -----------------------------------------------------------
+
+    def _model_based(self, state: _Round, world: WorldLike) -> None:
+        """One posterior over the whole menu; safety filter; score and select the survivors; bands."""
+        X = world.encode([p.intervention for p in state.menu])
+        model = MenuModel(world.botorch_model(), X)
+        readouts = world.outcome.readouts(model.samples.transpose(0, 1))  # each (S, n)
+        probs = p_unsafe(readouts, self.spec.safety, len(state.menu), world)
+        state.keep, state.removed = safety_removals(state.menu, probs, self.spec.safety)
+        if state.keep:
+            utility = self.spec.objective.utility(readouts[self.spec.objective.readout].double())  # (S, n)
+            acq, ei, ig = self._acquisitions(model, world, state, utility)
+            self._score(state, X, acq, ei, ig, readouts, probs)
+            self._select(state, X, acq, model, world)
+        state.notes += self._menu_notes(state, self._q(state))
+        state.bands = {i: world.predict_band(state.menu[i].intervention, level=self.config.band_level)
+                       for i in state.picked}
+
+    def _acquisitions(
+        self, model: MenuModel, world: WorldLike, state: _Round, utility: Tensor
+    ) -> tuple[CostWeightedAcquisition, EnsembleExpectedImprovement, EnsembleInformationGain]:
+        """The composite acquisition and its two terms, with best_f from the safe history. utility (S, n)."""
+        best_f = self._best_f(state, utility)
+        objective = ReadoutObjective(world.outcome, self.spec.objective.readout, self.spec.objective.utility)
+        ei = EnsembleExpectedImprovement(model, best_f, objective)
+        ig = EnsembleInformationGain(model, aleatoric_floor=self.config.aleatoric_floor)
+        terms = [(self.config.ei_weight, ei), (self.config.ig_weight, ig)]
+        acq = CostWeightedAcquisition(model, terms, self.spec.cost.per_experiment)
+        state.notes.insert(0, (
+            f"Ranked with world model {world.version}: acquisition = ({self.config.ei_weight:g} * EI + "
+            f"{self.config.ig_weight:g} * IG) / cost, EI in {self.spec.objective.readout} utility, IG in nats; "
+            "the batch is picked greedily, each pick conditioning the joint EI and IG on the picks before it."))
+        return acq, ei, ig
+
+    def _best_f(self, state: _Round, utility: Tensor) -> float:
+        """Best safe observed utility; with none, the lowest predicted one (EI then ranks by expected utility)."""
+        observed = safe_utilities(self.spec, state.history)
+        if observed:
+            state.notes.append(f"best_f = {max(observed):.4g}, the best utility among {len(observed)} safe results.")
+            return max(observed)
+        floor = float(utility[:, state.keep].min())
+        state.notes.append(f"No safe result observed yet: best_f = {floor:.4g}, the lowest predicted utility.")
+        return floor
+
+    def _score(
+        self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, ei: EnsembleExpectedImprovement,
+        ig: EnsembleInformationGain, readouts: dict[str, Tensor], probs: Tensor,
+    ) -> None:
+        """Single-candidate breakdown of every survivor (each as a batch of one). X (n, d); readouts
+        (S, n) each; probs (n, L). Selected candidates were chosen jointly, so their single values
+        need not be the highest: the greedy loop valued what each added to the ones before it.
+        """
+        Xk = X[state.keep].unsqueeze(-2)  # (k, 1, d)
+        with torch.no_grad():
+            a, e, g = acq(Xk).tolist(), ei(Xk).tolist(), ig(Xk).tolist()
+        value = readouts[self.spec.objective.readout].double()[:, state.keep]  # (S, k)
+        mean, std = value.mean(0).tolist(), value.std(0, correction=0).tolist()
+        worst = probs[state.keep].amax(-1).tolist() if probs.shape[-1] else [None] * len(state.keep)
+        for j, i in enumerate(state.keep):
+            state.scores[i] = ScoreBreakdown(
+                info_gain=g[j], expected_improvement=e[j], expected_value=mean[j], value_std=std[j],
+                cost=self.spec.cost.per_experiment, p_unsafe=worst[j], acquisition=a[j])
+
+    def _select(
+        self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, model: MenuModel, world: WorldLike
+    ) -> None:
+        """Sequential greedy batch over the survivors (X (n, d)), never a point already run."""
+        q = self._q(state)
+        if q == 0:
+            return
+        run = X[[i for i, r in enumerate(state.is_run) if r]]
+        avoid = torch.cat([world.encode(state.ran).to(X), run]) if state.history else run
+        picked, _ = optimize_acqf_discrete(acq, q=q, choices=X[state.keep], X_avoid=avoid if len(avoid) else None,
+                                           unique=True)
+        state.picked = model.lookup(picked).tolist()
+
+    # -- shared --------------------------------------------------------------------------------
+
+    def _q(self, state: _Round) -> int:
+        return min(self.spec.budget.batch, len(state.selectable))
+
+    def _menu_notes(self, state: _Round, q: int) -> list[str]:
+        notes = []
+        if state.dropped:
+            notes.append(f"{state.dropped} duplicate candidate(s) dropped (the first of each kept).")
+        if state.removed:
+            notes.append(f"{len(state.removed)} candidate(s) removed for safety (see `removed` for each reason).")
+        ran = sum(state.is_run[i] for i in state.keep)
+        if ran:
+            notes.append(f"{ran} candidate(s) already run: scored, never selected, listed last.")
+        if q < self.spec.budget.batch:
+            notes.append(f"Only {q} candidate(s) could be selected of the batch of {self.spec.budget.batch}; "
+                         "ask the proposer for more candidates to fill it.")
+        return notes
+
+    def _ranked(self, state: _Round) -> tuple[RankedProposal, ...]:
+        """Selected first (selection order), then the rest by acquisition, already-run ones last."""
+        rest = [i for i in state.keep if i not in state.picked]
+        rest.sort(key=lambda i: (state.is_run[i], -state.scores[i].acquisition))  # stable: menu order breaks ties
+        return tuple(
+            RankedProposal(proposal=state.menu[i], rank=r, score=state.scores[i], selected=i in state.picked,
+                           band=state.bands.get(i))
+            for r, i in enumerate(state.picked + rest, start=1))
