@@ -96,7 +96,7 @@ def _with_overrides(spec: CampaignSpec, rounds: int | None, batch: int | None, s
 def _drive(c: Campaign, outcome: RunOutcome) -> None:
     if outcome.review is not None:
         _print_review(outcome.review)
-        err.print(f"\nround {outcome.round} awaits review: [bold]wetloop review --dir {c.run_dir}[/] (add --approve-all to approve the batch)")
+        err.print(f"\nround {outcome.round} awaits review: [bold]wetloop review --dir {c.run_dir}[/] (add --approve-all to approve the batch)", soft_wrap=True)
         return
     _finish(c)
 
@@ -106,7 +106,7 @@ def _finish(c: Campaign) -> None:
 
     out.print(summary_table(c.spec, summary_rows(c.store, c.campaign_id), c.campaign_id))
     paths = write_report(c.store, c.campaign_id, c.run_dir / "report")
-    out.print(f"report: {paths.html}\nsummary: {paths.markdown}")
+    out.print(f"report: {paths.html}\nsummary: {paths.markdown}", soft_wrap=True)
 
 
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:
@@ -259,7 +259,7 @@ def report(run_dir: DirOpt = None) -> None:
         from .report import write_report
 
         paths = write_report(c.store, c.campaign_id, c.run_dir / "report")
-        out.print(f"report: {paths.html}\nsummary: {paths.markdown}")
+        out.print(f"report: {paths.html}\nsummary: {paths.markdown}", soft_wrap=True)
 
 
 @bench_app.command("patient")
@@ -286,7 +286,7 @@ def main() -> None:
     try:
         app()
     except WetloopError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise SystemExit(2) from None
 
 

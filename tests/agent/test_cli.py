@@ -1,0 +1,65 @@
+"""The `wetloop` CLI on real (shortened) simglucose days: run with review, review by flags, status, report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from wetloop.agent.cli import app
+from wetloop.agent.errors import ReviewError
+from wetloop.campaign import CampaignStore
+
+from .test_crash_resume import FAST_ENV, short_spec
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def fast_env(monkeypatch):
+    for k, v in FAST_ENV.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_review_by_flags_then_finish(tmp_path, fast_env) -> None:
+    spec, run_dir = short_spec(tmp_path, rounds=2, batch=2), tmp_path / "run"
+    first = runner.invoke(app, ["run", str(spec), "--dir", str(run_dir), "--review"])
+    assert first.exit_code == 0, first.output
+    assert "awaits review" in first.output and "proposals awaiting review" in first.output
+
+    refused = runner.invoke(app, ["review", "--dir", str(run_dir), "--edit", "1:basal=99", "--approve-all"])
+    assert isinstance(refused.exception, ReviewError) and "outside the hard limits" in str(refused.exception)
+    missing = runner.invoke(app, ["review", "--dir", str(run_dir), "--approve", "1"])
+    assert isinstance(missing.exception, ReviewError) and "no decision for proposal #2" in str(missing.exception)
+    with CampaignStore(run_dir / "store.sqlite") as store:
+        assert store.count(store.campaign_ids()[0], "submission") == 0  # refused reviews submit nothing
+
+    second = runner.invoke(app, ["review", "--dir", str(run_dir), "--approve", "1", "--reject", "2=too close to #1", "--by", "ada"])
+    assert second.exit_code == 0, second.output
+    assert "round 2 awaits review" in second.output
+    last = runner.invoke(app, ["review", "--dir", str(run_dir), "--edit", "1:basal=0.3,carb_ratio=30", "--approve-all"])
+    assert last.exit_code == 0, last.output
+    assert "report:" in last.output and (run_dir / "report" / "report.html").is_file()
+
+    with CampaignStore(run_dir / "store.sqlite") as store:
+        cid = store.campaign_ids()[0]
+        decisions = store.decisions(cid)
+        assert [(d.action, d.by) for d in decisions[:2]] == [("approve", "person:ada"), ("reject", "person:ada")]
+        assert decisions[1].reason == "too close to #1"
+        assert len(store.experiments(cid, round=1)) == 1 and len(store.experiments(cid, round=2)) == 2
+        assert {"basal": 0.3, "carb_ratio": 30.0} in [e.intervention.values for e in store.experiments(cid, round=2)]
+    status = runner.invoke(app, ["status", "--dir", str(run_dir)])
+    assert status.exit_code == 0 and "finished" in status.output and "3 approved, 3 submitted" in status.output
+    report = runner.invoke(app, ["report", "--dir", str(run_dir)])
+    assert report.exit_code == 0 and "summary.md" in report.output
+
+
+def test_errors_speak_to_a_person(tmp_path) -> None:
+    missing = subprocess.run([sys.executable, "-m", "wetloop.agent.cli", "run", str(tmp_path / "nope.yaml")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    nothing = subprocess.run([sys.executable, "-m", "wetloop.agent.cli", "status", "--dir", str(tmp_path)],
+                             capture_output=True, text=True, timeout=120)
+    assert nothing.returncode == 2 and "holds no campaign" in nothing.stderr
