@@ -273,10 +273,13 @@ def bench_patient(
     from .bench import bench_patient as run_bench, print_bench
 
     spec = _with_overrides(load_spec(default_spec_path()), None, None, seed, patient)
-    figures = run_bench(spec, work_dir or _runs_root() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}", console=err)
-    if json_out:
-        import json
+    work_dir = work_dir or _runs_root() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    figures = run_bench(spec, work_dir, console=err)
+    import json
 
+    (work_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    err.print(f"figures saved to {work_dir / 'figures.json'}", soft_wrap=True)
+    if json_out:
         out.print_json(json.dumps(figures))
     else:
         print_bench(figures, out)

@@ -1,0 +1,50 @@
+"""The world model: learns `state + intervention -> next state` from observed glucose days.
+
+A deep ensemble of probabilistic dynamics models (PETS), its members vectorised in one module
+(TD-MPC2), rolls candidate regimens forward with particles and is shown to the planner as a BoTorch
+`EnsembleModel`. Imports only `campaign`; never ranks.
+
+    model = TrajectoryWorldModel(spec)
+    model.fit(pairs)                        # [(Intervention, Observation), ...]
+    posterior = model.botorch_model().posterior(model.encode(candidates)[None])
+    p = model.outcome.p_unsafe(samples)     # samples (b, S, T) mg/dL
+"""
+
+from ._botorch import TrajectoryEnsembleModel
+from ._config import WorldModelConfig
+from ._ensemble import GaussianEnsemble, TrainRecord, train_ensemble
+from ._metrics import (
+    CalibrationReport,
+    Forecast,
+    calibration_report,
+    crps_ensemble,
+    interval_coverage,
+    one_step_predictions,
+    open_loop_predictions,
+)
+from ._model import FitReport, TrajectoryWorldModel
+from ._outcome import OutcomeModel
+from .errors import ModelFileError, NoTrainingData, NotFittedError, ObservationFormatError, WorldModelError
+
+__all__ = [
+    "CalibrationReport",
+    "FitReport",
+    "Forecast",
+    "GaussianEnsemble",
+    "ModelFileError",
+    "NoTrainingData",
+    "NotFittedError",
+    "ObservationFormatError",
+    "OutcomeModel",
+    "TrainRecord",
+    "TrajectoryEnsembleModel",
+    "TrajectoryWorldModel",
+    "WorldModelConfig",
+    "WorldModelError",
+    "calibration_report",
+    "crps_ensemble",
+    "interval_coverage",
+    "one_step_predictions",
+    "open_loop_predictions",
+    "train_ensemble",
+]

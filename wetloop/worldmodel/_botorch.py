@@ -1,0 +1,65 @@
+"""The world model as a BoTorch `EnsembleModel`: candidates in the unit cube -> glucose trajectory samples.
+
+`forward(X)` returns `batch x S x n x T`: S = members * particles rolled-out trajectories
+(member-major: sample s belongs to member s // particles), T time points from t=0. BoTorch then
+gives `posterior(X)` as an `EnsemblePosterior` whose outputs are the T glucose values. Samples are
+seeded and shared across candidates (common random numbers), so the same X gives the same samples.
+Rollouts do not carry gradients (a regimen becomes doses through numpy), so optimise acquisitions
+over a discrete candidate set (`optimize_acqf_discrete`).
+"""
+
+from __future__ import annotations
+
+import torch
+from botorch.models.ensemble import EnsembleModel
+from torch import Tensor
+
+from wetloop.campaign import CampaignSpec
+
+from ._codec import decode
+from ._config import torch_threads
+from ._ensemble import GaussianEnsemble
+from ._features import Featuriser, schedules
+from ._rollout import draw_noise, rollout
+
+__all__ = ["TrajectoryEnsembleModel"]
+
+
+class TrajectoryEnsembleModel(EnsembleModel):
+    """Glucose trajectory samples of regimens. forward: X (batch, n, d) in [0, 1] -> (batch, S, n, T) mg/dL.
+
+    Attributes: `members` (M), `particles` (P), `times_min` (T floats, minutes from the start).
+    """
+
+    def __init__(
+        self, spec: CampaignSpec, ensemble: GaussianEnsemble, featuriser: Featuriser, *,
+        y0: tuple[float, float], steps: int, particles: int, seed: int, chunk: int = 128, threads: int | None = 1,
+    ) -> None:
+        super().__init__()
+        self.spec, self.ensemble, self.featuriser = spec, ensemble, featuriser
+        self.members, self.particles = ensemble.members, particles
+        self._y0, self._chunk, self._threads = y0, chunk, threads
+        self.times_min: tuple[float, ...] = tuple(featuriser.dt * i for i in range(steps + 1))
+        self._num_outputs = steps + 1
+        self.register_buffer("noise", draw_noise(self.members, particles, steps, seed))
+
+    @property
+    def samples(self) -> int:
+        """S = members * particles."""
+        return self.members * self.particles
+
+    def forward(self, X: Tensor) -> Tensor:
+        """X (batch..., n, d) in the unit cube -> glucose samples (batch..., S, n, T) in mg/dL, X's dtype."""
+        flat = X.reshape(-1, X.shape[-1])
+        with torch_threads(self._threads):
+            parts = [self._simulate(flat[i : i + self._chunk]) for i in range(0, len(flat), self._chunk)]
+        out = torch.cat(parts, dim=1) if parts else X.new_zeros(self.samples, 0, len(self.times_min))
+        return out.view(self.samples, *X.shape[:-1], -1).movedim(0, -3).to(X)
+
+    def _simulate(self, X: Tensor) -> Tensor:
+        """X (n, d) -> glucose (S, n, T) float32."""
+        feat = self.featuriser
+        insulin, carbs = schedules(self.spec, decode(self.spec, X), feat.dt)
+        inputs = feat.input_features(insulin, carbs)[:, : self._num_outputs - 1]
+        states = rollout(self.ensemble, feat, inputs, self._y0, self.noise)  # (M, P, n, T)
+        return feat.to_glucose(states).reshape(self.samples, len(X), -1)
