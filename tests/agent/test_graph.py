@@ -6,9 +6,10 @@ import pytest
 
 from wetloop.agent import AgentSettings, Campaign, LLMProposer, LLMSettings, RunDirError
 from wetloop.campaign import Decision, Intervention
+from wetloop.lab_adapters import MalformedResult, SimulatedLab
 
 from .conftest import FAST_WORLD
-from .fakes import ScriptedLLM
+from .fakes import ScriptedLLM, toy_glucose_day
 
 
 def _open(spec, tmp_path, fake_labs, quiet, **kw):
@@ -99,3 +100,36 @@ def test_review_gate_stops_before_submission_and_applies_decisions(spec, tmp_pat
         assert last.done and last.review is None
     with Campaign(tmp_path / "run", console=quiet) as again, pytest.raises(RunDirError, match="not waiting for a review"):
         again.review([])
+
+
+class GarblingLab(SimulatedLab):
+    """Returns a malformed reply for the first experiment it is asked about, then behaves."""
+
+    garbled: str | None = None
+
+    def _poll(self, ticket):
+        if self.garbled in (None, ticket.experiment_key):
+            self.garbled = ticket.experiment_key
+            raise MalformedResult(ticket.experiment_key, {"glucose": "NaN,NaN", "status": "ok?"}, "glucose is not a number series")
+        return super()._poll(ticket)
+
+
+def test_malformed_result_is_quarantined_with_raw_payload_and_never_learned_from(spec, tmp_path, quiet) -> None:
+    labs = []
+
+    def factory(s, d):
+        labs.append(GarblingLab(s, lambda x: toy_glucose_day(s, x)))
+        return labs[-1]
+
+    small = spec.with_overrides(budget={"rounds": 2, "batch": 2})
+    with Campaign.create(small, tmp_path / "run", lab_factory=factory, world_config=FAST_WORLD, console=quiet) as c:
+        assert c.run().done
+        bad = labs[0].garbled
+        q = c.store.records(c.campaign_id, "quarantine")
+        assert [r.payload["experiment_key"] for r in q] == [bad]
+        assert q[0].payload["raw"] == {"glucose": "NaN,NaN", "status": "ok?"}
+        obs = c.store.observations(c.campaign_id)
+        assert obs[bad].status == "failed" and "quarantined" in obs[bad].message
+        assert sum(o.status == "ok" for o in obs.values()) == 3
+        fits = [r.payload["fit"]["n_days"] for r in c.store.records(c.campaign_id, "model")]
+        assert fits == [1, 3]  # the quarantined day never reached the model

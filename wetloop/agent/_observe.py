@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from wetloop.campaign import Observation, Ranking
+from wetloop.campaign import Observation, Ranking, Ticket
+from wetloop.lab_adapters import MalformedResult
 
 if TYPE_CHECKING:
     from .graph import LoopContext
@@ -61,6 +62,24 @@ def _flag_surprise(ctx: LoopContext, rnd: int, key: str, obs: Observation, ranki
             ctx.console.print(f"  [magenta]surprise[/] {note}")
 
 
+def _poll_once(ctx: LoopContext, rnd: int, key: str, ticket: Ticket, ranking: Ranking | None) -> bool:
+    """Poll one experiment; store its result (or quarantine a malformed one). True when finished."""
+    try:
+        obs = ctx.lab.poll(ticket)
+    except MalformedResult as exc:
+        _store_result(ctx, rnd, key, None, exc.raw, exc.problem)
+        return True
+    except ValidationError as exc:
+        raw = {"errors": exc.errors(include_url=False, include_context=False)}
+        _store_result(ctx, rnd, key, None, raw, f"malformed result: {exc.error_count()} validation errors")
+        return True
+    if obs is None:
+        return False
+    _store_result(ctx, rnd, key, obs, obs.model_dump(mode="json"), validation_problem(ctx, key, obs))
+    _flag_surprise(ctx, rnd, key, obs, ranking)
+    return True
+
+
 def collect_observations(ctx: LoopContext, rnd: int) -> None:
     keys = {e.key for e in ctx.store.experiments(ctx.campaign_id, round=rnd)}
     done = ctx.store.observations(ctx.campaign_id)
@@ -72,20 +91,9 @@ def collect_observations(ctx: LoopContext, rnd: int) -> None:
         task = bar.add_task("observe", total=len(pending), rnd=rnd)
         while pending:
             for key, ticket in list(pending.items()):
-                try:
-                    obs = ctx.lab.poll(ticket)
-                except ValidationError as exc:
-                    _store_result(ctx, rnd, key, None, {"errors": exc.errors(include_url=False)}, f"malformed result: {exc.error_count()} validation errors")
-                    obs = None
+                if _poll_once(ctx, rnd, key, ticket, ranking):
                     del pending[key]
                     bar.advance(task)
-                    continue
-                if obs is None:
-                    continue
-                _store_result(ctx, rnd, key, obs, obs.model_dump(mode="json"), validation_problem(ctx, key, obs))
-                _flag_surprise(ctx, rnd, key, obs, ranking)
-                del pending[key]
-                bar.advance(task)
             if pending:
                 time.sleep(ctx.settings.poll_interval_s)
     _summarise(ctx, rnd, keys)

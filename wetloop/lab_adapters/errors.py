@@ -7,7 +7,8 @@
         ├── WorldNotFound             no lab adapter is registered for spec.world (.world, .known)
         ├── UnknownTicket             this lab never issued that ticket (.ticket)
         ├── LabClosed                 the lab was closed; open a new one (.lab)
-        └── LabTimeout                `wait_for` gave up before every result came back (.pending)
+        ├── LabTimeout                `wait_for` gave up before every result came back (.pending)
+        └── MalformedResult           the lab answered, but not with a valid result (.experiment_key, .raw)
 
 Each message says what was wrong and what to try; the object at fault rides on the exception.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "UnknownTicket",
     "LabClosed",
     "LabTimeout",
+    "MalformedResult",
 ]
 
 
@@ -102,3 +104,15 @@ class LabTimeout(LabError, TimeoutError):
             f"{len(self.pending)} experiment(s) still running after {timeout_s:g} s; "
             "poll their tickets later or wait with a longer timeout_s."
         )
+
+
+class MalformedResult(LabError, ValueError):
+    """The lab's reply for an experiment could not be read as a valid Observation.
+
+    `raw` keeps the reply as received (JSON-able), so the caller can quarantine it: it is never
+    lost, and never fed to a model.
+    """
+
+    def __init__(self, experiment_key: str, raw: Any, problem: str) -> None:
+        super().__init__(f"the lab's result for experiment {experiment_key} is malformed: {problem}; it is quarantined, not used")
+        self.experiment_key, self.raw, self.problem = experiment_key, raw, problem
