@@ -22,6 +22,7 @@ from wetloop.campaign import (
     load_spec,
 )
 from wetloop.worldmodel import TrajectoryWorldModel, WorldModelConfig
+from wetloop.worldmodel._config import torch_threads
 
 KA, KE, KC1, KC2 = 1 / 50, 1 / 70, 1 / 20, 1 / 40  # per minute
 P, SI, SG, GB, BASAL0 = 0.003, 0.386, 1.36, 140.0, 0.5477
@@ -61,6 +62,13 @@ def regimen(basal: float, carb_ratio: float) -> Intervention:
 
 
 TRAIN = [regimen(b, c) for b in (0.3, 0.5, 0.8, 1.1) for c in (12.0, 20.0, 35.0)]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """As the model runs by default: extra torch threads on busy shared cores are many times slower."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

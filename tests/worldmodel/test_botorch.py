@@ -23,6 +23,7 @@ def test_forward_and_posterior_shapes(fitted):
     assert torch.allclose(post.mean, out.mean(dim=1))
     assert torch.allclose(post.mixture_mean, out.mean(dim=(0, 1)))
     assert post.rsample(torch.Size([6])).shape == (6, 3, 4, 97)
+    assert model(torch.rand(0, 2, dtype=torch.float64)).shape == (40, 0, 97)  # nothing to simulate
 
 
 def test_samples_start_at_the_observed_initial_glucose(fitted, train_data):

@@ -54,7 +54,7 @@ class TrajectoryEnsembleModel(EnsembleModel):
         with torch_threads(self._threads):
             parts = [self._simulate(flat[i : i + self._chunk]) for i in range(0, len(flat), self._chunk)]
         out = torch.cat(parts, dim=1) if parts else X.new_zeros(self.samples, 0, len(self.times_min))
-        return out.view(self.samples, *X.shape[:-1], -1).movedim(0, -3).to(X)
+        return out.view(self.samples, *X.shape[:-1], len(self.times_min)).movedim(0, -3).to(X)
 
     def _simulate(self, X: Tensor) -> Tensor:
         """X (n, d) -> glucose (S, n, T) float32."""

@@ -28,7 +28,7 @@ from torch import Tensor
 from wetloop.campaign import CampaignSpec, Intervention, Observation, dosing_schedule
 
 from ._config import WorldModelConfig
-from .errors import ObservationFormatError
+from .errors import ObservationFormatError, WorldModelError
 
 __all__ = ["Day", "Featuriser", "day_from_pair", "schedules", "prehistory_basal"]
 
@@ -52,6 +52,10 @@ def prehistory_basal(spec: CampaignSpec, config: WorldModelConfig) -> float:
         return float(config.prehistory_basal)
     if "prehistory_basal" in spec.world_options:
         return float(spec.world_options["prehistory_basal"])
+    if "basal" not in spec.variable_names:
+        raise WorldModelError(
+            f"spec {spec.name!r} has no 'basal' variable to guess the pre-history from; set "
+            "world_options.prehistory_basal (U/h) or WETLOOP_WORLDMODEL_PREHISTORY_BASAL")
     lo, hi = spec.variable("basal").start_bounds
     return math.sqrt(lo * hi)
 

@@ -36,8 +36,10 @@ _FORMAT = "wetloop.worldmodel.trajectory/1"
 
 
 class FitReport(BaseModel):
-    """What one `fit` did. NLL is per transition, in standardised target units, of the members'
-    equal-weight Gaussian mixture on all training transitions (held-in, not a test score)."""
+    """What one `fit` did. Losses are the training objective (mean member Gaussian NLL on the
+    bootstrap resamples, standardised units) of the first and last epoch. `nll_one_step` is per
+    transition, in standardised target units, of the members' equal-weight Gaussian mixture on all
+    training transitions (held-in, not a test score); `rmse_one_step_mg_dl` is its mean's error."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -46,6 +48,7 @@ class FitReport(BaseModel):
     n_transitions: int
     epochs: int
     steps: int
+    first_loss: float
     final_loss: float
     seconds: float
     nll_one_step: float
@@ -71,14 +74,14 @@ class TrajectoryWorldModel:
     def is_fitted(self) -> bool:
         return self._ensemble is not None
 
-    def days(self, data: Sequence[tuple[Intervention, Observation]]) -> list[Day]:
+    def _days(self, data: Sequence[tuple[Intervention, Observation]]) -> list[Day]:
         """The usable days of `data` on the model grid ("ok" observations with a trajectory)."""
         return [day_from_pair(self.spec, iv, obs, self.config.dt_min)
                 for iv, obs in data if obs.status == "ok" and obs.trajectory is not None]
 
     def fit(self, data: Sequence[tuple[Intervention, Observation]]) -> FitReport:
         """Refit from scratch on every "ok" day of `data`; other observations are skipped."""
-        start, days = time.perf_counter(), self.days(data)
+        start, days = time.perf_counter(), self._days(data)
         if not days:
             statuses = sorted({obs.status for _, obs in data})
             raise NoTrainingData(
@@ -91,8 +94,8 @@ class TrajectoryWorldModel:
         self._ensemble, self._y0 = ens, (float(y0.mean()), float(y0.std()) if len(y0) > 1 else 0.0)
         self.last_fit = FitReport(
             n_days=len(days), n_skipped=len(data) - len(days), n_transitions=len(x), epochs=record.epochs,
-            steps=record.steps, final_loss=record.losses[-1], seconds=time.perf_counter() - start,
-            nll_one_step=nll, rmse_one_step_mg_dl=rmse, version=self.version)
+            steps=record.steps, first_loss=record.losses[0], final_loss=record.losses[-1],
+            seconds=time.perf_counter() - start, nll_one_step=nll, rmse_one_step_mg_dl=rmse, version=self.version)
         return self.last_fit
 
     def _train(self, days: list[Day]) -> tuple[GaussianEnsemble, TrainRecord, Tensor, Tensor]:

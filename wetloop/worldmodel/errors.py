@@ -1,7 +1,8 @@
 """Errors of the world model.
 
     WetloopError                      (wetloop.campaign) base of every error the project raises
-    └── WorldModelError               the world model cannot do what was asked
+    └── WorldModelError               the world model cannot do what was asked (raised as is when the
+        │                             spec lacks what it needs, e.g. a basal rate for the pre-history)
         ├── NotFittedError            used before `fit` (or `load`) gave it weights (.model)
         ├── NoTrainingData            `fit` found no usable "ok" day to learn from (.data)
         ├── ObservationFormatError    an observation lacks a series or time grid the model needs (.observation)
