@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from .graph import LoopContext
 
-__all__ = ["review_payload", "autonomous_decisions", "apply_decisions", "predicted_p_unsafe", "AUTONOMOUS"]
+__all__ = ["review_payload", "autonomous_decisions", "apply_decisions", "predicted_p_unsafe", "edit_problem", "AUTONOMOUS"]
 
 AUTONOMOUS = "policy:autonomous"
 
@@ -57,7 +57,8 @@ def predicted_p_unsafe(world: TrajectoryWorldModel, xs: Sequence[Intervention]) 
     return [{name: float(p[i]) for name, p in probs.items()} for i in range(len(xs))]
 
 
-def _edit_problem(spec: CampaignSpec, x: Intervention, world: TrajectoryWorldModel | None) -> str | None:
+def edit_problem(spec: CampaignSpec, x: Intervention, world: TrajectoryWorldModel | None) -> str | None:
+    """Why an edited intervention must not run (hard limits, then predicted safety), or None."""
     problems = x.violations(spec)
     if problems:
         return "edit outside the hard limits: " + "; ".join(problems)
@@ -85,7 +86,7 @@ def apply_decisions(
         x = chosen.proposal.intervention
         if d.action == "edit":
             assert d.edited is not None
-            problem = _edit_problem(ctx.spec, d.edited, world)
+            problem = edit_problem(ctx.spec, d.edited, world)
             if problem:
                 d = Decision(proposal_key=d.proposal_key, action="reject", by=d.by, reason=f"{problem} (edit by {d.by} refused)")
                 if fresh:
