@@ -18,7 +18,7 @@ from ._records import (
     Transition,
 )
 from ._dosing import DosingSchedule, dosing_schedule, meals_of
-from ._spec import Budget, CampaignSpec, Cost, Objective, SafetyLimit, Variable, default_spec_path, load_spec
+from ._spec import Budget, CampaignSpec, Cost, LabRef, Objective, SafetyLimit, Variable, default_spec_path, load_spec
 from ._store import KINDS, CampaignStore, StoredRecord
 from .errors import (
     AppendOnlyViolation,
@@ -44,6 +44,7 @@ __all__ = [
     "Intervention",
     "InterventionError",
     "KINDS",
+    "LabRef",
     "Objective",
     "Observation",
     "Proposal",

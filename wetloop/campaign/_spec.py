@@ -23,6 +23,7 @@ __all__ = [
     "Objective",
     "SafetyLimit",
     "Cost",
+    "LabRef",
     "Budget",
     "CampaignSpec",
     "load_spec",
@@ -124,6 +125,15 @@ class Cost(Frozen):
     unit: str = "experiment"
 
 
+class LabRef(Frozen):
+    """Which lab adapter runs the experiments. `local` runs the world itself (in-process or in local
+    worker processes); other adapters (e.g. `http`, `sila`, `pylabrobot`) reach a lab through a protocol,
+    configured by `options` (e.g. `{"base_url": "http://127.0.0.1:8765"}`)."""
+
+    adapter: str = "local"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class Budget(Frozen):
     rounds: int = Field(ge=1)
     batch: int = Field(ge=1)
@@ -145,6 +155,7 @@ class CampaignSpec(Frozen):
     safety: tuple[SafetyLimit, ...] = ()
     cost: Cost = Cost()
     budget: Budget
+    lab: LabRef = LabRef()
     seed: int = 0
 
     @model_validator(mode="after")

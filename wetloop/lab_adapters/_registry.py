@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +11,9 @@ from wetloop.campaign import CampaignSpec
 from ._protocol import Lab
 from ._simglucose import SimglucoseLab
 from ._simulated import SimulatedLab
-from .errors import WorldNotFound
+from .errors import LabError, WorldNotFound
 
-__all__ = ["LabFactory", "WORLDS", "register_world", "make_lab"]
+__all__ = ["LabFactory", "WORLDS", "ADAPTERS", "register_world", "make_lab"]
 
 LabFactory = Callable[..., Lab]
 """Builds a lab: `factory(spec, **kwargs) -> Lab`."""
@@ -23,16 +24,43 @@ WORLDS: dict[str, LabFactory] = {
 }
 
 
+# Adapters that reach a lab through a protocol (`spec.lab.adapter`), imported only when used, because
+# each needs an optional extra: "module:Class" and the extra that provides its dependencies.
+ADAPTERS: dict[str, tuple[str, str]] = {
+    "http": ("wetloop.lab_adapters.http:HttpLab", "server"),
+    "sila": ("wetloop.lab_adapters.sila:SilaLab", "sila"),
+    "pylabrobot": ("wetloop.lab_adapters.plr:PlateLab", "pylabrobot"),
+}
+
+
+def _adapter(name: str) -> LabFactory:
+    if name not in ADAPTERS:
+        raise LabError(f"no lab adapter named {name!r}; spec.lab.adapter must be 'local' or one of {sorted(ADAPTERS)}")
+    target, extra = ADAPTERS[name]
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise LabError(
+            f"the {name!r} lab adapter needs the optional extra {extra!r} ({exc.name} is missing): "
+            f'pip install "wetloop[{extra}]"'
+        ) from None
+
+
 def register_world(world: str, factory: LabFactory) -> None:
     """Make `make_lab` build `factory(spec, **kwargs)` for specs with `spec.world == world`."""
     WORLDS[world] = factory
 
 
 def make_lab(spec: CampaignSpec, **kwargs: Any) -> Lab:
-    """The lab adapter for `spec.world`, built with `kwargs` (e.g. cache_dir, workers).
+    """The lab adapter for the spec: `spec.lab.adapter` when it is not "local" (built with
+    `spec.lab.options` and `kwargs`), else the in-process world for `spec.world` (with `kwargs`, e.g.
+    cache_dir, workers).
 
     Raises `WorldNotFound`, listing the known worlds, when none is registered under that name.
     """
+    if spec.lab.adapter != "local":
+        return _adapter(spec.lab.adapter)(spec, **{**spec.lab.options, **kwargs})
     factory = WORLDS.get(spec.world)
     if factory is None:
         raise WorldNotFound(spec.world, WORLDS)
