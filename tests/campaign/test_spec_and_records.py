@@ -98,3 +98,22 @@ def test_records_validate() -> None:
         Decision(proposal_key="k", action="reject", by="me")
     with pytest.raises(ValueError, match="edited intervention"):
         Decision(proposal_key="k", action="edit", by="me")
+
+
+def test_categorical_variables_take_names() -> None:
+    from wetloop.campaign import CampaignSpec, Variable
+
+    gene = Variable(name="gene", kind="categorical")
+    with pytest.raises(ValueError, match="categorical variable has no lower"):
+        Variable(name="gene", kind="categorical", lower=0.0)
+    with pytest.raises(ValueError, match="needs lower and upper"):
+        Variable(name="dose", unit="uM")
+    with pytest.raises(TypeError, match="no numeric scale"):
+        gene.to_unit(0.5)
+    spec = CampaignSpec(name="s", question="q", world="screen", objective={"readout": "score"},
+                        interventions=(gene,), budget={"rounds": 1, "batch": 1})
+    assert Intervention(values={"gene": "STAT1"}).violations(spec) == []
+    assert Intervention(values={"gene": 3.0}).violations(spec) == ["gene must be a name, got 3.0"]
+    assert Intervention(values={"gene": "STAT1"}).describe(spec) == "gene=STAT1"
+    picky = Variable(name="gene", kind="categorical", choices=("A", "B"))
+    assert picky.violation("C") == "gene = 'C' is not one of the allowed choices"

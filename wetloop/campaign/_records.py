@@ -34,20 +34,20 @@ __all__ = [
 
 
 class Intervention(Frozen):
-    """One point of the intervention space, e.g. `{"basal": 0.65, "carb_ratio": 23.0}`."""
+    """One point of the intervention space, e.g. `{"basal": 0.65, "carb_ratio": 23.0}` or `{"gene": "STAT1"}`."""
 
-    values: dict[str, float]
+    values: dict[str, float | str]
 
     @model_validator(mode="after")
     def _finite(self) -> Intervention:
-        bad = {k: v for k, v in self.values.items() if not math.isfinite(v)}
+        bad = {k: v for k, v in self.values.items() if isinstance(v, float) and not math.isfinite(v)}
         if bad:
             raise ValueError(f"intervention values must be finite numbers, got {bad}")
         return self
 
-    def canonical(self, digits: int = 6) -> dict[str, float]:
-        """Values rounded to `digits` significant figures, sorted by name: the identity of a point."""
-        return {k: float(f"{self.values[k]:.{digits}g}") for k in sorted(self.values)}
+    def canonical(self, digits: int = 6) -> dict[str, float | str]:
+        """Numbers rounded to `digits` significant figures, sorted by name: the identity of a point."""
+        return {k: _rounded(self.values[k], digits) for k in sorted(self.values)}
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()[:16]
@@ -61,12 +61,7 @@ class Intervention(Frozen):
             problems.append(f"missing variable(s) {sorted(missing)}")
         if extra:
             problems.append(f"unknown variable(s) {sorted(extra)}; the space has {sorted(names)}")
-        for var in spec.interventions:
-            value = self.values.get(var.name)
-            if value is not None and not (var.lower <= value <= var.upper):
-                problems.append(
-                    f"{var.name} = {value:g} {var.unit} is outside the hard limits [{var.lower:g}, {var.upper:g}]"
-                )
+        problems += [p for var in spec.interventions if (p := var.violation(self.values.get(var.name)))]
         return problems
 
     def check(self, spec: CampaignSpec) -> Intervention:
@@ -78,8 +73,16 @@ class Intervention(Frozen):
 
     def describe(self, spec: CampaignSpec | None = None) -> str:
         if spec is None:
-            return ", ".join(f"{k}={v:.3g}" for k, v in self.canonical().items())
-        return ", ".join(f"{v.name}={self.values[v.name]:.3g} {v.unit}" for v in spec.interventions)
+            return ", ".join(f"{k}={_short(v)}" for k, v in self.canonical().items())
+        return ", ".join(f"{v.name}={_short(self.values[v.name])}{' ' + v.unit if v.unit else ''}" for v in spec.interventions)
+
+
+def _rounded(value: float | str, digits: int) -> float | str:
+    return value if isinstance(value, str) else float(f"{value:.{digits}g}")
+
+
+def _short(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{value:.3g}"
 
 
 class Experiment(Frozen):

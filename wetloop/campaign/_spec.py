@@ -38,23 +38,35 @@ class Frozen(BaseModel):
 
 
 class Variable(Frozen):
-    """One named, bounded, continuous variable of the intervention space.
+    """One named variable of the intervention space: continuous (a bounded number) or categorical.
 
-    `lower`/`upper` are hard limits: the lab rejects any experiment outside them. `start` is the
-    conservative region the first round is drawn from, before the world model has seen any data
-    (a safe seed set, as in safe Bayesian optimisation).
+    Continuous: `lower`/`upper` are hard limits (the lab rejects any experiment outside them); `start`
+    is the conservative region the first round is drawn from, before the world model has seen any data
+    (a safe seed set, as in safe Bayesian optimisation); `scale` is how the space is searched.
+    Categorical (e.g. the gene to knock out): a name; `choices` lists the allowed ones, or is None when
+    the world decides (a screen knows its genes) and rejects unknown names itself.
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    unit: str
-    lower: float
-    upper: float
+    unit: str = ""
+    kind: Literal["continuous", "categorical"] = "continuous"
+    lower: float | None = None
+    upper: float | None = None
     start: tuple[float, float] | None = None
     scale: Literal["linear", "log"] = "linear"
+    choices: tuple[str, ...] | None = None
     description: str = ""
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Variable:
+        if self.kind == "categorical":
+            if self.lower is not None or self.upper is not None or self.start is not None:
+                raise ValueError(f"variable {self.name!r}: a categorical variable has no lower/upper/start")
+            return self
+        if self.lower is None or self.upper is None:
+            raise ValueError(f"variable {self.name!r}: a continuous variable needs lower and upper")
+        if self.choices is not None:
+            raise ValueError(f"variable {self.name!r}: choices are for categorical variables")
         if not self.lower < self.upper:
             raise ValueError(f"variable {self.name!r}: lower ({self.lower}) must be below upper ({self.upper})")
         if self.scale == "log" and self.lower <= 0:
@@ -68,21 +80,45 @@ class Variable(Frozen):
                 )
         return self
 
+    def _bounds(self) -> tuple[float, float]:
+        if self.lower is None or self.upper is None:
+            raise TypeError(f"variable {self.name!r} is categorical: it has no numeric scale")
+        return self.lower, self.upper
+
     @property
     def start_bounds(self) -> tuple[float, float]:
-        return self.start if self.start is not None else (self.lower, self.upper)
+        return self.start if self.start is not None else self._bounds()
 
     def to_unit(self, value: float) -> float:
         """Map a value in [lower, upper] to [0, 1] on the variable's scale (log or linear)."""
+        lo, hi = self._bounds()
         if self.scale == "log":
-            return (math.log(value) - math.log(self.lower)) / (math.log(self.upper) - math.log(self.lower))
-        return (value - self.lower) / (self.upper - self.lower)
+            return (math.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        return (value - lo) / (hi - lo)
 
     def from_unit(self, u: float) -> float:
         """Inverse of `to_unit`."""
+        lo, hi = self._bounds()
         if self.scale == "log":
-            return math.exp(math.log(self.lower) + u * (math.log(self.upper) - math.log(self.lower)))
-        return self.lower + u * (self.upper - self.lower)
+            return math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+        return lo + u * (hi - lo)
+
+    def violation(self, value: float | str | None) -> str | None:
+        """Why `value` breaks this variable's hard limits, in words (None when it is valid)."""
+        if value is None:
+            return None
+        if self.kind == "categorical":
+            if not isinstance(value, str):
+                return f"{self.name} must be a name, got {value!r}"
+            if self.choices is not None and value not in self.choices:
+                return f"{self.name} = {value!r} is not one of the allowed choices"
+            return None
+        if isinstance(value, str):
+            return f"{self.name} must be a number in {self.unit}, got {value!r}"
+        lo, hi = self._bounds()
+        if not lo <= value <= hi:
+            return f"{self.name} = {value:g} {self.unit} is outside the hard limits [{lo:g}, {hi:g}]"
+        return None
 
 
 class Objective(Frozen):
