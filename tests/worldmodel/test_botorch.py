@@ -54,3 +54,20 @@ def test_samples_of_a_candidate_do_not_depend_on_its_batch(fitted):
     b = fitted.encode([regimen(0.3, 40.0), regimen(1.0, 10.0), regimen(0.6, 20.0)])
     assert torch.allclose(model(a)[:, 0], model(b)[:, 2], atol=1e-4)
     assert torch.equal(model(b), model(b))
+
+
+def test_the_menu_just_rolled_out_is_not_rolled_out_again(fitted):
+    """The loop's simulate step and the planner ask for the same menu: one rollout serves both."""
+    model = fitted.botorch_model()
+    assert fitted.botorch_model() is model
+    calls = []
+    original = model._simulate
+    model._simulate = lambda X: calls.append(len(X)) or original(X)
+    X = torch.rand(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    first = model.posterior(X.unsqueeze(-2)).values  # as the simulate node asks: (n, 1, d)
+    again = model.posterior(X).values                # as the planner's menu asks: (n, d)
+    assert calls == [6]
+    assert torch.equal(first[:, :, 0, :].transpose(0, 1), again)
+    model.posterior(X[:3])
+    assert calls == [6, 3]
+    del model._simulate

@@ -66,6 +66,7 @@ class TrajectoryWorldModel:
         self.outcome = OutcomeModel(spec)
         self.steps = int(round(float(spec.world_options.get("hours", 24)) * 60.0 / self.config.dt_min))
         self._ensemble: GaussianEnsemble | None = None
+        self._botorch_models: dict[int, TrajectoryEnsembleModel] = {}
         self._y0: tuple[float, float] = (0.0, 0.0)
         self.last_fit: FitReport | None = None
 
@@ -142,10 +143,14 @@ class TrajectoryWorldModel:
     def botorch_model(self, seed: int | None = None) -> TrajectoryEnsembleModel:
         """The fitted model as a BoTorch `EnsembleModel` (seeded rollouts; `seed` defaults to the config's)."""
         ens = self._require("build a BoTorch model")
-        return TrajectoryEnsembleModel(
-            self.spec, ens, self.featuriser, y0=self._y0, steps=self.steps, particles=self.config.particles,
-            seed=self.config.seed if seed is None else seed, chunk=self.config.rollout_chunk,
-            threads=self.config.threads)
+        seed = self.config.seed if seed is None else seed
+        cached = self._botorch_models.get(seed)
+        if cached is None or cached.ensemble is not ens:  # one per seed and fit, so a rollout can be reused
+            cached = TrajectoryEnsembleModel(
+                self.spec, ens, self.featuriser, y0=self._y0, steps=self.steps, particles=self.config.particles,
+                seed=seed, chunk=self.config.rollout_chunk, threads=self.config.threads)
+            self._botorch_models[seed] = cached
+        return cached
 
     def sample(self, interventions: Sequence[Intervention]) -> Tensor:
         """Glucose trajectory samples, mg/dL. Shape (n, S, T), samples member-major."""
