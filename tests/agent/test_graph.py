@@ -133,3 +133,18 @@ def test_malformed_result_is_quarantined_with_raw_payload_and_never_learned_from
         assert sum(o.status == "ok" for o in obs.values()) == 3
         fits = [r.payload["fit"]["n_days"] for r in c.store.records(c.campaign_id, "model")]
         assert fits == [1, 3]  # the quarantined day never reached the model
+
+
+def test_when_safety_removes_every_candidate_nothing_runs_and_no_review_is_asked(spec, tmp_path, fake_labs, quiet) -> None:
+    # glucose never stays above 200 all day, so the model predicts P(unsafe) ~ 1 for every regimen
+    strict = spec.with_overrides(safety=[{"name": "impossible", "series": "glucose", "below": 200.0, "max_probability": 0.01}])
+    with _open(strict, tmp_path, fake_labs, quiet, settings=AgentSettings(review=True)) as c:
+        first = c.run()
+        assert first.review is not None and first.review["round"] == 1  # round 1: no model, start region
+        last = c.review([Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in first.review["selected"]])
+        assert last.done and last.review is None
+        assert [e.round for e in c.store.experiments(c.campaign_id)] == [1, 1, 1]
+        later = [r for r in c.store.rankings(c.campaign_id) if r.round > 1]
+        assert all(not r.selected and r.removed for r in later)
+        assert all("exceeds the 0.01 limit (impossible)" in r.removed[0].reason for r in later)
+        assert [m.payload["round"] for m in c.store.records(c.campaign_id, "model")] == [1]

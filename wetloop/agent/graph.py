@@ -189,7 +189,7 @@ def review(state: LoopState, runtime: Ctx) -> Command[Literal["submit"]]:
     """The review gate: a person decides (interrupt) or the autonomous policy approves, recorded."""
     ctx, rnd = runtime.context, state["round"]
     ranking = Ranking.model_validate(ctx.store.records(ctx.campaign_id, "ranking", round=rnd)[-1].payload)
-    if ctx.settings.review:
+    if ctx.settings.review and ranking.selected:  # nothing to decide when safety left no candidate
         raw = interrupt(review_payload(ctx.spec, ctx.campaign_id, ranking))
         decisions = [Decision.model_validate(d) for d in raw]
     else:
@@ -231,7 +231,9 @@ def learn(state: LoopState, runtime: Ctx) -> Command[Literal["propose", "__end__
     """Refit the world model on everything observed, store the version, update the hypotheses."""
     ctx, rnd = runtime.context, state["round"]
     data = [(x, o) for x, o in history(ctx) if o.status == "ok" and o.trajectory is not None]
-    if data and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
+    last = ctx.store.latest(ctx.campaign_id, "model")
+    new_days = len(data) - (last.payload["fit"]["n_days"] if last else 0)
+    if new_days > 0 and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
         world = TrajectoryWorldModel(ctx.spec, ctx.world_config)
         report = world.fit(data)
         ctx.models_dir.mkdir(parents=True, exist_ok=True)
