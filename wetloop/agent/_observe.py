@@ -19,7 +19,10 @@ from wetloop.lab_adapters import MalformedResult
 if TYPE_CHECKING:
     from .graph import LoopContext
 
-__all__ = ["collect_observations", "validation_problem"]
+__all__ = ["collect_observations", "validation_problem", "SURPRISE_SD", "SURPRISE_GAP"]
+
+SURPRISE_SD = 2.5
+SURPRISE_GAP = 0.02
 
 
 def validation_problem(ctx: LoopContext, key: str, obs: Observation) -> str | None:
@@ -55,8 +58,11 @@ def _flag_surprise(ctx: LoopContext, rnd: int, key: str, obs: Observation, ranki
         if r.proposal.intervention.key() != exp.intervention.key() or s.expected_value is None or s.value_std is None:
             continue
         observed = obs.readouts[ctx.spec.objective.readout]
-        z = abs(observed - s.expected_value) / max(s.value_std, 1e-3)
-        if z > 2.5:
+        gap = abs(observed - s.expected_value)
+        z = gap / max(s.value_std, 1e-3)
+        # far outside the predicted interval AND a material difference (2% of the predicted scale):
+        # a tight prediction missed by a hair is not a surprise
+        if z > SURPRISE_SD and gap > SURPRISE_GAP * max(1.0, abs(s.expected_value)):
             note = f"{exp.intervention.describe(ctx.spec)}: observed {observed:.3g}, predicted {s.expected_value:.3g} ± {s.value_std:.2g} ({z:.1f} sd)"
             ctx.store.append(ctx.campaign_id, "event", {"type": "surprise", "experiment_key": key, "z": z, "text": note}, round=rnd)
             ctx.console.print(f"  [magenta]surprise[/] {note}")
