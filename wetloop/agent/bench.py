@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -117,22 +118,25 @@ def bench_patient(spec: CampaignSpec, work_dir: Path, console: Console | None = 
 
 def print_bench(fig: dict[str, Any], console: Console) -> None:
     readout = next(k for k in fig["ours"] if k.startswith("final_"))
-    t = Table(title=f"patient {fig['patient']}, {fig['budget']}, seed {fig['seed']}")
-    for col in ("campaign", readout, "unsafe days", "wall s", "best regimen"):
-        t.add_column(col)
+    t = Table(title=f"patient {fig['patient']}, {fig['budget']}, seed {fig['seed']}", box=box.SIMPLE_HEAD)
+    t.add_column("campaign")
+    for header in (readout.removeprefix("final_").replace("_", " "), "unsafe days", "wall s"):
+        t.add_column(header, justify="right", no_wrap=True)
+    t.add_column("best regimen", ratio=1)
     for name in ("ours", "random"):
         r = fig[name]
         best = ", ".join(f"{k}={v:.3g}" for k, v in (r["best_intervention"] or {}).items())
-        t.add_row(name, f"{r[readout]:.3f}" if r[readout] is not None else "-", str(r["unsafe_days"]), str(r["wall_s"]), best)
+        t.add_row(name, f"{r[readout]:.3f}" if r[readout] is not None else "-", str(r["unsafe_days"]), f"{r['wall_s']:.0f}", best)
     ref = fig["reference_controller"]
-    t.add_row("reference (true params)", f"{ref[readout]:.3f}", str(ref["unsafe_days"]), "-", "simglucose BBController")
+    t.add_row("reference", f"{ref[readout]:.3f}", str(ref["unsafe_days"]), "-", "simglucose BBController, true parameters")
     console.print(t)
     cal = fig["calibration_held_out"]
     console.print(
-        f"calibration on {cal['n_days']} held-out days: one-step CRPS {cal['one_step_crps']:.2f} mg/dL vs persistence "
-        f"{cal['persistence_mae']:.2f}; {cal['level']:.0%} interval coverage one-step {cal['one_step_coverage']:.2f}, "
-        f"open-loop {cal['open_loop_coverage']:.2f} (open-loop CRPS {cal['open_loop_crps']:.1f} mg/dL)"
+        f"calibration on {cal['n_days']} held-out days (the random campaign's): one-step CRPS {cal['one_step_crps']:.2f} "
+        f"mg/dL vs persistence {cal['persistence_mae']:.2f}; {cal['level']:.0%} interval coverage one-step "
+        f"{cal['one_step_coverage']:.2f}, open-loop {cal['open_loop_coverage']:.2f} (open-loop CRPS {cal['open_loop_crps']:.1f} mg/dL)",
+        soft_wrap=True,
     )
     s = fig["rollout_speed"]
-    console.print(f"rollout speed: world model {s['model_trajectories_per_s']} simulated days/s vs simulator "
-                  f"{s['simulator_days_per_s_one_core']} days/s on one core: {s['speedup']}x")
+    console.print(f"rollout speed: world model {s['model_trajectories_per_s']:.0f} simulated days/s vs simulator "
+                  f"{s['simulator_days_per_s_one_core']} days/s on one core: {s['speedup']:.0f}x", soft_wrap=True)
