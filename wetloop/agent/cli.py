@@ -134,8 +134,24 @@ def review_cmd(
     reject: Annotated[Optional[list[str]], typer.Option("--reject", help="Reject: 'N=reason' (repeatable).")] = None,
     edit: Annotated[Optional[list[str]], typer.Option("--edit", help="Edit: 'N:name=value,name=value' (repeatable).")] = None,
     by: Annotated[Optional[str], typer.Option(help="Reviewer name recorded with each decision.")] = None,
+    web: Annotated[bool, typer.Option("--web", help="Review on a web page on 127.0.0.1 (its URL, with a token, is printed once).")] = False,
+    port: Annotated[int, typer.Option(help="Port of the --web page (default: a free one).")] = 0,
 ) -> None:
     """Approve, reject or edit the ranked proposals of the round awaiting review, then continue."""
+    if web:
+        from .web import INSTALL_HINT, missing_packages
+
+        if missing := missing_packages():
+            typer.echo(f"`wetloop review --web` needs the server extra (missing: {', '.join(missing)}); install it with:\n  {INSTALL_HINT}", err=True)
+            raise typer.Exit(2)
+        if approve_all or approve or reject or edit:
+            raise ReviewError("--web takes the decisions on the page; leave out --approve, --reject, --edit and --approve-all")
+        from .web import serve_review
+
+        with _open(run_dir) as c:
+            serve_review(c, port=port, reviewer=by, announce=lambda text: out.print(text, soft_wrap=True, markup=False, highlight=False))
+            _drive(c, c.outcome())
+        return
     with _open(run_dir) as c:
         payload = c.pending_review()
         if payload is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from wetloop.campaign import (
 )
 
 __all__ = [
-    "SURPRISE_FRACTION", "CampaignView", "Outcome", "ReportPaths", "load_view", "objective_figure", "render_html",
+    "SURPRISE_FRACTION", "CampaignView", "band_figure", "Outcome", "ReportPaths", "load_view", "objective_figure", "render_html",
     "render_markdown", "rows_of", "summary_rows", "surprise_fraction", "trajectory_figure", "write_report",
 ]
 
@@ -254,10 +254,10 @@ def objective_figure(view: CampaignView) -> go.Figure:
     return fig
 
 
-def _banded(view: CampaignView, series: str, last_rounds: int) -> list[Outcome]:
-    """Experiments of the last `last_rounds` rounds that have a predicted band of `series`."""
+def _banded(view: CampaignView, series: str, last_rounds: int, rounds: Collection[int] | None = None) -> list[Outcome]:
+    """Experiments that have a predicted band of `series`: of `rounds`, else of the last `last_rounds`."""
     with_band = [o for o in view.outcomes if o.band is not None and o.band.series == series]
-    keep = sorted({o.experiment.round for o in with_band})[-last_rounds:]
+    keep = set(rounds) if rounds is not None else sorted({o.experiment.round for o in with_band})[-last_rounds:]
     return [o for o in with_band if o.experiment.round in keep]
 
 
@@ -268,9 +268,7 @@ def _panel_title(o: Outcome, spec: CampaignSpec, threshold: float) -> str:
     return title
 
 
-def _panel(fig: go.Figure, o: Outcome, spec: CampaignSpec, cell: tuple[int, int], first: bool) -> None:
-    band = o.band
-    assert band is not None  # _banded kept only experiments with a band
+def _panel(fig: go.Figure, band: Band, traj: Trajectory | None, spec: CampaignSpec, cell: tuple[int, int], first: bool) -> None:
     t = np.asarray(band.times_min) / 60.0
     add = lambda trace: fig.add_trace(trace, row=cell[0], col=cell[1])  # noqa: E731
     add(go.Scatter(x=t, y=band.lower, line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup="band"))
@@ -278,7 +276,6 @@ def _panel(fig: go.Figure, o: Outcome, spec: CampaignSpec, cell: tuple[int, int]
                    name=f"predicted {band.level:.0%} interval", showlegend=first))
     add(go.Scatter(x=t, y=band.median, line=dict(color=_PREDICTED, dash="dash"), name="predicted median",
                    legendgroup="median", showlegend=first))
-    traj = o.observation.trajectory if o.observation is not None else None
     if traj is not None and band.series in traj.series:
         add(go.Scatter(x=np.asarray(traj.times_min) / 60.0, y=traj.series[band.series], line=dict(color="black"),
                        name=f"observed {band.series}", legendgroup="observed", showlegend=first))
@@ -287,30 +284,40 @@ def _panel(fig: go.Figure, o: Outcome, spec: CampaignSpec, cell: tuple[int, int]
                        name=f"{limit.name} (< {limit.below:g})", legendgroup=limit.name, showlegend=first))
 
 
-def trajectory_figure(
-    view: CampaignView, series: str = "glucose", last_rounds: int = 3, threshold: float = SURPRISE_FRACTION
-) -> go.Figure:
-    """Small multiples, one per experiment of the last rounds: the observed trajectory over the
-    predicted band (interval filled, median dashed), safety thresholds dotted and, for glucose,
-    the spec's target range shaded. Panels of surprises say so in their title."""
-    shown = _banded(view, series, last_rounds)
-    if not shown:
-        fig = go.Figure(layout=dict(template="plotly_white", height=200))
-        return fig.add_annotation(text=f"no predicted {series} bands yet", showarrow=False)
-    cols = min(4, len(shown))
-    nrows = math.ceil(len(shown) / cols)
-    fig = make_subplots(nrows, cols, subplot_titles=[_panel_title(o, view.spec, threshold) for o in shown],
-                        shared_yaxes=True, horizontal_spacing=0.03, vertical_spacing=90 / (280 * nrows))
-    for i, o in enumerate(shown):
-        _panel(fig, o, view.spec, (i // cols + 1, i % cols + 1), first=i == 0)
-    if series == "glucose":
-        low, high = glucose_range(view.spec)
+def band_figure(spec: CampaignSpec, panels: Sequence[tuple[str, Band, Trajectory | None]], row_height: int = 280) -> go.Figure:
+    """Small multiples, one per (title, predicted band, observed trajectory or None): the band's
+    interval filled and median dashed, the observation (if any) in black, safety thresholds dotted
+    and, for glucose, the spec's target range shaded. The review page draws proposals with it."""
+    cols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    fig = make_subplots(nrows, cols, subplot_titles=[title for title, _, _ in panels], shared_yaxes=True,
+                        horizontal_spacing=0.03, vertical_spacing=90 / (row_height * nrows))
+    for i, (_, band, traj) in enumerate(panels):
+        _panel(fig, band, traj, spec, (i // cols + 1, i % cols + 1), first=i == 0)
+    if panels[0][1].series == "glucose":
+        low, high = glucose_range(spec)
         fig.add_hrect(y0=low, y1=high, fillcolor="#2ca02c", opacity=0.1, line_width=0, row="all", col="all")
     fig.update_annotations(font_size=11)
     fig.update_xaxes(title_text="hour", row=nrows)
-    fig.update_layout(template="plotly_white", height=280 * nrows + 120, margin=dict(t=60, b=40),
+    fig.update_layout(template="plotly_white", height=row_height * nrows + 120, margin=dict(t=60, b=40),
                       legend=dict(orientation="h", y=-0.08 - 0.1 / nrows))
     return fig
+
+
+def trajectory_figure(
+    view: CampaignView, series: str = "glucose", last_rounds: int = 3, threshold: float = SURPRISE_FRACTION,
+    rounds: Collection[int] | None = None,
+) -> go.Figure:
+    """`band_figure` of every experiment of `rounds` (default: the last `last_rounds`) that had a
+    predicted band: the observed trajectory over it. Panels of surprises say so in their title."""
+    shown = _banded(view, series, last_rounds, rounds)
+    if not shown:
+        fig = go.Figure(layout=dict(template="plotly_white", height=200))
+        return fig.add_annotation(text=f"no predicted {series} bands yet", showarrow=False)
+    return band_figure(view.spec, [
+        (_panel_title(o, view.spec, threshold), o.band, o.observation.trajectory if o.observation else None)  # type: ignore[misc]
+        for o in shown
+    ])
 
 
 def _num(value: Any, digits: int = 3) -> str:
