@@ -1,0 +1,82 @@
+"""`wetloop lab serve` and `wetloop bench adapters`: registered on the main CLI by `register_lab_commands`."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from wetloop.campaign import default_spec_path, load_spec
+
+__all__ = ["lab_app", "register_lab_commands"]
+
+lab_app = typer.Typer(help="Lab servers: put a built-in world behind a lab protocol (`serve`: the HTTP one).", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+@lab_app.command("serve")
+def serve_cmd(
+    world: Annotated[str, typer.Option(help="Built-in world to run behind the server.")] = "simglucose",
+    spec_file: Annotated[Optional[Path], typer.Option("--spec", help="The lab's own spec: its world, world_options and "
+                         "hard limits; campaigns must match its world_options and stay inside its limits too.")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port; the URL is printed).")] = 8765,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Simulated days, journal and server state "
+                         "(default: WETLOOP_LAB_CACHE_DIR). Restart on the same folder and accepted experiments are kept.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Processes simulating in parallel (default: WETLOOP_LAB_WORKERS, else one per CPU).")] = None,
+    faults: Annotated[float, typer.Option(help="Chaos testing: the chance that a request is dropped, delayed, duplicated "
+                      "or has its reply cut or its result corrupted (0: off).")] = 0.0,
+    fault_seed: Annotated[int, typer.Option(help="Seed of the injected faults.")] = 0,
+) -> None:
+    """Serve a built-in world over the wetloop lab protocol (OpenAPI schema at /openapi.json)."""
+    from wetloop.lab_adapters._http_server import bind, create_app, local_service, serve, url_of
+
+    service = local_service(world, spec_file=spec_file, cache_dir=cache_dir, workers=workers)
+    app = create_app(service)
+    if faults > 0:
+        from wetloop.lab_adapters._http_faults import FaultInjector, FaultRates
+
+        app = FaultInjector(app, FaultRates.uniform(faults), seed=fault_seed)
+    sock = bind(host, port)
+    url = url_of(sock)
+    print(f"wetloop lab server: {url} (world {service.world}; schema {url}/openapi.json; "
+          f"point a spec at it with lab: {{adapter: http, options: {{base_url: {url}}}}})", flush=True)
+    serve(app, sock)
+
+
+def bench_adapters_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    rounds: Annotated[int, typer.Option(help="Rounds of the benchmark campaign.")] = 2,
+    batch: Annotated[int, typer.Option(help="Experiments per round.")] = 3,
+    hours: Annotated[float, typer.Option(help="Length of each simulated day (short days keep the bench quick).")] = 4.0,
+    adapter: Annotated[Optional[list[str]], typer.Option("--adapter", help="Only this adapter (repeatable; default: all).")] = None,
+    workers: Annotated[int, typer.Option(help="Lab worker processes, the same for every run.")] = 2,
+    repeat: Annotated[int, typer.Option(min=1, help="Trials per lab, taken in turns; the median is reported.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of every campaign.")] = 0,
+    work_dir: Annotated[Optional[Path], typer.Option("--dir", help="Where the benchmark's campaigns and servers run.")] = None,
+) -> None:
+    """Campaign overhead per experiment through each lab adapter, as a ratio to the in-process lab."""
+    from .bench_adapters import bench_adapters, print_adapters_bench, short_day
+
+    spec = short_day(load_spec(default_spec_path()).with_overrides(seed=seed), rounds, batch, hours)
+    work_dir = work_dir or Path(os.environ.get("WETLOOP_RUNS_DIR", "runs")) / f"bench-adapters-{time.strftime('%Y%m%d-%H%M%S')}"
+    figures = bench_adapters(spec, work_dir, adapters=adapter, repeat=repeat, workers=workers, console=err)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    err.print(f"figures saved to {work_dir / 'figures.json'}", soft_wrap=True)
+    if json_out:
+        out.print_json(json.dumps(figures))
+    else:
+        print_adapters_bench(figures, out)
+
+
+def register_lab_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add `lab serve` to `app` and `adapters` to its `bench` sub-app."""
+    app.add_typer(lab_app, name="lab")
+    bench_app.command("adapters")(bench_adapters_cmd)
