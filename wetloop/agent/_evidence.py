@@ -1,6 +1,7 @@
 """Hypotheses meet their evidence: after each round, every experiment a hypothesis motivated is
 counted for it (it beat the best safe result from earlier rounds) or against it (it did not, was
-unsafe, or failed). A new version of the hypothesis is appended; the store keeps every version.
+unsafe, or failed). In a screen (an objective readout "hit"), a gene that is a hit counts for the
+hypothesis that named it and a non-hit against it. A new version of the hypothesis is appended; the store keeps every version.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def update_hypotheses(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: i
                 verdict, text = False, f"{line} -> {o.status}: {o.message[:120]}"
             elif _unsafe(spec, o):
                 verdict, text = False, f"{line} -> unsafe ({readout} {o.readouts[readout]:.3g})"
+            elif readout == "hit":
+                verdict = o.readouts.get("hit", 0.0) > 0
+                text = f"{line} -> {'hit' if verdict else 'not a hit'} (score {o.readouts.get('score', float('nan')):.3g})"
             else:
                 u = spec.objective.utility(o.readouts[readout])
                 verdict = best is None or u > best

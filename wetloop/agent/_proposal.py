@@ -41,7 +41,7 @@ class ProposalContext:
 
 
 class CandidateDraft(BaseModel):
-    values: dict[str, float]
+    values: dict[str, float | str]
     rationale: str = ""
 
 

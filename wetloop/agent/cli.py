@@ -16,6 +16,8 @@ from rich.table import Table
 
 from wetloop.campaign import Budget, CampaignSpec, Decision, Intervention, WetloopError, default_spec_path, load_spec
 
+from ._cli_lab import register_lab_commands
+from ._cli_sila import register_sila_commands
 from .configuration import AgentSettings, LLMSettings
 from .errors import ReviewError, RunDirError
 from .runner import Campaign, RunOutcome
@@ -25,6 +27,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
 bench_app = typer.Typer(help="Benchmarks that print figures (see the README).")
 app.add_typer(bench_app, name="bench")
+register_lab_commands(app, bench_app)  # `wetloop lab serve`, `wetloop bench adapters`
+register_sila_commands(app)  # `wetloop lab serve-sila`
 out = Console()
 err = Console(stderr=True)
 
@@ -299,6 +303,28 @@ def bench_patient(
         out.print_json(json.dumps(figures))
     else:
         print_bench(figures, out)
+
+
+@bench_app.command("screen")
+def bench_screen_cmd(
+    screen: Annotated[list[str], typer.Option("--screen", help="Screen name (repeatable), e.g. IFNG.")] = ["IFNG"],  # noqa: B006
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Directory with ground_truth_<screen>.csv (default: the registered screens).")] = None,
+    rounds: Annotated[int, typer.Option(help="Rounds per campaign.")] = 5,
+    batch: Annotated[int, typer.Option(help="Genes per round.")] = 128,
+    seeds: Annotated[int, typer.Option(help="Seeds (campaigns) per screen.")] = 10,
+    shuffle_feedback: Annotated[bool, typer.Option("--shuffle-feedback", help="Control: the lab permutes its answers among the genes tested.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
+    import json
+
+    from .bench_screen import bench_screen, print_screen_bench
+
+    figures = [bench_screen(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print) for s in screen]
+    if json_out:
+        out.print_json(json.dumps(figures))
+    else:
+        print_screen_bench(figures, out)
 
 
 def main() -> None:

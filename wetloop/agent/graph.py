@@ -34,7 +34,7 @@ from wetloop.campaign import (
 )
 from wetloop.lab_adapters import ExperimentRejected, Lab
 from wetloop.planners import Planner
-from wetloop.worldmodel import TrajectoryWorldModel, WorldModelConfig
+from wetloop.worldmodel import ScreenWorldModel, TrajectoryWorldModel, WorldModelConfig
 
 from ._evidence import update_hypotheses
 from ._proposal import ProposalContext, Proposer, ProposerReply
@@ -60,7 +60,10 @@ class LoopContext:
     settings: AgentSettings = field(default_factory=AgentSettings)
     world_config: WorldModelConfig | None = None
     console: Console = field(default_factory=lambda: Console(stderr=True))
-    _world: tuple[str, TrajectoryWorldModel] | None = None
+    _world: tuple[str, Any] | None = None
+
+
+SCREEN_WORLDS = {"crispr_screen"}  # worlds whose experiments are single genes, modelled by ScreenWorldModel
 
 
 Ctx = Runtime[LoopContext]
@@ -73,15 +76,28 @@ def history(ctx: LoopContext) -> list[tuple[Intervention, Observation]]:
     return [(e.intervention, obs[e.key]) for e in ctx.store.experiments(ctx.campaign_id) if e.key in obs]
 
 
-def current_world(ctx: LoopContext) -> TrajectoryWorldModel | None:
-    """The latest fitted world model of the campaign (loaded from disk once per version), or None."""
+def current_world(ctx: LoopContext) -> Any:
+    """The latest fitted world model of the campaign (loaded from disk once per version), or None.
+
+    A screen campaign always has one: before any result, the prior model (knowledge only).
+    """
     rec = ctx.store.latest(ctx.campaign_id, "model")
+    screen = ctx.spec.world in SCREEN_WORLDS
     if rec is None:
-        return None
+        if screen and (ctx._world is None or ctx._world[0] != "prior"):
+            ctx._world = ("prior", ScreenWorldModel(ctx.spec))
+        return ctx._world[1] if screen else None  # type: ignore[index]
     version = rec.payload["version"]
     if ctx._world is None or ctx._world[0] != version:
-        ctx._world = (version, TrajectoryWorldModel.load(rec.payload["path"], ctx.spec))
+        cls = ScreenWorldModel if screen else TrajectoryWorldModel
+        ctx._world = (version, cls.load(rec.payload["path"], ctx.spec))
     return ctx._world[1]
+
+
+def _library(ctx: LoopContext) -> dict[str, int] | None:
+    """The names a categorical world accepts (a screen's genes), or None when the spec's limits decide."""
+    world = current_world(ctx) if ctx.spec.world in SCREEN_WORLDS else None
+    return None if world is None else world.gene_index
 
 
 def _say(ctx: LoopContext, round: int, text: str) -> None:
@@ -124,9 +140,9 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
     ctx, rnd = runtime.context, state["round"]
     already = {x.key() for x, _ in history(ctx)}
     fresh = ctx.store.count(ctx.campaign_id, "proposal", round=rnd) == 0
-    valid, seen, invalid = [], set(), 0
+    valid, seen, invalid, library = [], set(), 0, _library(ctx)
     for raw in state["raw"]:
-        proposal, reason = _check_candidate(ctx.spec, raw, already, seen)
+        proposal, reason = _check_candidate(ctx.spec, raw, already, seen, library)
         if proposal is None:
             invalid += 1
             if fresh:
@@ -140,12 +156,16 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
     return Command(goto="simulate", update={"candidates": [p.model_dump(mode="json") for p in valid]})
 
 
-def _check_candidate(spec: CampaignSpec, raw: dict, already: set[str], seen: set[str]) -> tuple[Proposal | None, str]:
+def _check_candidate(
+    spec: CampaignSpec, raw: dict, already: set[str], seen: set[str], library: dict[str, int] | None = None
+) -> tuple[Proposal | None, str]:
     try:
         x = Intervention(values=raw.get("values") or {})
     except ValidationError as exc:
         return None, f"malformed values {raw.get('values')!r}: {exc.errors()[0]['msg']}"
     problems = x.violations(spec)
+    if library is not None and not problems and str(x.values[spec.interventions[0].name]) not in library:
+        problems = [f"{x.describe(spec)} is not in the screen's library"]
     if problems:
         return None, "; ".join(problems)
     if x.key() in already:
@@ -230,22 +250,40 @@ def observe(state: LoopState, runtime: Ctx) -> Command[Literal["learn"]]:
 def learn(state: LoopState, runtime: Ctx) -> Command[Literal["propose", "__end__"]]:
     """Refit the world model on everything observed, store the version, update the hypotheses."""
     ctx, rnd = runtime.context, state["round"]
-    data = [(x, o) for x, o in history(ctx) if o.status == "ok" and o.trajectory is not None]
-    last = ctx.store.latest(ctx.campaign_id, "model")
-    new_days = len(data) - (last.payload["fit"]["n_days"] if last else 0)
-    if new_days > 0 and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
-        world = TrajectoryWorldModel(ctx.spec, ctx.world_config)
-        report = world.fit(data)
-        ctx.models_dir.mkdir(parents=True, exist_ok=True)
-        path = ctx.models_dir / f"round-{rnd:02d}-{world.version}.pt"
-        world.save(path)
-        ctx.store.append(ctx.campaign_id, "model", {"version": world.version, "round": rnd, "path": str(path), "fit": report.model_dump(mode="json")}, round=rnd)
-        ctx._world = (world.version, world)
-        _say(ctx, rnd, f"world model refit on {report.n_days} days ({report.n_transitions} transitions) in {report.seconds:.1f} s")
+    (_learn_screen if ctx.spec.world in SCREEN_WORLDS else _learn_trajectories)(ctx, rnd)
     update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
     if rnd >= ctx.spec.budget.rounds:
         return Command(goto="__end__", update={"done": True})
     return Command(goto="propose")
+
+
+def _learn_trajectories(ctx: LoopContext, rnd: int) -> None:
+    """Refit only when days were observed since the last model (a round can run nothing)."""
+    data = [(x, o) for x, o in history(ctx) if o.status == "ok" and o.trajectory is not None]
+    last = ctx.store.latest(ctx.campaign_id, "model")
+    new_days = len(data) - (last.payload["fit"].get("n_days", 0) if last else 0)
+    if new_days > 0 and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
+        world = TrajectoryWorldModel(ctx.spec, ctx.world_config)
+        report = world.fit(data)
+        _store_model(ctx, rnd, world, ".pt", report.model_dump(mode="json"))
+        _say(ctx, rnd, f"world model refit on {report.n_days} days ({report.n_transitions} transitions) in {report.seconds:.1f} s")
+
+
+def _learn_screen(ctx: LoopContext, rnd: int) -> None:
+    data = [(x, o) for x, o in history(ctx) if o.status == "ok"]
+    if data and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
+        world = ScreenWorldModel(ctx.spec)
+        report = world.fit(data)
+        _store_model(ctx, rnd, world, ".npz", report.model_dump(mode="json"))
+        _say(ctx, rnd, f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s")
+
+
+def _store_model(ctx: LoopContext, rnd: int, world: Any, suffix: str, fit: dict[str, Any]) -> None:
+    ctx.models_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.models_dir / f"round-{rnd:02d}-{world.version}{suffix}"
+    world.save(path)
+    ctx.store.append(ctx.campaign_id, "model", {"version": world.version, "round": rnd, "path": str(path), "fit": fit}, round=rnd)
+    ctx._world = (world.version, world)
 
 
 # -- wiring ---------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The offline proposer: runs with no LLM, and states its hypotheses in words.
 
 Round 1 (no data): a scrambled Sobol design over the spec's conservative `start` region.
+A space with a categorical variable (a gene to knock out) is handed to `offline_genes.GeneProposer`.
+
 Later rounds, three kinds of hypotheses:
 - exploration: regimens just beyond the safely explored region may do better (Sobol points in that
   region widened by `margin` in the unit cube);
@@ -42,6 +44,10 @@ class OfflineProposer:
         self.local_scale = local_scale
 
     def propose(self, ctx: ProposalContext) -> ProposerReply:
+        if any(v.kind == "categorical" for v in ctx.spec.interventions):  # genes: hypotheses from gene knowledge
+            from .offline_genes import GeneProposer
+
+            return GeneProposer().propose(ctx)
         rng = np.random.default_rng([ctx.seed, ctx.round])
         safe = safe_history(ctx)
         if not safe:

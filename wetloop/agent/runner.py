@@ -25,12 +25,12 @@ from rich.console import Console
 
 from wetloop.campaign import CampaignSpec, CampaignStore, Decision
 from wetloop.lab_adapters import Lab, make_lab
-from wetloop.planners import Planner, PlannerConfig
+from wetloop.planners import Planner, PlannerConfig, ScreenPlanner
 from wetloop.worldmodel import WorldModelConfig
 
 from .configuration import AgentSettings, LLMSettings
 from .errors import RunDirError
-from .graph import LoopContext, build_graph
+from .graph import SCREEN_WORLDS, LoopContext, build_graph
 from .offline import OfflineProposer
 
 __all__ = ["Campaign", "RunOutcome", "LabFactory"]
@@ -111,10 +111,16 @@ class Campaign:
         offline = OfflineProposer()
         return LoopContext(
             spec=self.spec, campaign_id=self.campaign_id, store=self.store, lab=self._lab,
-            planner=Planner(self.spec, self._planner_config), proposer=self._proposer or self._make_proposer(offline),
+            planner=self._make_planner(), proposer=self._proposer or self._make_proposer(offline),
             fallback=offline, models_dir=self.run_dir / "models", settings=self.settings,
             world_config=self._world_config, console=self.console,
         )
+
+    def _make_planner(self) -> Any:
+        """The screen planner for single-gene campaigns, the trajectory planner otherwise."""
+        if self.spec.world in SCREEN_WORLDS:
+            return ScreenPlanner(self.spec, self._planner_config)
+        return Planner(self.spec, self._planner_config)
 
     def _make_proposer(self, offline: OfflineProposer) -> Any:
         if not self._llm.configured:

@@ -19,10 +19,14 @@ from ._records import (
 )
 from ._dosing import DosingSchedule, dosing_schedule, meals_of
 from ._spec import Budget, CampaignSpec, Cost, LabRef, Objective, SafetyLimit, Variable, default_spec_path, load_spec
+from ._datasets import DATA_FILES, DataFile, data_cache_dir, fetch_data, sha256_prefix
+from ._hgnc import MappingReport, Screen, SymbolMap, load_essentials, load_screen, screen_names, symbol_map
 from ._store import KINDS, CampaignStore, StoredRecord
 from .errors import (
     AppendOnlyViolation,
     CampaignNotFound,
+    ChecksumMismatch,
+    DataFileError,
     InterventionError,
     SpecError,
     StoreError,
@@ -30,6 +34,20 @@ from .errors import (
 )
 
 __all__ = [
+    "ChecksumMismatch",
+    "DATA_FILES",
+    "DataFile",
+    "DataFileError",
+    "MappingReport",
+    "Screen",
+    "SymbolMap",
+    "data_cache_dir",
+    "fetch_data",
+    "load_essentials",
+    "load_screen",
+    "screen_names",
+    "sha256_prefix",
+    "symbol_map",
     "AppendOnlyViolation",
     "Band",
     "Budget",

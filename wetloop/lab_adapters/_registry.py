@@ -9,6 +9,7 @@ from typing import Any
 from wetloop.campaign import CampaignSpec
 
 from ._protocol import Lab
+from ._screen import ScreenLab
 from ._simglucose import SimglucoseLab
 from ._simulated import SimulatedLab
 from .errors import LabError, WorldNotFound
@@ -20,6 +21,7 @@ LabFactory = Callable[..., Lab]
 
 WORLDS: dict[str, LabFactory] = {
     "simglucose": SimglucoseLab,
+    "crispr_screen": ScreenLab,  # world_options: screen, data_dir, shuffle_feedback
     "simulated": SimulatedLab,  # needs `world=<callable>`: make_lab(spec, world=fn)
 }
 
@@ -27,7 +29,7 @@ WORLDS: dict[str, LabFactory] = {
 # Adapters that reach a lab through a protocol (`spec.lab.adapter`), imported only when used, because
 # each needs an optional extra: "module:Class" and the extra that provides its dependencies.
 ADAPTERS: dict[str, tuple[str, str]] = {
-    "http": ("wetloop.lab_adapters.http:HttpLab", "server"),
+    "http": ("wetloop.lab_adapters.http:HttpLab", ""),  # the client needs only core deps (httpx, tenacity)
     "sila": ("wetloop.lab_adapters.sila:SilaLab", "sila"),
     "pylabrobot": ("wetloop.lab_adapters.plr:PlateLab", "pylabrobot"),
 }
@@ -41,10 +43,9 @@ def _adapter(name: str) -> LabFactory:
     try:
         return getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        raise LabError(
-            f"the {name!r} lab adapter needs the optional extra {extra!r} ({exc.name} is missing): "
-            f'pip install "wetloop[{extra}]"'
-        ) from None
+        install = f'pip install "wetloop[{extra}]"' if extra else 'pip install --force-reinstall wetloop'
+        need = f"the optional extra {extra!r}" if extra else "wetloop's own dependencies"
+        raise LabError(f"the {name!r} lab adapter needs {need} ({exc.name} is missing): {install}") from None
 
 
 def register_world(world: str, factory: LabFactory) -> None:

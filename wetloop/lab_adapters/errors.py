@@ -8,7 +8,14 @@
         ├── UnknownTicket             this lab never issued that ticket (.ticket)
         ├── LabClosed                 the lab was closed; open a new one (.lab)
         ├── LabTimeout                `wait_for` gave up before every result came back (.pending)
-        └── MalformedResult           the lab answered, but not with a valid result (.experiment_key, .raw)
+        ├── MalformedResult           the lab answered, but not with a valid result (.experiment_key, .raw)
+        ├── LabUnreachable            a remote lab did not answer, even after retries (.url, .attempts)
+        ├── LabProtocolError          a remote lab answered outside the protocol (.url, .status, .body)
+        ├── BenchServerUnavailable    `bench adapters` cannot start this adapter's server here (.adapter)
+        ├── WorldMismatch             a remote lab runs another world than the spec asks for (.url, .differences)
+        └── LiquidHandlingError       a liquid-handling step failed for one experiment (.experiment_key, .well, .step, .cause)
+            ├── VolumeError           a volume does not fit: a tip's or a well's capacity, or a stock ran dry
+            └── TipError              no tip where one was expected, or a channel already holds one
 
 Each message says what was wrong and what to try; the object at fault rides on the exception.
 """
@@ -29,6 +36,13 @@ __all__ = [
     "LabClosed",
     "LabTimeout",
     "MalformedResult",
+    "LabUnreachable",
+    "LabProtocolError",
+    "BenchServerUnavailable",
+    "WorldMismatch",
+    "LiquidHandlingError",
+    "VolumeError",
+    "TipError",
 ]
 
 
@@ -116,3 +130,69 @@ class MalformedResult(LabError, ValueError):
     def __init__(self, experiment_key: str, raw: Any, problem: str) -> None:
         super().__init__(f"the lab's result for experiment {experiment_key} is malformed: {problem}; it is quarantined, not used")
         self.experiment_key, self.raw, self.problem = experiment_key, raw, problem
+
+
+class LabUnreachable(LabError, ConnectionError):
+    """A remote lab did not answer (connection refused or dropped, timeouts, 5xx) after every retry.
+
+    Nothing is lost: submissions are idempotent and the lab keeps results until they are fetched.
+    """
+
+    def __init__(self, url: str, attempts: int, cause: str) -> None:
+        self.url, self.attempts, self.cause = url, attempts, cause
+        super().__init__(
+            f"lab at {url} did not answer after {attempts} attempt(s) ({cause}); check that the lab server runs "
+            "and is reachable, then `wetloop resume`: accepted experiments are kept by the lab and never run twice."
+        )
+
+
+class LabProtocolError(LabError):
+    """A remote lab answered, but not as the protocol says (a wrong protocol version, an unexpected
+    status code, a body that is not the documented shape where no result is involved)."""
+
+    def __init__(self, url: str, status: int | None, body: Any, problem: str) -> None:
+        self.url, self.status, self.body, self.problem = url, status, body, problem
+        super().__init__(
+            f"lab at {url} answered outside the protocol (HTTP {status}): {problem}; "
+            "check that base_url points at a wetloop lab server of a compatible protocol version."
+        )
+
+
+class BenchServerUnavailable(LabError):
+    """`wetloop bench adapters` cannot start a loopback server for this adapter on this machine."""
+
+    def __init__(self, adapter: str, reason: str) -> None:
+        self.adapter, self.reason = adapter, reason
+        super().__init__(f"adapter {adapter!r} skipped: {reason}")
+
+
+class WorldMismatch(LabError):
+    """A remote lab serves another world (name, options, seed or variables) than the campaign's spec:
+    its results would answer a different question, so nothing is submitted."""
+
+    def __init__(self, url: str, differences: Sequence[str]) -> None:
+        self.url, self.differences = url, tuple(differences)
+        super().__init__(
+            f"the lab at {url} runs a different world than this campaign's spec ({'; '.join(self.differences)}; "
+            "the spec's value first); start the server with this campaign's spec, or point the spec at the right lab."
+        )
+
+
+class LiquidHandlingError(LabError):
+    """A liquid-handling step (pick up tip, aspirate, dispense, drop tip) failed while preparing one
+    experiment's well; `cause` is the liquid handler's own error (e.g. PyLabRobot's)."""
+
+    def __init__(self, experiment_key: str, well: str, step: str, cause: BaseException, hint: str) -> None:
+        self.experiment_key, self.well, self.step, self.cause = experiment_key, well, step, cause
+        super().__init__(
+            f"experiment {experiment_key} failed in well {well} at '{step}': {hint} "
+            f"(the liquid handler said {type(cause).__name__}: {cause})"
+        )
+
+
+class VolumeError(LiquidHandlingError):
+    """A volume does not fit: more than a tip or a well holds, or more than a stock has left."""
+
+
+class TipError(LiquidHandlingError):
+    """No tip where one was expected (the deck ran out), or a channel already holds a tip."""

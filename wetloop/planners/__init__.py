@@ -17,6 +17,7 @@ from ._config import PlannerConfig
 from ._menu import EnsembleEnumerationSampler, MenuModel
 from ._planner import Planner
 from ._protocols import OutcomeLike, WorldLike
+from ._screen import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, greedy_diverse
 from ._spacefill import MaxMinDistance, space_filling_batch
 from .errors import EmptyMenu, PlannerError, WorldModelMismatch
 
@@ -33,6 +34,11 @@ __all__ = [
     "PlannerConfig",
     "PlannerError",
     "ReadoutObjective",
+    "ScreenAcquisition",
+    "ScreenPlanner",
+    "ScreenWorldLike",
+    "bernoulli_information_gain",
+    "greedy_diverse",
     "WorldLike",
     "WorldModelMismatch",
     "ensemble_information_gain",

@@ -24,9 +24,25 @@ from ._metrics import (
 )
 from ._model import FitReport, TrajectoryWorldModel
 from ._outcome import OutcomeModel
+from ._genes import COLLECTIONS, GeneKnowledge, knowledge_cache_dir
+from ._screen_features import ScreenFeatures
+from ._screen_model import ScreenEnsembleModel, ScreenFitReport, ScreenModelConfig, ScreenWorldModel, screen_features
+from ._text import EMBEDDER, embed_texts, text_similarity
 from .errors import ModelFileError, NoTrainingData, NotFittedError, ObservationFormatError, WorldModelError
 
 __all__ = [
+    "COLLECTIONS",
+    "EMBEDDER",
+    "GeneKnowledge",
+    "ScreenEnsembleModel",
+    "ScreenFeatures",
+    "ScreenFitReport",
+    "ScreenModelConfig",
+    "ScreenWorldModel",
+    "embed_texts",
+    "knowledge_cache_dir",
+    "screen_features",
+    "text_similarity",
     "CalibrationReport",
     "FitReport",
     "Forecast",

@@ -1,0 +1,37 @@
+import pytest
+
+from tests.screen_data import data_env, needs_data  # noqa: F401
+from wetloop.agent.bench_screen import screen_spec
+from wetloop.campaign import Experiment, Intervention
+from wetloop.lab_adapters import ExperimentRejected, WorldOptionError, make_lab, wait_for
+
+pytestmark = needs_data
+
+
+def _exp(gene, rnd=1):
+    return Experiment(campaign_id="c", round=rnd, intervention=Intervention(values={"gene": gene}), approved_by="test")
+
+
+def test_reveals_score_and_hit_only_and_is_idempotent(data_env):
+    lab = make_lab(screen_spec("IFNG", None, 1, 4, 0))
+    t1, t2 = lab.submit(_exp("ZAP70")), lab.submit(_exp("ZAP70"))
+    obs = wait_for(lab, [t1])[0]
+    assert t1 == t2 and lab.runs[t1.experiment_key] == 1
+    assert set(obs.readouts) == {"score", "hit"} and obs.readouts["hit"] == 1.0
+    with pytest.raises(ExperimentRejected):
+        lab.submit(_exp("NOT_A_GENE"))
+
+
+def test_shuffle_permutes_answers_within_what_was_tested(data_env):
+    genes = ["ZAP70", "VAV1", "CD3G", "A1BG", "A1CF", "AAAS", "AACS", "AADAT"]
+    answers = {}
+    for shuffle in (False, True):
+        lab = make_lab(screen_spec("IFNG", None, 1, 8, 0, shuffle))
+        answers[shuffle] = [o.readouts["score"] for o in wait_for(lab, [lab.submit(_exp(g)) for g in genes])]
+    assert sorted(answers[True]) == sorted(answers[False]) and answers[True] != answers[False]
+
+
+def test_missing_screen_option():
+    spec = screen_spec("IFNG", None, 1, 1, 0).with_overrides(world_options={})
+    with pytest.raises(WorldOptionError, match="screen"):
+        make_lab(spec)

@@ -1,0 +1,34 @@
+import numpy as np
+import torch
+
+from tests.screen_data import data_env, needs_data  # noqa: F401
+from wetloop.agent.bench_screen import screen_spec
+from wetloop.campaign import Intervention, Observation, load_screen
+from wetloop.worldmodel import GeneKnowledge, ScreenWorldModel
+
+pytestmark = needs_data
+
+
+def test_knowledge_loads_fast_from_cache(data_env):
+    import time
+
+    GeneKnowledge.load()
+    t0 = time.perf_counter()
+    know = GeneKnowledge.load()
+    assert time.perf_counter() - t0 < 1.0
+    assert know.network.shape[0] == len(know.symbols) > 15000 and (know.network != know.network.T).nnz == 0
+
+
+def test_fit_and_botorch_shapes(data_env):
+    spec = screen_spec("IFNG", None, 2, 64, 0)
+    screen, model = load_screen("IFNG"), ScreenWorldModel(spec)
+    rng = np.random.default_rng(0)
+    genes = list(rng.choice(screen.genes, 150, replace=False)) + sorted(screen.hits)[:20]
+    hist = [(Intervention(values={"gene": g}), Observation(experiment_key=g, status="ok",
+             readouts={"hit": float(g in screen.hits), "score": 0.0})) for g in genes]
+    report = model.fit(hist)
+    assert model.fitted and report.n_hits >= 20
+    X = model.encode([Intervention(values={"gene": g}) for g in screen.genes[:5]])
+    post = model.botorch_model().posterior(X.unsqueeze(0))
+    assert post.values.shape == (1, model.config.members, 5, 1)
+    assert torch.all((post.values >= 0) & (post.values <= 1))
