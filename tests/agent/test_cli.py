@@ -63,3 +63,10 @@ def test_errors_speak_to_a_person(tmp_path) -> None:
     nothing = subprocess.run([sys.executable, "-m", "wetloop.agent.cli", "status", "--dir", str(tmp_path)],
                              capture_output=True, text=True, timeout=120)
     assert nothing.returncode == 2 and "holds no campaign" in nothing.stderr
+
+
+def test_lab_serve_without_the_server_extra_says_how_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the `server` extra were not installed
+    result = runner.invoke(app, ["lab", "serve", "--port", "0"])
+    assert result.exit_code == 2
+    assert 'pip install "wetloop[server]"' in result.output and "fastapi" in result.output

@@ -35,6 +35,11 @@ def serve_cmd(
     fault_seed: Annotated[int, typer.Option(help="Seed of the injected faults.")] = 0,
 ) -> None:
     """Serve a built-in world over the wetloop lab protocol (OpenAPI schema at /openapi.json)."""
+    from .web import INSTALL_HINT, missing_packages  # the lab server and the review page share the `server` extra
+
+    if missing := missing_packages():
+        typer.echo(f"`wetloop lab serve` needs the server extra (missing: {', '.join(missing)}); install it with:\n  {INSTALL_HINT}", err=True)
+        raise typer.Exit(2)
     from wetloop.lab_adapters._http_server import bind, create_app, local_service, serve, url_of
 
     service = local_service(world, spec_file=spec_file, cache_dir=cache_dir, workers=workers)
