@@ -68,3 +68,21 @@ def test_settings_decide_offline(monkeypatch) -> None:
     assert not LLMSettings().configured
     monkeypatch.setenv("WETLOOP_LLM_BASE_URL", "http://127.0.0.1:8000/v1")
     assert LLMSettings().configured and LLMSettings(model="m").base_url == "http://127.0.0.1:8000/v1"
+
+
+def test_categorical_variables_are_asked_for_as_names() -> None:
+    from wetloop.campaign import CampaignSpec, Intervention, Observation
+
+    screen = CampaignSpec(name="s", question="Which knockouts raise IFNG?", world="crispr_screen",
+                          objective={"readout": "hit"}, interventions=[{"name": "gene", "kind": "categorical"}],
+                          budget={"rounds": 2, "batch": 4})
+    reply = {"hypotheses": [{"statement": "JAK-STAT signalling regulates IFNG.", "candidates": [
+        {"gene": "STAT1", "rationale": "core of the pathway"}, {"gene": "JAK1", "rationale": "upstream kinase"}]}]}
+    script = ScriptedLLM([reply])
+    history = [(Intervention(values={"gene": "IRF1"}), Observation(experiment_key="k", status="ok", readouts={"hit": 1.0}))]
+    out = _proposer(script).propose(ProposalContext(spec=screen, round=2, history=history))
+    assert [c.values for c in out.hypotheses[0].candidates] == [{"gene": "STAT1"}, {"gene": "JAK1"}]
+    schema = script.requests[0]["response_format"]["json_schema"]["schema"]["$defs"]["Candidate"]
+    assert schema["properties"]["gene"]["type"] == "string"
+    user = script.requests[0]["messages"][1]["content"]
+    assert "- gene: a name" in user and "| IRF1 | ok |" in user

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from wetloop.campaign import CampaignSpec, unsafe_readout_name
+from wetloop.campaign import CampaignSpec, Variable, unsafe_readout_name
 from wetloop.prompts import render_prompt
 
 from ._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
@@ -25,10 +25,7 @@ __all__ = ["LLMProposer", "reply_schema"]
 
 def reply_schema(spec: CampaignSpec) -> type[BaseModel]:
     """The structured-output model: hypotheses, each with candidates having one field per variable."""
-    fields: dict[str, Any] = {
-        v.name: (float, Field(description=f"{v.description or v.name} in {v.unit}, between {v.lower:g} and {v.upper:g}"))
-        for v in spec.interventions
-    }
+    fields: dict[str, Any] = {v.name: _field(v) for v in spec.interventions}
     fields["rationale"] = (str, Field(description="one sentence: why this candidate tests or exploits the hypothesis"))
     candidate = create_model("Candidate", **fields)
     hypothesis = create_model(
@@ -37,6 +34,20 @@ def reply_schema(spec: CampaignSpec) -> type[BaseModel]:
         candidates=(list[candidate], ...),  # type: ignore[valid-type]
     )
     return create_model("ProposerReplySchema", hypotheses=(list[hypothesis], ...))  # type: ignore[valid-type]
+
+
+def _field(v: Variable) -> tuple[type, Any]:
+    """A number within the hard limits, or a name (e.g. a gene symbol) for a categorical variable."""
+    if v.kind == "categorical":
+        allowed = f"; one of {', '.join(v.choices)}" if v.choices else ""
+        return str, Field(description=f"{v.description or v.name}: a name{allowed}")
+    return float, Field(description=f"{v.description or v.name} in {v.unit}, between {v.lower:g} and {v.upper:g}")
+
+
+def _limits(v: Variable) -> str:
+    if v.kind == "categorical":
+        return f"- {v.name}: a name{' (' + ', '.join(v.choices) + ')' if v.choices else ''}{'; ' + v.description if v.description else ''}"
+    return f"- {v.name} ({v.unit}): {v.lower:g} to {v.upper:g}{'; ' + v.description if v.description else ''}"
 
 
 class LLMProposer:
@@ -96,10 +107,7 @@ def _first_line(exc: Exception) -> str:
 
 def user_prompt(ctx: ProposalContext) -> str:
     spec = ctx.spec
-    variables = "\n".join(
-        f"- {v.name} ({v.unit}): {v.lower:g} to {v.upper:g}{'; ' + v.description if v.description else ''}"
-        for v in spec.interventions
-    )
+    variables = "\n".join(_limits(v) for v in spec.interventions)
     safety = "\n".join(
         f"- {s.name}: P(any {s.series} below {s.below:g}) must stay under {s.max_probability:g}" for s in spec.safety
     ) or "- none"
@@ -127,7 +135,7 @@ def _history_table(ctx: ProposalContext) -> str:
     head = "| " + " | ".join([*spec.variable_names, "status", *readouts]) + " |"
     rows = [head, "|" + "---|" * (len(spec.variable_names) + 1 + len(readouts))]
     for x, obs in ctx.history:
-        vals = [f"{x.values[n]:.4g}" for n in spec.variable_names]
+        vals = [v if isinstance(v := x.values[n], str) else f"{v:.4g}" for n in spec.variable_names]
         outs = [f"{obs.readouts[r]:.4g}" if r in obs.readouts else "-" for r in readouts]
         rows.append("| " + " | ".join([*vals, obs.status, *outs]) + " |")
     return "\n".join(rows)
