@@ -39,7 +39,7 @@ from wetloop.worldmodel import ScreenWorldModel, TrajectoryWorldModel, WorldMode
 from ._evidence import update_hypotheses
 from ._proposal import ProposalContext, Proposer, ProposerReply
 from ._review import apply_decisions, autonomous_decisions, review_payload
-from .configuration import AgentSettings
+from .configuration import SCREEN_WORLDS, AgentSettings
 from .state import LoopState
 
 __all__ = ["LoopContext", "build_graph", "history", "current_world"]
@@ -62,8 +62,6 @@ class LoopContext:
     console: Console = field(default_factory=lambda: Console(stderr=True))
     _world: tuple[str, Any] | None = None
 
-
-SCREEN_WORLDS = {"crispr_screen"}  # worlds whose experiments are single genes, modelled by ScreenWorldModel
 
 
 Ctx = Runtime[LoopContext]

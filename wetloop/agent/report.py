@@ -26,6 +26,9 @@ from wetloop.campaign import (
     Trajectory, glucose_range, glucose_readouts, unsafe_readout_name,
 )
 
+from ._report_screen import screen_figure
+from .configuration import SCREEN_WORLDS
+
 __all__ = [
     "SURPRISE_FRACTION", "CampaignView", "band_figure", "Outcome", "ReportPaths", "load_view", "objective_figure", "render_html",
     "render_markdown", "rows_of", "summary_rows", "surprise_fraction", "trajectory_figure", "write_report",
@@ -336,6 +339,8 @@ def _figures_html(view: CampaignView, threshold: float) -> dict[str, str]:
     """Each figure as an HTML fragment (the template marks them safe); only the first carries
     plotly.js, inline, so the page opens with no network and holds the library once."""
     figs: dict[str, go.Figure] = {}
+    if view.spec.world in SCREEN_WORLDS and view.rounds:
+        figs["screen"] = screen_figure(view)
     if any(o.objective is not None for o in view.outcomes):
         figs["objective"] = objective_figure(view)
     if _banded(view, "glucose", 3):

@@ -28,9 +28,9 @@ from wetloop.lab_adapters import Lab, make_lab
 from wetloop.planners import Planner, PlannerConfig, ScreenPlanner
 from wetloop.worldmodel import WorldModelConfig
 
-from .configuration import AgentSettings, LLMSettings
+from .configuration import SCREEN_WORLDS, AgentSettings, LLMSettings
 from .errors import RunDirError
-from .graph import SCREEN_WORLDS, LoopContext, build_graph
+from .graph import LoopContext, build_graph
 from .offline import OfflineProposer
 
 __all__ = ["Campaign", "RunOutcome", "LabFactory"]

@@ -1,0 +1,58 @@
+"""The screen part of the report: cumulative hits per round against random and oracle.
+
+Random and oracle are computed after the fact from the screen itself (its library size and number
+of hits), the same baselines `wetloop bench screen` prints; the campaign never saw them. When the
+screen's files cannot be read here, the figure shows the campaign's own hits only and says why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import plotly.graph_objects as go
+
+from wetloop.campaign import CampaignSpec, WetloopError, load_screen
+
+if TYPE_CHECKING:
+    from .report import CampaignView
+
+__all__ = ["screen_counts", "screen_rows", "screen_figure"]
+
+
+def screen_counts(spec: CampaignSpec) -> tuple[int, int] | None:
+    """(genes in the library, hits) of the campaign's screen, or None when it cannot be read here."""
+    try:
+        screen = load_screen(str(spec.world_options["screen"]), spec.world_options.get("data_dir"))
+    except (WetloopError, KeyError, OSError):
+        return None
+    return len(screen.genes), len(screen.hits)
+
+
+def screen_rows(view: CampaignView) -> list[dict[str, Any]]:
+    """Per round: genes tested so far, hits found so far, and what random and an oracle would have found."""
+    counts = screen_counts(view.spec)
+    rows, tested, found = [], 0, 0
+    for rnd in view.rounds:
+        done = [o for o in view.outcomes if o.experiment.round == rnd and o.observation is not None and o.observation.status == "ok"]
+        tested += len(done)
+        found += sum(1 for o in done if o.observation.readouts.get("hit", 0.0) > 0)  # type: ignore[union-attr]
+        row: dict[str, Any] = {"round": rnd, "tested": tested, "hits": found, "random": None, "oracle": None}
+        if counts:
+            library, hits = counts
+            row.update(random=round(tested * hits / library, 1), oracle=min(tested, hits), hit_ratio=round(found / hits, 3))
+        rows.append(row)
+    return rows
+
+
+def screen_figure(view: CampaignView) -> go.Figure:
+    rows = screen_rows(view)
+    x = [r["round"] for r in rows]
+    fig = go.Figure(go.Scatter(x=x, y=[r["hits"] for r in rows], mode="lines+markers", name="this campaign"))
+    if rows and rows[0]["random"] is not None:
+        fig.add_trace(go.Scatter(x=x, y=[r["random"] for r in rows], mode="lines", line=dict(dash="dot"), name="random (expected)"))
+        fig.add_trace(go.Scatter(x=x, y=[r["oracle"] for r in rows], mode="lines", line=dict(dash="dash"), name="oracle"))
+        title = "cumulative hits per round"
+    else:
+        title = "cumulative hits per round (the screen's files are not readable here: no random or oracle line)"
+    fig.update_layout(title=title, xaxis_title="round", yaxis_title="hits found", height=360, margin=dict(l=50, r=20, t=50, b=40))
+    return fig
