@@ -4,7 +4,10 @@
 `fit(history)` trains M small MLPs (one vectorised module), each on a bootstrap resample of the
 tested genes, on features = static knowledge + text prior + neighbour aggregates of the results so
 far (`ScreenFeatures`), target = the lab's "hit" readout; then predicts P(hit) for every gene. Before
-any result it is a prior model: every member gives the knowledge prior (no disagreement).
+any result it is a prior model: every member gives the knowledge prior (no disagreement). With
+`prior_offset` (default) each member learns a correction to the prior's logit, starting at zero and
+on unweighted classes, so a few dozen hits move the prior instead of replacing it (class-balanced
+members trained from scratch overestimated P(hit) and did worse than the prior alone).
 To the planner it is a BoTorch `EnsembleModel` over gene indices (a screen readout is a trajectory
 of length one): X (..., n, 1) index -> (..., M, n, 1) P(hit).
 """
@@ -46,6 +49,7 @@ class ScreenModelConfig(BaseSettings):
     lr: float = Field(default=0.03, gt=0)
     weight_decay: float = Field(default=3e-3, ge=0)
     prior_hit_rate: float = Field(default=0.05, gt=0, lt=1)
+    prior_offset: bool = True  # members learn a correction to the knowledge prior's logit (no class balancing)
 
 
 class ScreenFitReport(BaseModel):
@@ -150,7 +154,8 @@ class ScreenWorldModel:
         loss = 0.0
         if hit[idx].sum() >= 1 and (1 - hit[idx]).sum() >= 1:
             with torch_threads(1):  # a tiny problem: threads only add overhead
-                self.probs, loss = _train(X, idx, torch.from_numpy(hit[idx]).float(), self.config, seed)
+                offset = torch.from_numpy(_logit(self.prior_probability())) if self.config.prior_offset else None
+                self.probs, loss = _train(X, idx, torch.from_numpy(hit[idx]).float(), self.config, seed, offset)
             self.fitted = True
         self.version = hashlib.sha256(f"{seed}".encode()).hexdigest()[:12]
         self.last_fit = ScreenFitReport(n_tested=len(idx), n_hits=int(hit[idx].sum()), final_loss=loss,
@@ -174,8 +179,18 @@ class ScreenWorldModel:
         return model
 
 
-def _train(X: Tensor, idx: np.ndarray, y: Tensor, cfg: ScreenModelConfig, seed: int) -> tuple[Tensor, float]:
-    """Bootstrap ensemble of 1-hidden-layer MLPs. X (n, F); y (k,) for rows idx -> probs (M, n), final loss."""
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p)).astype(np.float32)
+
+
+def _train(X: Tensor, idx: np.ndarray, y: Tensor, cfg: ScreenModelConfig, seed: int,
+           offset: Tensor | None = None) -> tuple[Tensor, float]:
+    """Bootstrap ensemble of 1-hidden-layer MLPs. X (n, F); y (k,) for rows idx -> probs (M, n), final loss.
+    With `offset` (n,) (the prior's logit) each member learns a correction to it, starting from zero, on
+    unweighted classes: with few results the prediction stays near the prior instead of overshooting."""
+    if offset is not None:
+        return _train_residual(X, idx, y, cfg, seed, offset)
     g = torch.Generator().manual_seed(seed)
     M, F, H = cfg.members, X.shape[1], cfg.hidden
     boot = torch.randint(0, len(idx), (M, len(idx)), generator=g)  # (M, k) bootstrap rows
@@ -196,3 +211,25 @@ def _train(X: Tensor, idx: np.ndarray, y: Tensor, cfg: ScreenModelConfig, seed: 
     with torch.no_grad():
         logits = net(X.expand(M, *X.shape))  # (M, n)
     return torch.sigmoid(logits + torch.log(pos / (1 - pos))), float(loss.detach())  # undo the class balancing
+
+
+def _train_residual(X: Tensor, idx: np.ndarray, y: Tensor, cfg: ScreenModelConfig, seed: int, offset: Tensor) -> tuple[Tensor, float]:
+    g = torch.Generator().manual_seed(seed)
+    M, F, H = cfg.members, X.shape[1], cfg.hidden
+    boot = torch.randint(0, len(idx), (M, len(idx)), generator=g)  # (M, k) bootstrap rows
+    rows = torch.from_numpy(idx)[boot]
+    Xb, yb, ob = X[rows], y[boot], offset[rows]  # (M, k, F), (M, k), (M, k)
+    W1 = (torch.randn(M, F, H, generator=g) / F**0.5).requires_grad_()
+    b1 = torch.zeros(M, 1, H, requires_grad=True)
+    W2 = torch.zeros(M, H, 1, requires_grad=True)  # the correction starts at zero: the prior
+    b2 = torch.zeros(M, 1, 1, requires_grad=True)
+    net = lambda Z: (torch.tanh(Z @ W1 + b1) @ W2 + b2).squeeze(-1)  # noqa: E731  (M, *, F) -> (M, *)
+    opt = torch.optim.Adam([W1, b1, W2, b2], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.epochs):
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(Xb) + ob, yb)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        logits = net(X.expand(M, *X.shape)) + offset  # (M, n)
+    return torch.sigmoid(logits), float(loss.detach())
