@@ -117,3 +117,21 @@ def test_categorical_variables_take_names() -> None:
     assert Intervention(values={"gene": "STAT1"}).describe(spec) == "gene=STAT1"
     picky = Variable(name="gene", kind="categorical", choices=("A", "B"))
     assert picky.violation("C") == "gene = 'C' is not one of the allowed choices"
+
+
+def test_observed_safety_one_definition(spec) -> None:
+    from wetloop.campaign import observed_safe, observed_unsafe, safety_events
+
+    flagged = Observation(experiment_key="k", status="ok", readouts={"time_in_range": 0.5, "below_54_glucose": 1.0})
+    clean = Observation(experiment_key="k", status="ok", readouts={"time_in_range": 0.5, "below_54_glucose": 0.0})
+    low_day = Trajectory(times_min=(0, 3), series={"glucose": (80.0, 50.0)})
+    from_trajectory = Observation(experiment_key="k", status="ok", trajectory=low_day)
+    unknown = Observation(experiment_key="k", status="ok", readouts={"time_in_range": 0.5})
+    failed = Observation(experiment_key="k", status="failed", message="lab broke")
+    assert [safety_events(spec, o) for o in (flagged, clean, from_trajectory, unknown)] == [[True], [False], [True], [None]]
+    assert (observed_unsafe(spec, flagged), observed_safe(spec, flagged)) == (True, False)
+    assert (observed_unsafe(spec, clean), observed_safe(spec, clean)) == (False, True)
+    assert observed_unsafe(spec, from_trajectory)
+    # a result whose safety the lab did not report is neither shown unsafe nor shown safe
+    assert (observed_unsafe(spec, unknown), observed_safe(spec, unknown)) == (False, False)
+    assert (observed_unsafe(spec, failed), observed_safe(spec, failed)) == (False, False)

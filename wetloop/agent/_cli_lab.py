@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from wetloop.campaign import default_spec_path, load_spec
 __all__ = ["lab_app", "register_lab_commands"]
 
 lab_app = typer.Typer(help="Lab servers: put a built-in world behind a lab protocol (`serve`: the HTTP one).", no_args_is_help=True)
-out = Console()
 err = Console(stderr=True)
 
 
@@ -71,14 +69,10 @@ def bench_adapters_cmd(
 
     spec = short_day(load_spec(default_spec_path()).with_overrides(seed=seed), rounds, batch, hours)
     work_dir = work_dir or Path(os.environ.get("WETLOOP_RUNS_DIR", "runs")) / f"bench-adapters-{time.strftime('%Y%m%d-%H%M%S')}"
+    from .cli import emit_figures  # cli registers these commands, so it is loaded by now
+
     figures = bench_adapters(spec, work_dir, adapters=adapter, repeat=repeat, workers=workers, console=err)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    (work_dir / "figures.json").write_text(json.dumps(figures, indent=2))
-    err.print(f"figures saved to {work_dir / 'figures.json'}", soft_wrap=True)
-    if json_out:
-        out.print_json(json.dumps(figures))
-    else:
-        print_adapters_bench(figures, out)
+    emit_figures(figures, json_out, print_adapters_bench, work_dir)
 
 
 def register_lab_commands(app: typer.Typer, bench_app: typer.Typer) -> None:

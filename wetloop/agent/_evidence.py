@@ -6,13 +6,9 @@ hypothesis that named it and a non-hit against it. A new version of the hypothes
 
 from __future__ import annotations
 
-from wetloop.campaign import CampaignSpec, CampaignStore, Observation, unsafe_readout_name
+from wetloop.campaign import CampaignSpec, CampaignStore, observed_safe, observed_unsafe
 
 __all__ = ["update_hypotheses", "best_before"]
-
-
-def _unsafe(spec: CampaignSpec, obs: Observation) -> bool:
-    return any(obs.readouts.get(unsafe_readout_name(s), 0.0) > 0 for s in spec.safety)
 
 
 def best_before(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: int) -> float | None:
@@ -21,7 +17,7 @@ def best_before(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: int) ->
     utils = [
         spec.objective.utility(obs[e.key].readouts[spec.objective.readout])
         for e in store.experiments(cid)
-        if e.round < rnd and e.key in obs and obs[e.key].status == "ok" and not _unsafe(spec, obs[e.key])
+        if e.round < rnd and e.key in obs and observed_safe(spec, obs[e.key])
     ]
     return max(utils) if utils else None
 
@@ -40,7 +36,7 @@ def update_hypotheses(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: i
             line = f"round {rnd}: {exp.intervention.describe(spec)}"
             if o.status != "ok":
                 verdict, text = False, f"{line} -> {o.status}: {o.message[:120]}"
-            elif _unsafe(spec, o):
+            elif observed_unsafe(spec, o):
                 verdict, text = False, f"{line} -> unsafe ({readout} {o.readouts[readout]:.3g})"
             elif readout == "hit":
                 verdict = o.readouts.get("hit", 0.0) > 0

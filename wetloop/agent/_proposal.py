@@ -12,7 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from wetloop.campaign import CampaignSpec, Hypothesis, Intervention, Observation
+from wetloop.campaign import CampaignSpec, Hypothesis, Intervention, Observation, observed_safe
 
 __all__ = [
     "ProposalContext",
@@ -69,13 +69,10 @@ class Proposer(Protocol):
 
 
 def safe_history(ctx: ProposalContext) -> list[tuple[Intervention, Observation, float]]:
-    """Run experiments that were ok and stayed within every safety limit, best utility first."""
-    from wetloop.campaign import unsafe_readout_name
-
+    """Run experiments shown to stay within every safety limit, best utility first."""
     out = []
     for x, obs in ctx.history:
         u = ctx.utility(obs)
-        unsafe = any(obs.readouts.get(unsafe_readout_name(lim), 0.0) > 0 for lim in ctx.spec.safety)
-        if u is not None and not unsafe:
+        if u is not None and observed_safe(ctx.spec, obs):
             out.append((x, obs, u))
     return sorted(out, key=lambda t: -t[2])

@@ -22,7 +22,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, unsafe_readout_name
+from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, observed_safe, observed_unsafe
 from wetloop.lab_adapters import make_lab, reference_day
 from wetloop.worldmodel import TrajectoryWorldModel, calibration_report
 
@@ -34,16 +34,13 @@ __all__ = ["bench_patient", "print_bench", "random_search"]
 
 def _summary(spec: CampaignSpec, pairs: list[tuple[Intervention, Observation]], wall_s: float) -> dict[str, Any]:
     readout = spec.objective.readout
-    unsafe_names = [unsafe_readout_name(s) for s in spec.safety]
-    ok = [(x, o) for x, o in pairs if o.status == "ok"]
-    unsafe = [(x, o) for x, o in ok if any(o.readouts.get(n, 0) > 0 for n in unsafe_names)]
-    safe = [(x, o) for x, o in ok if (x, o) not in unsafe]
+    safe = [(x, o) for x, o in pairs if observed_safe(spec, o)]
     best = max(safe, key=lambda p: spec.objective.utility(p[1].readouts[readout]), default=None)
     return {
         "experiments": len(pairs),
         "final_" + readout: None if best is None else best[1].readouts[readout],
         "best_intervention": None if best is None else best[0].values,
-        "unsafe_days": len(unsafe),
+        "unsafe_days": sum(observed_unsafe(spec, o) for _, o in pairs),
         "wall_s": round(wall_s, 1),
     }
 
@@ -94,14 +91,15 @@ def bench_patient(spec: CampaignSpec, work_dir: Path, console: Console | None = 
     t0 = time.perf_counter()
     with Campaign.create(spec, work_dir / "ours", settings=AgentSettings(), console=console) as c:
         c.run()
-        ours_pairs = [(e.intervention, o) for e in c.store.experiments(c.campaign_id) if (o := c.store.observations(c.campaign_id).get(e.key))]
+        observed = c.store.observations(c.campaign_id)
+        ours_pairs = [(e.intervention, observed[e.key]) for e in c.store.experiments(c.campaign_id) if e.key in observed]
+        last_model = c.store.latest(c.campaign_id, "model")  # fitted on every day the campaign observed
     ours_wall = time.perf_counter() - t0
     console.print("[bold]2/3[/] random search, same budget")
     random_pairs, random_wall = random_search(spec, work_dir / "random-lab", spec.seed)
     console.print("[bold]3/3[/] the simulator's own basal-bolus controller with the patient's true parameters")
     ref = reference_day(spec)
-    world = TrajectoryWorldModel(spec)
-    world.fit([p for p in ours_pairs if p[1].status == "ok"])
+    world = TrajectoryWorldModel.load(last_model.payload["path"], spec)
     held_out = calibration_report(world, random_pairs)
     sim_day_s = float(np.median([o.raw.get("wall_s", np.nan) for _, o in random_pairs if o.raw.get("wall_s")]))
     return {
@@ -110,7 +108,7 @@ def bench_patient(spec: CampaignSpec, work_dir: Path, console: Console | None = 
         "seed": spec.seed,
         "ours": _summary(spec, ours_pairs, ours_wall),
         "random": _summary(spec, random_pairs, random_wall),
-        "reference_controller": {"final_" + readout: ref.readouts[readout], "unsafe_days": int(any(ref.readouts.get(unsafe_readout_name(s), 0) > 0 for s in spec.safety))},
+        "reference_controller": {"final_" + readout: ref.readouts[readout], "unsafe_days": int(observed_unsafe(spec, ref))},
         "calibration_held_out": held_out.model_dump(),
         "rollout_speed": _rollout_speed(world, spec, sim_day_s),
     }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
@@ -294,15 +296,7 @@ def bench_patient(
 
     spec = _with_overrides(load_spec(default_spec_path()), None, None, seed, patient)
     work_dir = work_dir or _runs_root() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
-    figures = run_bench(spec, work_dir, console=err)
-    import json
-
-    (work_dir / "figures.json").write_text(json.dumps(figures, indent=2))
-    err.print(f"figures saved to {work_dir / 'figures.json'}", soft_wrap=True)
-    if json_out:
-        out.print_json(json.dumps(figures))
-    else:
-        print_bench(figures, out)
+    emit_figures(run_bench(spec, work_dir, console=err), json_out, print_bench, work_dir)
 
 
 @bench_app.command("screen")
@@ -316,15 +310,23 @@ def bench_screen_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
-    import json
-
     from .bench_screen import bench_screen, print_screen_bench
 
     figures = [bench_screen(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print) for s in screen]
+    emit_figures(figures, json_out, print_screen_bench)
+
+
+def emit_figures(figures: Any, json_out: bool, printer: Callable[[Any, Console], None], work_dir: Path | None = None) -> None:
+    """A benchmark's figures: saved as `figures.json` in its work dir (when it has one), printed as JSON
+    with `--json`, else as the benchmark's table."""
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+        err.print(f"figures saved to {work_dir / 'figures.json'}", soft_wrap=True)
     if json_out:
         out.print_json(json.dumps(figures))
     else:
-        print_screen_bench(figures, out)
+        printer(figures, out)
 
 
 def main() -> None:

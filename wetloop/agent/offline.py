@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import qmc
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, glucose_range
+from wetloop.campaign import CampaignSpec, Intervention, glucose_range
 
 from ._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply, safe_history
 

@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from wetloop.campaign import (
     Band, CampaignSpec, CampaignStore, Decision, Experiment, Hypothesis, Observation, RankedProposal, Ranking,
-    Trajectory, glucose_range, glucose_readouts, unsafe_readout_name,
+    Trajectory, glucose_range, glucose_readouts, observed_unsafe,
 )
 
 from ._report_screen import screen_figure
@@ -133,15 +133,7 @@ def _objective(spec: CampaignSpec, obs: Observation | None) -> float | None:
 
 
 def _unsafe(spec: CampaignSpec, obs: Observation | None) -> bool:
-    if obs is None or obs.status != "ok":
-        return False
-    for limit in spec.safety:
-        flag = obs.readouts.get(unsafe_readout_name(limit))
-        if flag is None and obs.trajectory is not None and limit.series in obs.trajectory.series:
-            flag = float(min(obs.trajectory.series[limit.series], default=math.inf) < limit.below)
-        if flag:
-            return True
-    return False
+    return obs is not None and observed_unsafe(spec, obs)
 
 
 def _selected_by_round(rankings: Iterable[Ranking]) -> dict[int, dict[str, RankedProposal]]:

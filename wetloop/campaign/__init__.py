@@ -1,6 +1,6 @@
 """The shared language of the loop and the campaign store. Imports no other room."""
 
-from ._readouts import glucose_range, glucose_readouts, unsafe_readout_name
+from ._readouts import glucose_range, glucose_readouts, observed_safe, observed_unsafe, safety_events, unsafe_readout_name
 from ._records import (
     Band,
     Decision,
@@ -85,5 +85,8 @@ __all__ = [
     "meals_of",
     "glucose_range",
     "glucose_readouts",
+    "observed_safe",
+    "observed_unsafe",
+    "safety_events",
     "unsafe_readout_name",
 ]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._records import Observation
 from ._spec import CampaignSpec, SafetyLimit
 
-__all__ = ["glucose_readouts", "glucose_range", "unsafe_readout_name"]
+__all__ = ["glucose_readouts", "glucose_range", "unsafe_readout_name", "safety_events", "observed_unsafe", "observed_safe"]
 
 
 def glucose_range(spec: CampaignSpec) -> tuple[float, float]:
@@ -41,3 +42,28 @@ def glucose_readouts(glucose: np.ndarray, spec: CampaignSpec) -> dict[str, float
         if limit.series == "glucose":
             out[unsafe_readout_name(limit)] = float((g < limit.below).any())
     return out
+
+
+def _event(limit: SafetyLimit, obs: Observation) -> bool | None:
+    flag = obs.readouts.get(unsafe_readout_name(limit))
+    if flag is not None:
+        return flag > 0
+    if obs.trajectory is not None and limit.series in obs.trajectory.series:
+        return min(obs.trajectory.series[limit.series], default=float("inf")) < limit.below
+    return None
+
+
+def safety_events(spec: CampaignSpec, obs: Observation) -> list[bool | None]:
+    """Per safety limit of the spec: did this experiment cross it? From the lab's event readout, else
+    from its trajectory of the limit's series; None when the lab reported neither."""
+    return [_event(limit, obs) for limit in spec.safety]
+
+
+def observed_unsafe(spec: CampaignSpec, obs: Observation) -> bool:
+    """An ok experiment that crossed at least one safety limit."""
+    return obs.status == "ok" and any(e is True for e in safety_events(spec, obs))
+
+
+def observed_safe(spec: CampaignSpec, obs: Observation) -> bool:
+    """An ok experiment shown to respect every safety limit (a missing event is not shown safe)."""
+    return obs.status == "ok" and all(e is False for e in safety_events(spec, obs))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, glucose_readouts, unsafe_readout_name
+from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, glucose_readouts, observed_safe
 
 __all__ = ["encode", "unique_proposals", "observed_readouts", "safe_utilities"]
 
@@ -53,10 +53,7 @@ def safe_utilities(spec: CampaignSpec, history: History) -> list[float]:
     """
     utilities = []
     for _, observation in history:
-        if observation.status != "ok":
-            continue
         readouts = observed_readouts(observation, spec)
-        events = [readouts.get(unsafe_readout_name(limit)) for limit in spec.safety]
-        if spec.objective.readout in readouts and all(e == 0.0 for e in events):
+        if spec.objective.readout in readouts and observed_safe(spec, observation):
             utilities.append(spec.objective.utility(readouts[spec.objective.readout]))
     return utilities

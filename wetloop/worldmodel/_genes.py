@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass
