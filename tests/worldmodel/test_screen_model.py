@@ -32,3 +32,21 @@ def test_fit_and_botorch_shapes(data_env):
     post = model.botorch_model().posterior(X.unsqueeze(0))
     assert post.values.shape == (1, model.config.members, 5, 1)
     assert torch.all((post.values >= 0) & (post.values <= 1))
+
+
+def test_prior_does_not_depend_on_library_order(data_env):
+    """Genes the knowledge cannot tell apart share one prior, so reordering the library changes nothing
+    (stable argsort ranks once broke ties by alphabetical position)."""
+    spec = screen_spec("IFNG", None, 2, 64, 0)
+    model = ScreenWorldModel(spec)
+    f = model.features
+    order = np.random.default_rng(1).permutation(len(f.genes))
+    screen = load_screen("IFNG")
+    task = f"{screen.task} {screen.measurement}"
+    shuffled = ScreenWorldModel(spec, features=type(f).build(GeneKnowledge.load(), tuple(f.genes[i] for i in order), task))
+    assert np.allclose(shuffled.prior_probability(), model.prior_probability()[order], atol=1e-7)
+    no_text = f.prior == 0
+    assert no_text.sum() > 10_000  # most genes carry no text prior ...
+    deg = f.static[:, 0]
+    same = no_text & (deg == np.median(deg[no_text]))
+    assert same.sum() > 1 and np.ptp(model.prior_probability()[same]) == 0  # ... and equal knowledge, equal prior
