@@ -3,7 +3,7 @@ from wetloop.agent._report_screen import screen_rows
 from wetloop.agent.configuration import AgentSettings
 from wetloop.agent.report import load_view, write_report
 from wetloop.agent.runner import Campaign
-from wetloop.campaign import Budget, load_spec
+from wetloop.campaign import Budget, load_essentials, load_spec
 
 pytestmark = needs_data
 SPEC = "wetloop/campaign/specs/screen_ifng.yaml"
@@ -16,6 +16,7 @@ def test_screen_campaign_runs_through_the_graph(tmp_path, data_env):
         store, cid = c.store, c.campaign_id
         exps = store.experiments(cid)
         assert len(exps) == 32 and len({e.intervention.values["gene"] for e in exps}) == 32
+        assert not {e.intervention.values["gene"] for e in exps} & load_essentials()  # exclude_core_essential
         assert store.count(cid, "model") == 2
         rankings = store.records(cid, "ranking")
         assert all(len(r.payload["ranked"]) <= 16 + 300 for r in rankings)
@@ -28,3 +29,20 @@ def test_screen_campaign_runs_through_the_graph(tmp_path, data_env):
         assert 0 < rows[-1]["random"] < 32 * 0.1 and rows[-1]["oracle"] == 32
         html = write_report(store, cid, tmp_path / "report").html.read_text()
         assert "cumulative hits per round" in html and "random (expected)" in html
+
+
+def test_bench_screen_figures(data_env):
+    from wetloop.agent.bench_screen import bench_screen
+
+    fig = bench_screen("IFNG", None, rounds=2, batch=32, seeds=2, shuffle=False)
+    m = fig["methods"]
+    assert set(m) == {"ours", "random", "random_non_essential", "essential_first", "oracle"}
+    assert fig["exclude_core_essential"] and fig["published_bda_claude35_all"] == 0.095
+    for name in m:
+        for metric in ("all", "non_essential"):
+            per_round = m[name][metric]["mean_per_round"]
+            assert len(per_round) == 2 and per_round[0] <= per_round[1] and len(m[name][metric]["per_seed_final"]) == 2
+    # 64 genes against ~800 non-essential hits: the oracle finds 64, essential-first none
+    assert abs(m["oracle"]["non_essential"]["mean_per_round"][-1] - 64 / (fig["hits"] - 120)) < 0.02
+    assert m["essential_first"]["non_essential"]["mean_per_round"][-1] == 0.0
+    assert m["ours"]["non_essential"]["mean_per_round"][-1] <= m["oracle"]["non_essential"]["mean_per_round"][-1]

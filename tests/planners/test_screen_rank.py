@@ -1,17 +1,17 @@
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from wetloop.campaign import Budget, CampaignSpec, Intervention, Objective, Proposal, Variable
-from wetloop.planners import ScreenPlanner, bernoulli_information_gain, greedy_diverse
+from wetloop.planners import ScreenPlanner, bernoulli_information_gain, thompson_batch
 from wetloop.worldmodel import ScreenEnsembleModel
 
 
 class FakeWorld:
-    def __init__(self, probs, network):
-        self.version, self.network = "fake", network
+    def __init__(self, probs, selectable=None):
+        self.version = "fake"
         self.genes = tuple(f"G{i}" for i in range(probs.shape[1]))
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
+        self.selectable = np.ones(len(self.genes), bool) if selectable is None else np.asarray(selectable)
         self._probs = probs
 
     def botorch_model(self):
@@ -30,7 +30,7 @@ def test_information_gain_is_zero_when_members_agree():
 
 def test_rank_picks_best_untested_and_keeps_hypotheses():
     probs = torch.tensor([[0.9, 0.8, 0.1, 0.7, 0.2]] * 4)
-    world = FakeWorld(probs, sp.csr_matrix((5, 5), dtype=np.float32))
+    world = FakeWorld(probs)
     prop = Proposal(intervention=Intervention(values={"gene": "G3"}), hypothesis_id="H1")
     history = [(Intervention(values={"gene": "G0"}), None)]
     ranking = ScreenPlanner(_spec()).rank([prop], world, history, 1)
@@ -38,6 +38,24 @@ def test_rank_picks_best_untested_and_keeps_hypotheses():
     assert picked == ["G1", "G3", "G4"] and ranking.selected[1].proposal.hypothesis_id == "H1"
 
 
-def test_diversity_damps_neighbours():
-    net = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32))
-    assert list(greedy_diverse(np.array([1.0, 0.9, 0.8]), np.arange(3), net, 2, 0.5)) == [0, 2]
+def test_agreeing_members_give_the_top_q():
+    values = np.tile(np.array([[0.1], [0.9], [0.5], [0.7]]), (1, 4))
+    assert list(thompson_batch(values, 3)) == [1, 3, 2]
+
+
+def test_thompson_batch_takes_each_members_best_in_turn():
+    # member 0 believes in genes 0 and 1, member 1 in genes 2 and 3: the batch alternates between them
+    values = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8], [0.5, 0.5]])
+    assert list(thompson_batch(values, 4)) == [0, 2, 1, 3]
+    # a member whose best is already taken moves on to its next one; never a duplicate, never more than b
+    same_best = np.array([[0.9, 0.9], [0.1, 0.8], [0.8, 0.1]])
+    assert list(thompson_batch(same_best, 5)) == [0, 1, 2]
+
+
+def test_genes_that_are_not_selectable_are_never_offered():
+    probs = torch.tensor([[0.9, 0.8, 0.1, 0.7, 0.2]] * 4)
+    world = FakeWorld(probs, selectable=[False, True, True, False, True])
+    prop = Proposal(intervention=Intervention(values={"gene": "G0"}), hypothesis_id="H1")
+    ranking = ScreenPlanner(_spec()).rank([prop], world, [], 1)
+    assert [r.proposal.intervention.values["gene"] for r in ranking.selected] == ["G1", "G4", "G2"]
+    assert all(r.proposal.intervention.values["gene"] not in ("G0", "G3") for r in ranking.ranked)

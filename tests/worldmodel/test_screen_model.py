@@ -50,3 +50,19 @@ def test_prior_does_not_depend_on_library_order(data_env):
     deg = f.static[:, 0]
     same = no_text & (deg == np.median(deg[no_text]))
     assert same.sum() > 1 and np.ptp(model.prior_probability()[same]) == 0  # ... and equal knowledge, equal prior
+
+
+def test_core_essential_genes_are_left_out_unless_the_spec_asks_for_them(data_env):
+    import pytest
+
+    from wetloop.campaign import SpecError, load_essentials
+
+    spec = screen_spec("IFNG", None, 2, 64, 0)
+    essential = load_essentials()
+    model = ScreenWorldModel(spec)
+    is_essential = np.array([g in essential for g in model.genes])
+    assert 500 < is_essential.sum() < 800 and np.array_equal(model.selectable, ~is_essential)
+    opts = spec.world_options
+    assert ScreenWorldModel(spec.with_overrides(world_options={**opts, "exclude_core_essential": False})).selectable.all()
+    with pytest.raises(SpecError, match="exclude_core_essential must be true or false"):
+        _ = ScreenWorldModel(spec.with_overrides(world_options={**opts, "exclude_core_essential": "no"})).selectable

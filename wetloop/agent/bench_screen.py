@@ -2,9 +2,9 @@
 
 The campaign is the method `wetloop run` uses on a `crispr_screen` spec (offline gene proposer ->
 screen world model refit each round -> screen planner -> ScreenLab), driven directly (no LangGraph,
-no store) for speed. From the same run: random genes, "essential genes first" (CEGv2 genes first,
-then random), and the oracle (the hits themselves). Hit ratio after each round = |tested ∩ hits| /
-|hits|, over all genes and over non-essential genes (CEGv2 removed from both sets: the primary
+no store) for speed. From the same run: random genes, random non-essential genes (what excluding the
+core-essential genes alone buys), "essential genes first" (CEGv2 genes first, then random), and the
+oracle (the hits themselves). Hit ratio after each round = |tested ∩ hits| / |hits|, over all genes and over non-essential genes (CEGv2 removed from both sets: the primary
 figure). With `shuffle_feedback` the lab permutes its answers among the genes tested (a control: a
 method that learns from results must do clearly worse). Hits are read from the screen only to score.
 """
@@ -33,11 +33,13 @@ PUBLISHED = {"IFNG": 0.095, "Carnevale22_Adenosine": 0.042}  # BioDiscoveryAgent
 History = list[tuple[Intervention, Observation]]
 
 
-def screen_spec(screen: str, data_dir: str | None, rounds: int, batch: int, seed: int, shuffle: bool = False) -> CampaignSpec:
+def screen_spec(screen: str, data_dir: str | None, rounds: int, batch: int, seed: int, shuffle: bool = False,
+                exclude_essential: bool = True) -> CampaignSpec:
     """A screen campaign spec (the same shape as specs/screen_ifng.yaml)."""
     return CampaignSpec(
         name=f"screen-{screen}", question=f"Which gene knockouts regulate the phenotype of screen {screen}?",
-        world="crispr_screen", world_options={"screen": screen, "data_dir": data_dir, "shuffle_feedback": shuffle},
+        world="crispr_screen", world_options={"screen": screen, "data_dir": data_dir, "shuffle_feedback": shuffle,
+                                                   "exclude_core_essential": exclude_essential},
         objective=Objective(readout="hit"), interventions=(Variable(name="gene", kind="categorical"),),
         budget=Budget(rounds=rounds, batch=batch), seed=seed)
 
@@ -83,25 +85,29 @@ def hit_ratios(rounds: list[list[str]], hits: frozenset[str], essential: frozens
 
 
 def bench_screen(screen_name: str, data_dir: str | None, rounds: int, batch: int, seeds: int, shuffle: bool,
-                 log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Every method on one screen for `seeds` seeds; figures as a JSON-able dict."""
+                 log: Callable[[str], None] = lambda s: None, exclude_essential: bool = True) -> dict[str, Any]:
+    """Every method on one screen for `seeds` seeds; figures as a JSON-able dict. With `exclude_essential`
+    false our campaign may also test core-essential genes (the ablation of that world option)."""
     spec0 = screen_spec(screen_name, data_dir, rounds, batch, 0, shuffle)
     screen, essential = screen_of(spec0), load_essentials()
     genes, hits = list(screen.genes), screen.hits
     ess_first = lambda rng: [g for g in rng.permutation(genes) if g in essential] + [g for g in rng.permutation(genes) if g not in essential]  # noqa: E731
     oracle = lambda rng: [g for g in rng.permutation(genes) if g in hits - essential] + [g for g in rng.permutation(genes) if g not in hits - essential]  # noqa: E731
-    methods: dict[str, list[dict[str, list[float]]]] = {"ours": [], "random": [], "essential_first": [], "oracle": []}
+    non_essential = lambda rng: [g for g in rng.permutation(genes) if g not in essential]  # noqa: E731
+    methods: dict[str, list[dict[str, list[float]]]] = {"ours": [], "random": [], "random_non_essential": [],
+                                                        "essential_first": [], "oracle": []}
     walls = []
     for seed in range(seeds):
         t0 = time.perf_counter()
-        ours = run_campaign(screen_spec(screen_name, data_dir, rounds, batch, seed, shuffle), screen)
+        ours = run_campaign(screen_spec(screen_name, data_dir, rounds, batch, seed, shuffle, exclude_essential), screen)
         walls.append(time.perf_counter() - t0)
         methods["ours"].append(hit_ratios(ours, hits, essential))
-        for name, order in (("random", lambda rng: list(rng.permutation(genes))), ("essential_first", ess_first), ("oracle", oracle)):
+        for name, order in (("random", lambda rng: list(rng.permutation(genes))), ("random_non_essential", non_essential),
+                            ("essential_first", ess_first), ("oracle", oracle)):
             methods[name].append(hit_ratios(_baseline(order, rounds, batch, seed), hits, essential))
         log(f"{screen_name} seed {seed}: non-essential {methods['ours'][-1]['non_essential'][-1]:.3f}, "
             f"all {methods['ours'][-1]['all'][-1]:.3f} ({walls[-1]:.1f} s)")
-    return _summarise(screen, methods, walls, shuffle, rounds, batch, seeds)
+    return _summarise(screen, methods, walls, shuffle, rounds, batch, seeds) | {"exclude_core_essential": exclude_essential}
 
 
 def _summarise(screen: Screen, methods: dict, walls: list[float], shuffle: bool, rounds: int, batch: int, seeds: int) -> dict[str, Any]:
@@ -121,7 +127,8 @@ def print_screen_bench(figures: list[dict[str, Any]], console: Any) -> None:
     from rich.table import Table
 
     for fig in figures:
-        ctl = " [shuffled feedback]" if fig["shuffle_feedback"] else ""
+        ctl = (" [shuffled feedback]" if fig["shuffle_feedback"] else "") + \
+              ("" if fig.get("exclude_core_essential", True) else " [ours may test core-essential genes]")
         table = Table(title=f"{fig['screen']}{ctl}: cumulative hit ratio, {fig['seeds']} seeds x {fig['rounds']} rounds x {fig['batch']} "
                             f"({fig['hits']} hits, {fig['unmapped_symbols']} symbols unmapped)")
         for col in ("method", "metric", *[f"r{r + 1}" for r in range(fig["rounds"])], "per-seed final"):

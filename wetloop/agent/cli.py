@@ -307,12 +307,14 @@ def bench_screen_cmd(
     batch: Annotated[int, typer.Option(help="Genes per round.")] = 128,
     seeds: Annotated[int, typer.Option(help="Seeds (campaigns) per screen.")] = 10,
     shuffle_feedback: Annotated[bool, typer.Option("--shuffle-feedback", help="Control: the lab permutes its answers among the genes tested.")] = False,
+    keep_essentials: Annotated[bool, typer.Option("--keep-essentials", help="Ablation: our campaign may test core-essential genes (exclude_core_essential: false).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
     from .bench_screen import bench_screen, print_screen_bench
 
-    figures = [bench_screen(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print) for s in screen]
+    figures = [bench_screen(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print,
+                            exclude_essential=not keep_essentials) for s in screen]
     emit_figures(figures, json_out, print_screen_bench)
 
 

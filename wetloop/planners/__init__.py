@@ -17,7 +17,7 @@ from ._config import PlannerConfig
 from ._menu import EnsembleEnumerationSampler, MenuModel
 from ._planner import Planner
 from ._protocols import OutcomeLike, WorldLike
-from ._screen import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, greedy_diverse
+from ._screen import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, thompson_batch
 from ._spacefill import MaxMinDistance, space_filling_batch
 from .errors import EmptyMenu, PlannerError, WorldModelMismatch
 
@@ -38,7 +38,7 @@ __all__ = [
     "ScreenPlanner",
     "ScreenWorldLike",
     "bernoulli_information_gain",
-    "greedy_diverse",
+    "thompson_batch",
     "WorldLike",
     "WorldModelMismatch",
     "ensemble_information_gain",

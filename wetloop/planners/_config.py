@@ -29,9 +29,8 @@ class PlannerConfig(BaseSettings):
       conservative `start` region are removed (nothing could predict their safety).
     - Screens (`ScreenPlanner`): acquisition = P(hit) + `screen_ig_weight` (0.05) * IG in nats (IG of a
       Bernoulli readout is at most log 2, so it can lift an uncertain gene by a few points of P(hit));
-      `screen_diversity` (0.01): each pick multiplies its STRING neighbours' acquisition by
-      (1 - 0.01 * edge weight): a tie-breaker only; the prior's P(hit) is nearly flat across its top
-      genes, so 0.05 already excluded neighbours outright (benchmark, both screens: 0.05 and 0 did worse); `screen_keep_top` (300): ranked genes kept in the record besides the batch.
+      the batch is Thompson sampling over the ensemble's members (no weight to set);
+      `screen_keep_top` (300): ranked genes kept in the record besides the batch.
     """
 
     model_config = SettingsConfigDict(env_prefix="WETLOOP_PLANNER_", extra="ignore")
@@ -42,7 +41,6 @@ class PlannerConfig(BaseSettings):
     band_level: float = Field(default=0.9, gt=0.0, lt=1.0)
     start_region_first: bool = True
     screen_ig_weight: float = Field(default=0.05, ge=0.0)
-    screen_diversity: float = Field(default=0.01, ge=0.0, le=1.0)
     screen_keep_top: int = Field(default=300, ge=0)
 
     @model_validator(mode="after")

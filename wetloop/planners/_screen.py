@@ -2,12 +2,15 @@
 
 acquisition(gene) = E[P(hit)] + ig_weight * IG, IG = the ensemble's mutual information about the
 hit (entropy of the mean minus mean entropy of the members, in nats, BALD for a Bernoulli readout),
-as a BoTorch `AcquisitionFunction` over gene indices. The batch is picked greedily (the
-`optimize_acqf_discrete` pattern) with a diversity penalty: after each pick, the acquisition of its
-STRING neighbours is multiplied by (1 - diversity * edge weight), so one complex does not fill
-the batch. The menu is the proposer's genes (each keeping its hypothesis) plus every untested gene
-of the library that the world model supplies; the ranking record keeps the batch and the top
-`keep_top` of the rest.
+as a BoTorch `AcquisitionFunction` over gene indices. The batch is batch Thompson sampling over the
+ensemble: slot k goes to member k mod M, which takes its own best untested gene (its P(hit) + the
+same IG term) not already in the batch. Where the members agree (before any result) that is the
+top q by acquisition; where they disagree the batch spreads over what different members believe,
+with no diversity weight to tune. (A STRING-neighbour penalty tried before cost hits on both
+benchmark screens: hits cluster on the network, so damping neighbours damps the signal.)
+The menu is the proposer's genes (each keeping its hypothesis) plus every untested gene the world
+model offers (`selectable`: e.g. core-essential genes left out); the ranking record keeps the batch
+and the top `keep_top` of the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from botorch.acquisition import AcquisitionFunction
 from botorch.models.model import Model
@@ -27,7 +29,7 @@ from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, 
 from ._config import PlannerConfig
 from .errors import EmptyMenu
 
-__all__ = ["ScreenAcquisition", "ScreenPlanner", "ScreenWorldLike", "bernoulli_information_gain"]
+__all__ = ["ScreenAcquisition", "ScreenPlanner", "ScreenWorldLike", "bernoulli_information_gain", "thompson_batch"]
 
 
 class ScreenWorldLike(Protocol):
@@ -42,7 +44,9 @@ class ScreenWorldLike(Protocol):
         ...
 
     @property
-    def network(self) -> sp.csr_matrix: ...
+    def selectable(self) -> np.ndarray:
+        """(n,) bool: genes the campaign may choose (the planner offers no others)."""
+        ...
 
 
 def _entropy(p: Tensor) -> Tensor:
@@ -62,9 +66,13 @@ class ScreenAcquisition(AcquisitionFunction):
         super().__init__(model)
         self.ig_weight = ig_weight
 
+    def members(self, X: Tensor) -> Tensor:
+        """Each member's P(hit) (b, M) for X (b, 1, 1)."""
+        return self.model.posterior(X).values[..., 0, 0]
+
     def parts(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(mean P(hit), member std, IG), each (b,), for X (b, 1, 1)."""
-        p = self.model.posterior(X).values[..., 0, 0]  # (b, M)
+        p = self.members(X)
         return p.mean(-1), p.std(-1, correction=0), bernoulli_information_gain(p)
 
     def forward(self, X: Tensor) -> Tensor:
@@ -91,22 +99,27 @@ class ScreenPlanner:
         idx = torch.tensor(sorted(menu), dtype=torch.float64).reshape(-1, 1, 1)
         acq = ScreenAcquisition(world.botorch_model(), self.config.screen_ig_weight)
         with torch.no_grad():
-            mean, std, ig = (t.numpy() for t in acq.parts(idx))
-        value = mean + acq.ig_weight * ig
+            members = acq.members(idx)
+            mean, std, ig = members.mean(-1), members.std(-1, correction=0), bernoulli_information_gain(members)
+        value = (mean + acq.ig_weight * ig).numpy()
+        per_member = (members + acq.ig_weight * ig.unsqueeze(-1)).numpy()
+        picked = thompson_batch(per_member, self.spec.budget.batch)
         genes = idx[:, 0, 0].long().numpy()
-        picked = greedy_diverse(value, genes, world.network, self.spec.budget.batch, self.config.screen_diversity)
-        return self._record(round, world, menu, genes, picked, value, mean, std, ig)
+        named = [world.gene_index.get(str(p.intervention.values.get(self.variable))) for p in proposals]
+        left_out = sum(1 for i in named if i is not None and not world.selectable[i])
+        return self._record(round, world, menu, genes, picked, (value, mean.numpy(), std.numpy(), ig.numpy()), left_out)
 
     def _menu(self, proposals: Sequence[Proposal], world: ScreenWorldLike, tested: set[int]) -> dict[int, Proposal | None]:
         """Gene index -> the proposal that brought it (None: the world model's own candidate)."""
-        menu: dict[int, Proposal | None] = {i: None for i in range(len(world.genes)) if i not in tested}
+        menu: dict[int, Proposal | None] = {int(i): None for i in np.flatnonzero(world.selectable) if i not in tested}
         for p in proposals:
             i = world.gene_index.get(str(p.intervention.values.get(self.variable)))
-            if i is not None and i not in tested and menu.get(i) is None:
+            if i in menu and menu[i] is None:
                 menu[i] = p
         return menu
 
-    def _record(self, rnd, world, menu, genes, picked, value, mean, std, ig) -> Ranking:
+    def _record(self, rnd, world, menu, genes, picked, scores, left_out: int) -> Ranking:
+        value, mean, std, ig = scores
         rest = np.setdiff1d(np.argsort(-value, kind="stable")[: self.config.screen_keep_top + len(picked)], picked,
                             assume_unique=True)[: self.config.screen_keep_top]
         cost = self.spec.cost.per_experiment
@@ -119,24 +132,25 @@ class ScreenPlanner:
                                    cost=cost, acquisition=float(value[j]) / cost)
             ranked.append(RankedProposal(proposal=proposal, rank=r, score=score, selected=r <= len(picked)))
         note = (f"Ranked {len(genes)} untested genes with screen model {world.version}: acquisition = P(hit) + "
-                f"{self.config.screen_ig_weight:g} * IG (nats); greedy batch with STRING diversity penalty "
-                f"{self.config.screen_diversity:g}; the record keeps the batch and the top {self.config.screen_keep_top} others.")
+                f"{self.config.screen_ig_weight:g} * IG (nats); batch by Thompson sampling over the ensemble's "
+                f"members. {int((~world.selectable).sum())} library genes are not selectable (core-essential), and "
+                f"{left_out} proposals named one of them (left out). The record keeps the batch and the top "
+                f"{self.config.screen_keep_top} others.")
         return Ranking(round=rnd, ranked=tuple(ranked), model_version=world.version, note=note)
 
 
-def greedy_diverse(value: np.ndarray, genes: np.ndarray, network: sp.csr_matrix, q: int, diversity: float) -> np.ndarray:
-    """Pick q positions of `value` (n,) greedily; each pick damps its STRING neighbours' values by
-    (1 - diversity * weight). genes (n,) are the rows of `network` (N, N). Returns positions (q,)."""
-    v = value.astype(np.float64).copy()
-    pos = np.full(network.shape[0], -1)
-    pos[genes] = np.arange(len(genes))
-    picked = []
-    for _ in range(min(q, len(v))):
-        j = int(np.argmax(v))
+def thompson_batch(per_member: np.ndarray, q: int) -> np.ndarray:
+    """Batch Thompson sampling over ensemble members. per_member (b, M): member m's acquisition of each
+    candidate. Slot k goes to member k mod M, which takes its best candidate not yet picked.
+    Returns positions (min(q, b),), distinct, in the order picked."""
+    b, M = per_member.shape
+    order = np.argsort(-per_member, axis=0, kind="stable")  # (b, M): each member's ranking
+    taken, cursor, picked = np.zeros(b, bool), np.zeros(M, np.int64), []
+    for k in range(min(q, b)):
+        m = k % M
+        while taken[order[cursor[m], m]]:
+            cursor[m] += 1
+        j = int(order[cursor[m], m])
+        taken[j] = True
         picked.append(j)
-        v[j] = -np.inf
-        row = network.getrow(int(genes[j]))
-        near = pos[row.indices]
-        ok = near >= 0
-        v[near[ok]] *= 1.0 - diversity * row.data[ok]
     return np.array(picked, dtype=np.int64)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, load_screen
+from wetloop.campaign import CampaignSpec, Intervention, Observation, SpecError, load_essentials, load_screen
 
 from ._config import torch_threads
 from ._genes import GeneKnowledge
@@ -117,10 +117,19 @@ class ScreenWorldModel:
         return (self.config.prior_hit_rate * 2 * _rank01(score)).astype(np.float32)
 
     # -- the planner's view -------------------------------------------------------------------
-    @property
-    def network(self):
-        """(n, n) csr STRING weights among the library's genes (the planner's diversity penalty)."""
-        return self.features.network
+    @functools.cached_property
+    def selectable(self) -> np.ndarray:
+        """(n,) bool: the genes the planner may choose. With world option `exclude_core_essential`
+        (default true) the CEGv2 core-essential genes are left out: knocking one out scores in almost
+        any screen and says nothing specific about the phenotype (set it false to screen for them)."""
+        keep = np.ones(len(self.genes), bool)
+        exclude = self.spec.world_options.get("exclude_core_essential", True)
+        if not isinstance(exclude, bool):
+            raise SpecError(f"world_options.exclude_core_essential must be true or false, got {exclude!r}")
+        if exclude:
+            essential = load_essentials()
+            keep &= np.array([g not in essential for g in self.genes])
+        return keep
 
     def encode(self, interventions: Sequence[Intervention]) -> Tensor:
         """Interventions -> X (n, 1) float64 gene indices (-1 for a gene not in the library)."""
