@@ -36,7 +36,7 @@ def test_bench_screen_figures(data_env):
 
     fig = bench_screen("IFNG", None, rounds=2, batch=32, seeds=2, shuffle=False)
     m = fig["methods"]
-    assert set(m) == {"ours", "random", "random_non_essential", "essential_first", "oracle"}
+    assert set(m) == {"ours", "ours_no_learning", "random", "random_non_essential", "essential_first", "oracle"}
     assert fig["exclude_core_essential"] and fig["published_bda_claude35_all"] == 0.095
     for name in m:
         for metric in ("all", "non_essential"):

@@ -2,11 +2,13 @@
 
 The campaign is the method `wetloop run` uses on a `crispr_screen` spec (offline gene proposer ->
 screen world model refit each round -> screen planner -> ScreenLab), driven directly (no LangGraph,
-no store) for speed. From the same run: random genes, random non-essential genes (what excluding the
-core-essential genes alone buys), "essential genes first" (CEGv2 genes first, then random), and the
-oracle (the hits themselves). Hit ratio after each round = |tested ∩ hits| / |hits|, over all genes and over non-essential genes (CEGv2 removed from both sets: the primary
-figure). With `shuffle_feedback` the lab permutes its answers among the genes tested (a control: a
-method that learns from results must do clearly worse). Hits are read from the screen only to score.
+no store) for speed. From the same run: our campaign with learning switched off (the knowledge prior
+ranks every round), random genes, random non-essential genes (what excluding the core-essential
+genes alone buys), "essential genes first" (CEGv2 genes first, then random), and the oracle (the
+hits themselves). Hit ratio after each round = |tested ∩ hits| / |hits|, over all genes and over
+non-essential genes (CEGv2 removed from both sets: the primary figure). With `shuffle_feedback` the
+lab permutes its answers among the genes tested (a control: a method that learns from results must
+do clearly worse). Hits are read from the screen only to score.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def screen_spec(screen: str, data_dir: str | None, rounds: int, batch: int, seed
         budget=Budget(rounds=rounds, batch=batch), seed=seed)
 
 
-def run_campaign(spec: CampaignSpec, screen: Screen) -> list[list[str]]:
-    """Our method for one seed: the genes tested in each round."""
+def run_campaign(spec: CampaignSpec, screen: Screen, learn: bool = True) -> list[list[str]]:
+    """Our method for one seed: the genes tested in each round. With `learn` false the world model is
+    never refit: every round is ranked by the knowledge prior alone (the ablation of learning)."""
     lab, proposer, planner = ScreenLab(spec, screen=screen), GeneProposer(), ScreenPlanner(spec)
     world, history, rounds = ScreenWorldModel(spec), [], []
     for rnd in range(1, spec.budget.rounds + 1):
@@ -55,7 +58,8 @@ def run_campaign(spec: CampaignSpec, screen: Screen) -> list[list[str]]:
         ranking = planner.rank(proposals, world, history, rnd)
         genes = [str(r.proposal.intervention.values["gene"]) for r in ranking.selected]
         history += _run(lab, spec, rnd, genes)
-        world.fit(history)
+        if learn:
+            world.fit(history)
         rounds.append(genes)
     return rounds
 
@@ -94,14 +98,16 @@ def bench_screen(screen_name: str, data_dir: str | None, rounds: int, batch: int
     ess_first = lambda rng: [g for g in rng.permutation(genes) if g in essential] + [g for g in rng.permutation(genes) if g not in essential]  # noqa: E731
     oracle = lambda rng: [g for g in rng.permutation(genes) if g in hits - essential] + [g for g in rng.permutation(genes) if g not in hits - essential]  # noqa: E731
     non_essential = lambda rng: [g for g in rng.permutation(genes) if g not in essential]  # noqa: E731
-    methods: dict[str, list[dict[str, list[float]]]] = {"ours": [], "random": [], "random_non_essential": [],
-                                                        "essential_first": [], "oracle": []}
+    methods: dict[str, list[dict[str, list[float]]]] = {"ours": [], "ours_no_learning": [], "random": [],
+                                                        "random_non_essential": [], "essential_first": [], "oracle": []}
     walls = []
     for seed in range(seeds):
         t0 = time.perf_counter()
-        ours = run_campaign(screen_spec(screen_name, data_dir, rounds, batch, seed, shuffle, exclude_essential), screen)
+        spec = screen_spec(screen_name, data_dir, rounds, batch, seed, shuffle, exclude_essential)
+        ours = run_campaign(spec, screen)
         walls.append(time.perf_counter() - t0)
         methods["ours"].append(hit_ratios(ours, hits, essential))
+        methods["ours_no_learning"].append(hit_ratios(run_campaign(spec, screen, learn=False), hits, essential))
         for name, order in (("random", lambda rng: list(rng.permutation(genes))), ("random_non_essential", non_essential),
                             ("essential_first", ess_first), ("oracle", oracle)):
             methods[name].append(hit_ratios(_baseline(order, rounds, batch, seed), hits, essential))
