@@ -1,0 +1,54 @@
+"""How much can a screen campaign learn from its results? An upper bound per screen.
+
+    WETLOOP_DATA_DIR=../shared/data python benchmarks/screen_signal.py [--screen IFNG --screen ...]
+
+For each screen, every gene's neighbourhood features (`ScreenFeatures.dynamic`: STRING neighbours'
+hits, best / mean hit enrichment of its gene sets) are computed as if every *other* gene had been
+tested (each gene's own result left out), and scored against the hits over non-essential genes:
+AUROC and the hit rate among the 640 top-ranked genes (a whole 5 x 128 campaign). That is more than
+any campaign ever sees, so it bounds what learning from neighbours can add; the knowledge prior and
+network degree (no results needed) are scored the same way for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from wetloop.agent.bench_screen import screen_spec
+from wetloop.campaign import load_essentials
+from wetloop.lab_adapters import screen_of
+from wetloop.worldmodel import ScreenWorldModel
+from wetloop.worldmodel._screen_features import DYNAMIC_NAMES
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--screen", action="append", default=None)
+    parser.add_argument("--top", type=int, default=640)
+    args = parser.parse_args()
+    essential = load_essentials()
+    for name in args.screen or ["IFNG", "Carnevale22_Adenosine"]:
+        spec = screen_spec(name, None, 5, 128, 0)
+        model, screen = ScreenWorldModel(spec), screen_of(spec)
+        f = model.features
+        hit = np.array([g in screen.hits for g in model.genes], dtype=float)
+        keep = np.array([g not in essential for g in model.genes])
+        index = screen.index()
+        score = np.array([screen.scores[index[g]] for g in model.genes])
+        everything = np.ones(len(hit), bool)
+        columns = {"prior (no results)": model.prior_probability(), "STRING degree (no results)": f.static[:, 0]}
+        columns |= dict(zip(DYNAMIC_NAMES, f.dynamic(everything, hit, score).T))
+        print(f"\n{name}: {int(hit[keep].sum())} non-essential hits among {int(keep.sum())} genes "
+              f"(base rate {hit[keep].mean():.3f}); every other gene's result known")
+        print(f"  {'feature':28s} {'AUROC':>6s} {'hit rate, top ' + str(args.top):>18s}")
+        for col, x in columns.items():
+            x = x[keep]
+            top = np.argsort(-x, kind="stable")[: args.top]
+            print(f"  {col:28s} {roc_auc_score(hit[keep], x):6.3f} {hit[keep][top].mean():18.3f}")
+
+
+if __name__ == "__main__":
+    main()
