@@ -1,4 +1,5 @@
-"""Time one full screen ranking: every untested gene of IFNG (~18,000) scored and a batch of 128 picked.
+"""Time one full screen ranking: every untested gene of IFNG (~17,400 once core-essential genes are left
+out) scored and a batch of 128 picked.
 
     WETLOOP_DATA_DIR=../shared/data python benchmarks/screen_rank.py [--threads 2]
 
@@ -37,7 +38,8 @@ def main() -> None:
         t0 = time.perf_counter()
         ranking = planner.rank([], world, history, 3)
         times.append(time.perf_counter() - t0)
-    print(f"ranked {len(screen.genes) - len(genes)} untested genes, batch {len(ranking.selected)}, "
+    untested = world.selectable & ~np.isin(np.array(world.genes), genes)
+    print(f"ranked {int(untested.sum())} untested selectable genes, batch {len(ranking.selected)}, "
           f"{args.threads} threads: median {np.median(times):.3f} s, max {max(times):.3f} s (target < 2 s)")
 
 

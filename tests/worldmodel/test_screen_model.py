@@ -66,3 +66,28 @@ def test_core_essential_genes_are_left_out_unless_the_spec_asks_for_them(data_en
     assert ScreenWorldModel(spec.with_overrides(world_options={**opts, "exclude_core_essential": False})).selectable.all()
     with pytest.raises(SpecError, match="exclude_core_essential must be true or false"):
         _ = ScreenWorldModel(spec.with_overrides(world_options={**opts, "exclude_core_essential": "no"})).selectable
+
+
+def _results(genes, hits):
+    return [(Intervention(values={"gene": g}), Observation(experiment_key=g, status="ok",
+             readouts={"hit": float(g in hits), "score": 0.0})) for g in genes]
+
+
+def test_learned_members_are_trusted_as_far_as_their_evidence_goes(data_env):
+    """Results the prior gets wrong and the features explain (the hits are the least-connected genes):
+    the prequential evidence favours the learned members and the blend follows it."""
+    spec = screen_spec("IFNG", None, 3, 60, 0)
+    model = ScreenWorldModel(spec)
+    degree = model.features.static[:, 0]
+    rng = np.random.default_rng(0)
+    genes = [model.genes[i] for i in rng.choice(len(model.genes), 180, replace=False)]
+    low = set(np.array(model.genes)[degree <= np.quantile(degree, 0.1)])
+    first = model.fit(_results(genes[:60], low))
+    assert first.evidence_nats == 0.0 and first.learned_weight == 0.5  # one round: nothing to score yet
+    report = model.fit(_results(genes, low))
+    assert report.evidence_nats > 5 and report.learned_weight == 1 / (1 + np.exp(-report.evidence_nats))
+    p, prior = model.probs.mean(0).numpy(), model.prior_probability()
+    lowest = degree <= np.quantile(degree, 0.05)
+    assert p[lowest].mean() > 3 * prior[lowest].mean()  # the blend moved to where the results point
+    unblended = ScreenWorldModel(spec, config=type(model.config)(blend_with_prior=False))
+    assert unblended.fit(_results(genes, low)).learned_weight == 1.0
