@@ -273,7 +273,9 @@ def _learn_screen(ctx: LoopContext, rnd: int) -> None:
         world = ScreenWorldModel(ctx.spec)
         report = world.fit(data)
         _store_model(ctx, rnd, world, ".npz", report.model_dump(mode="json"))
-        _say(ctx, rnd, f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s")
+        _say(ctx, rnd, f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s; "
+                       f"weight of the learned members against the prior {report.learned_weight:.2f} "
+                       f"(evidence {report.evidence_nats:+.1f} nats)")
 
 
 def _store_model(ctx: LoopContext, rnd: int, world: Any, suffix: str, fit: dict[str, Any]) -> None:
