@@ -118,7 +118,8 @@ class ScreenWorldModel:
         self.genes = self.features.genes
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
         self.variable = spec.interventions[0].name
-        self._library = hashlib.sha256("\n".join(self.genes).encode()).hexdigest()  # keys the fit cache
+        library = "\n".join(self.genes).encode() + self.features.prior.tobytes()
+        self._library = hashlib.sha256(library).hexdigest()  # keys the in-process cache of fits
         self.probs = torch.from_numpy(np.tile(self.prior_probability(), (self.config.members, 1)))  # (M, n)
         self.version, self.last_fit, self.fitted = "prior", None, False
 
