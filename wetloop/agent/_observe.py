@@ -16,13 +16,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from wetloop.campaign import Observation, Ranking, Ticket
 from wetloop.lab_adapters import MalformedResult
 
+from .configuration import SCREEN_WORLDS
+
 if TYPE_CHECKING:
     from .graph import LoopContext
 
-__all__ = ["collect_observations", "validation_problem", "SURPRISE_SD", "SURPRISE_GAP"]
+__all__ = ["collect_observations", "validation_problem", "SURPRISE_SD", "SURPRISE_GAP", "SURPRISE_P"]
 
 SURPRISE_SD = 2.5
 SURPRISE_GAP = 0.02
+SURPRISE_P = 0.025  # a screen's hit / non-hit: surprising when the model gave it less than this probability
 
 
 def validation_problem(ctx: LoopContext, key: str, obs: Observation) -> str | None:
@@ -58,6 +61,14 @@ def _flag_surprise(ctx: LoopContext, rnd: int, key: str, obs: Observation, ranki
         if r.proposal.intervention.key() != exp.intervention.key() or s.expected_value is None or s.value_std is None:
             continue
         observed = obs.readouts[ctx.spec.objective.readout]
+        if ctx.spec.world in SCREEN_WORLDS:  # a Bernoulli readout: the members' spread is not its noise
+            p = s.expected_value if observed > 0 else 1.0 - s.expected_value
+            if p < SURPRISE_P:
+                note = (f"{exp.intervention.describe(ctx.spec)}: {'a hit' if observed > 0 else 'not a hit'}, "
+                        f"predicted P(hit) {s.expected_value:.3f}")
+                ctx.store.append(ctx.campaign_id, "event", {"type": "surprise", "experiment_key": key, "p": p, "text": note}, round=rnd)
+                ctx.console.print(f"  [magenta]surprise[/] {note}")
+            continue
         gap = abs(observed - s.expected_value)
         z = gap / max(s.value_std, 1e-3)
         # far outside the predicted interval AND a material difference (2% of the predicted scale):
@@ -108,5 +119,11 @@ def collect_observations(ctx: LoopContext, rnd: int) -> None:
 def _summarise(ctx: LoopContext, rnd: int, keys: set[str]) -> None:
     obs = ctx.store.observations(ctx.campaign_id)
     readout = ctx.spec.objective.readout
+    if ctx.spec.world in SCREEN_WORLDS:
+        ok = [obs[k] for k in keys if k in obs and obs[k].status == "ok"]
+        hits = sum(1 for o in ok if o.readouts.get(readout, 0.0) > 0)
+        ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {hits} of {len(ok)} "
+                          f"genes ({len(keys) - len(ok)} without a result)")
+        return
     parts = [f"{obs[k].readouts.get(readout, float('nan')):.3f}" if obs[k].status == "ok" else obs[k].status for k in keys if k in obs]
     ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {', '.join(sorted(parts, reverse=True))}")
