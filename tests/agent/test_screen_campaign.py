@@ -20,6 +20,10 @@ def test_screen_campaign_runs_through_the_graph(tmp_path, data_env):
         assert store.count(cid, "model") == 2
         rankings = store.records(cid, "ranking")
         assert all(len(r.payload["ranked"]) <= 16 + 300 for r in rankings)
+        # a hit is a Bernoulli readout: only results the model gave < 2.5% are surprises (the members'
+        # agreement before any result once made every round-1 gene a "surprise at 100 sd")
+        surprises = [e.payload for e in store.records(cid, "event") if e.payload.get("type") == "surprise"]
+        assert len(surprises) <= 2 and all(e["p"] < 0.025 for e in surprises)
         hyps = store.hypotheses(cid).values()
         assert any(h.evidence_for or h.evidence_against for h in hyps)
         rows = screen_rows(load_view(store, cid))
