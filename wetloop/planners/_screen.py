@@ -66,17 +66,13 @@ class ScreenAcquisition(AcquisitionFunction):
         super().__init__(model)
         self.ig_weight = ig_weight
 
-    def members(self, X: Tensor) -> Tensor:
-        """Each member's P(hit) (b, M) for X (b, 1, 1)."""
-        return self.model.posterior(X).values[..., 0, 0]
-
-    def parts(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(mean P(hit), member std, IG), each (b,), for X (b, 1, 1)."""
-        p = self.members(X)
-        return p.mean(-1), p.std(-1, correction=0), bernoulli_information_gain(p)
+    def parts(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(members' P(hit) (b, M); mean P(hit), member std, IG, each (b,)) for X (b, 1, 1)."""
+        p = self.model.posterior(X).values[..., 0, 0]
+        return p, p.mean(-1), p.std(-1, correction=0), bernoulli_information_gain(p)
 
     def forward(self, X: Tensor) -> Tensor:
-        mean, _, ig = self.parts(X)
+        _, mean, _, ig = self.parts(X)
         return mean + self.ig_weight * ig
 
 
@@ -99,8 +95,7 @@ class ScreenPlanner:
         idx = torch.tensor(sorted(menu), dtype=torch.float64).reshape(-1, 1, 1)
         acq = ScreenAcquisition(world.botorch_model(), self.config.screen_ig_weight)
         with torch.no_grad():
-            members = acq.members(idx)
-            mean, std, ig = members.mean(-1), members.std(-1, correction=0), bernoulli_information_gain(members)
+            members, mean, std, ig = acq.parts(idx)
         value = (mean + acq.ig_weight * ig).numpy()
         per_member = (members + acq.ig_weight * ig.unsqueeze(-1)).numpy()
         picked = thompson_batch(per_member, self.spec.budget.batch)

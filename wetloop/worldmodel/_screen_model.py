@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from botorch.models.ensemble import EnsembleModel
-from scipy.stats import rankdata
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from scipy.stats import rankdata
 from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, SpecError, load_essentials, load_screen
