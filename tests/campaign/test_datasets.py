@@ -55,3 +55,18 @@ def test_user_screen_without_topmovers(tmp_path, data_env):
     assert s.mapping.unmapped == ("NOTAGENE1",) and s.hits_source.startswith("top 5%") and len(s.hits) == 1
     with pytest.raises(DataFileError):
         load_screen("absent", tmp_path)
+
+
+@needs_data
+def test_a_hit_listed_under_a_merged_symbol_is_kept(tmp_path, data_env):
+    """STAT1 listed twice (the second row merged away) and a mover named by a previous symbol whose
+    approved name also has its own row: both movers are hits of the library's approved genes."""
+    import numpy as np
+
+    (tmp_path / "task_prompts").mkdir()
+    (tmp_path / "ground_truth_dup.csv").write_text("Gene,Score\nSTAT1,3.0\nJAK1,1.0\nSTAT1,2.5\nTP53,0.1\n")
+    (tmp_path / "task_prompts" / "dup.json").write_text('{"Task": "t", "Measurement": "m"}')
+    np.save(tmp_path / "topmovers_dup.npy", np.array(["STAT1", "JAK1"]))
+    s = load_screen("dup", tmp_path)
+    assert s.genes == ("STAT1", "JAK1", "TP53") and s.mapping.merged == ("STAT1",)
+    assert s.hits == {"STAT1", "JAK1"}

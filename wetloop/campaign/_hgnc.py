@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datasets import fetch_data
+from ._datasets import DATA_FILES, fetch_data
 from .errors import DataFileError
 
 __all__ = ["SymbolMap", "MappingReport", "Screen", "load_screen", "load_essentials", "symbol_map", "screen_names"]
@@ -123,13 +123,13 @@ class Screen:
         return {g: i for i, g in enumerate(self.genes)}
 
 
-def _screen_dir(name: str, data_dir: str | Path | None) -> tuple[Path | None, Path | None]:
-    """(directory holding ground_truth_<name>.csv, or None for the registry) and the prompt dir."""
+def _screen_dir(name: str, data_dir: str | Path | None) -> Path | None:
+    """The directory holding ground_truth_<name>.csv, or None for the registry."""
     if data_dir is None:
-        return None, None
+        return None
     for d in (Path(data_dir), Path(data_dir) / "screens"):
         if (d / f"ground_truth_{name}.csv").is_file():
-            return d, d / "task_prompts"
+            return d
     raise DataFileError(f"no ground_truth_{name}.csv in {data_dir} (or its screens/ folder); a screen directory holds "
                         f"ground_truth_<name>.csv and task_prompts/<name>.json", relpath=str(data_dir))
 
@@ -141,8 +141,6 @@ def _file(name: str, d: Path | None, required: bool = True) -> Path | None:
             raise DataFileError(f"{path} does not exist; a screen needs {name}", relpath=str(path))
         return path if path.is_file() else None
     relpath = f"screens/{name}"
-    from ._datasets import DATA_FILES
-
     if relpath not in DATA_FILES:
         if required:
             raise DataFileError(f"screen file {name} is not in the registry; pass data_dir= the screen's directory",
@@ -166,23 +164,24 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def load_screen(name: str, data_dir: str | Path | None = None, *, hgnc_dir: str | Path | None = None) -> Screen:
+def load_screen(name: str, data_dir: str | Path | None = None) -> Screen:
     """Read screen `name`: from `data_dir` as given (no checksums), or from the registry (verified).
 
     Symbols are mapped to approved HGNC symbols (unmapped and merged ones are dropped and reported);
     hits come from `topmovers_<name>.npy` when present, else the top 5% by |score|.
     """
-    d, prompts = _screen_dir(name, data_dir)
+    d = _screen_dir(name, data_dir)
     raw_genes, raw_scores = _read_scores(_file(f"ground_truth_{name}.csv", d))  # type: ignore[arg-type]
-    mapped, report = symbol_map(hgnc_dir).map_many(raw_genes)
+    smap = symbol_map()
+    mapped, report = smap.map_many(raw_genes)
     keep = [i for i, g in enumerate(mapped) if g is not None]
     genes, scores = tuple(mapped[i] for i in keep), raw_scores[keep]
-    task = json.loads(_file(f"{name}.json", prompts, True).read_text()) if prompts else \
-        json.loads(_file(f"task_prompts/{name}.json", None).read_text())  # type: ignore[union-attr]
+    task = json.loads(_file(f"task_prompts/{name}.json", d).read_text())  # type: ignore[union-attr]
     movers = _file(f"topmovers_{name}.npy", d, required=False)
     if movers is not None:
-        old_to_new = dict(zip(raw_genes, mapped))
-        hits = frozenset(h for m in np.load(movers, allow_pickle=True).tolist() if (h := old_to_new.get(str(m))) is not None)
+        # each mover mapped on its own: a listed symbol whose row was merged into another still names a hit
+        library = set(genes)
+        hits = frozenset(h for m in np.load(movers, allow_pickle=True).tolist() if (h := smap.lookup(str(m))[0]) in library)
         source = movers.name
     else:
         top = np.argsort(-np.abs(scores), kind="stable")[: int(round(HIT_FRACTION * len(scores)))]
