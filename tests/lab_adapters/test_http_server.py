@@ -136,6 +136,18 @@ def test_a_crashed_client_finds_its_results_and_a_restarted_server_its_tickets(l
         assert c.get(f"/v1/campaigns/{CID}/runs").json()["started"] == {} and labs.runs() == {exp.key: 1}
 
 
+def test_a_run_the_restarted_lab_forgot_is_run_again_not_lost(labs: Labs, tmp_path: Path) -> None:
+    """SimulatedLab keeps nothing on disk: after a server restart its new lab does not know the key.
+    The server still has the accepted experiment, so a poll runs it again instead of a 404 forever."""
+    state, exp = tmp_path / "state", experiment()
+    with TestClient(create_app(LabService(labs, world="simglucose", state_dir=state))) as c:
+        ticket = HttpLab(SPEC, "http://testserver", client=c, backoff_s=0).submit(exp)  # accepted, never polled
+    with TestClient(create_app(LabService(labs, world="simglucose", state_dir=state))) as c:
+        result = wait_for(HttpLab(SPEC, "http://testserver", client=c, backoff_s=0), [ticket], timeout_s=5, poll_s=0)[0]
+        assert result.status == "ok" and result.experiment_key == exp.key
+        assert c.get(f"/v1/campaigns/{CID}/runs").json()["started"] == {exp.key: 1}  # run again once, by the new server
+
+
 def test_cancel_is_idempotent_and_a_later_put_runs_it_again(client: TestClient, labs: Labs) -> None:
     put_campaign(client)
     exp = experiment()

@@ -117,13 +117,18 @@ class LabService:
             return TicketOut(campaign=campaign, experiment_key=key, state="accepted", created=False)
 
     def status(self, campaign: str, key: str) -> ExperimentOut:
-        """`running`, or `done` with the lab's Observation; results stay here, however often they are read."""
+        """`running`, or `done` with the lab's Observation; results stay here, however often they are read.
+        A lab that lost an accepted run (one that keeps nothing on disk, after a restart) runs it again."""
         with self._lock:
             lab, ticket = self._lab(campaign), self._known(campaign, key)
             try:
                 observation = lab.poll(ticket)
             except UnknownTicket as exc:
-                raise Refused(404, "unknown_experiment", str(exc)) from None
+                experiment = self._stored_experiment(campaign, key)
+                if experiment is None:
+                    raise Refused(404, "unknown_experiment", str(exc)) from None
+                self._start(campaign, lab, experiment)
+                return ExperimentOut(experiment_key=key, state="running", observation=None)
             return ExperimentOut(experiment_key=key, state="running" if observation is None else "done", observation=observation)
 
     def cancel(self, campaign: str, key: str) -> TicketOut:
@@ -208,6 +213,7 @@ class LabService:
         counts[key] = counts.get(key, 0) + 1
         self._tickets[(campaign, key)] = ticket
         self._cancelled.discard((campaign, key))
+        self._save(campaign, f"experiments/{_safe(key)}.json", experiment.model_dump_json())
         self._save(campaign, f"tickets/{_safe(key)}.json", ticket.model_dump_json())
         return TicketOut(campaign=campaign, experiment_key=key, state="accepted", created=True)
 
@@ -222,6 +228,10 @@ class LabService:
         if ticket is None and self.state_dir is not None and self._ticket_file(campaign, key).is_file():
             ticket = self._tickets[(campaign, key)] = Ticket.model_validate_json(self._ticket_file(campaign, key).read_text())
         return ticket
+
+    def _stored_experiment(self, campaign: str, key: str) -> Experiment | None:
+        path = None if self.state_dir is None else self._campaign_dir(campaign) / "experiments" / f"{_safe(key)}.json"
+        return Experiment.model_validate_json(path.read_text()) if path is not None and path.is_file() else None
 
     def _keys(self, campaign: str) -> set[str]:
         keys = {k for c, k in self._tickets if c == campaign}
