@@ -66,6 +66,21 @@ def test_llm_candidates_are_validated_and_a_broken_reply_falls_back(spec, tmp_pa
         assert len(script.requests) == 2
 
 
+def test_a_reply_with_no_valid_candidate_falls_back_and_the_campaign_goes_on(spec, tmp_path, fake_labs, quiet) -> None:
+    """Candidates that all fail the hard limits once left the planner an empty menu: the round crashed,
+    and so did every resume from the checkpoint after `validate`."""
+    only_bad = {"hypotheses": [{"statement": "Much more basal.", "candidates": [
+        {"basal": 9.0, "carb_ratio": 20.0, "rationale": "out of bounds"}]}]}
+    script = ScriptedLLM([only_bad])
+    proposer = LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client())
+    with _open(spec.with_overrides(budget={"rounds": 1, "batch": 3}), tmp_path, fake_labs, quiet, proposer=proposer) as c:
+        assert c.run().done
+        reasons = [r.payload["reason"] for r in c.store.records(c.campaign_id, "invalid_proposal")]
+        assert any("basal = 9 U/h is outside the hard limits" in r for r in reasons)
+        exps = c.store.experiments(c.campaign_id)
+        assert len(exps) == 3 and {p.source for p in c.store.proposals(c.campaign_id, round=1)} == {"offline"}
+
+
 def test_review_gate_stops_before_submission_and_applies_decisions(spec, tmp_path, fake_labs, quiet) -> None:
     with _open(spec, tmp_path, fake_labs, quiet, settings=AgentSettings(review=True)) as c:
         first = c.run()

@@ -33,7 +33,7 @@ from wetloop.campaign import (
     Ranking,
 )
 from wetloop.lab_adapters import ExperimentRejected, Lab
-from wetloop.planners import Planner
+from wetloop.planners import EmptyMenu, Planner
 from wetloop.worldmodel import ScreenWorldModel, TrajectoryWorldModel, WorldModelConfig
 
 from ._evidence import update_hypotheses
@@ -114,23 +114,47 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     reply = ctx.proposer.propose(pctx)
     for problem in reply.problems:
         ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": None, "reason": problem, "source": reply.source}, round=rnd)
-    if reply.n_candidates == 0 and ctx.proposer is not ctx.fallback:
-        _say(ctx, rnd, f"[yellow]{reply.source} proposer gave no candidates ({'; '.join(reply.problems)}); using the offline proposer[/]")
+    if ctx.proposer is not ctx.fallback and (rejected := _all_rejected(ctx, rnd, reply)) is not None:
+        for raw, reason in rejected:  # recorded here: these candidates never reach `validate`
+            ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": reply.source}, round=rnd)
+        why = "; ".join(reply.problems) or "none passed validation"
+        _say(ctx, rnd, f"[yellow]{reply.source} proposer gave no valid candidates ({why}); using the offline proposer[/]")
         reply = ctx.fallback.propose(pctx)
     raw = _record_hypotheses(ctx, rnd, reply)
     _say(ctx, rnd, f"{reply.source} proposer: {len(reply.hypotheses)} hypotheses, {len(raw)} candidates")
     return Command(goto="validate", update={"round": rnd, "raw": raw, "candidates": [], "approved": []})
 
 
+def _raw_candidates(rnd: int, reply: ProposerReply) -> list[dict[str, Any]]:
+    """The reply's candidates as the state carries them, each with the id of its hypothesis."""
+    return [{"values": c.values, "rationale": c.rationale, "hypothesis_id": _hypothesis_id(rnd, d.statement), "source": reply.source}
+            for d in reply.hypotheses for c in d.candidates]
+
+
+def _hypothesis_id(rnd: int, statement: str) -> str:
+    return f"H{rnd}-" + hashlib.sha256(statement.encode()).hexdigest()[:6]
+
+
+def _all_rejected(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[tuple[dict[str, Any], str]] | None:
+    """Each candidate of the reply with the reason `validate` would reject it; None if any would pass."""
+    already, library, out = {x.key() for x, _ in history(ctx)}, _library(ctx), []
+    for raw in _raw_candidates(rnd, reply):
+        proposal, reason = _check_candidate(ctx.spec, raw, already, set(), library)
+        if proposal is not None:
+            return None
+        out.append((raw, reason))
+    return out
+
+
 def _record_hypotheses(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[dict[str, Any]]:
-    raw = []
+    known = set(ctx.store.hypotheses(ctx.campaign_id))
     for draft in reply.hypotheses:
-        hid = f"H{rnd}-" + hashlib.sha256(draft.statement.encode()).hexdigest()[:6]
-        if hid not in ctx.store.hypotheses(ctx.campaign_id):
-            h = Hypothesis(id=hid, statement=draft.statement, source=reply.source, round=rnd)
-            ctx.store.append(ctx.campaign_id, "hypothesis", h, round=rnd, key=hid)
-        raw += [{"values": c.values, "rationale": c.rationale, "hypothesis_id": hid, "source": reply.source} for c in draft.candidates]
-    return raw
+        hid = _hypothesis_id(rnd, draft.statement)
+        if hid not in known:
+            ctx.store.append(ctx.campaign_id, "hypothesis", Hypothesis(id=hid, statement=draft.statement, source=reply.source, round=rnd),
+                             round=rnd, key=hid)
+            known.add(hid)
+    return _raw_candidates(rnd, reply)
 
 
 def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
@@ -197,7 +221,10 @@ def rank(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
         ranking = Ranking.model_validate(stored[-1].payload)
     else:
         proposals = [Proposal.model_validate(p) for p in state["candidates"]]
-        ranking = ctx.planner.rank(proposals, current_world(ctx), history(ctx), rnd)
+        try:
+            ranking = ctx.planner.rank(proposals, current_world(ctx), history(ctx), rnd)
+        except EmptyMenu as exc:  # nothing valid to rank: the round runs nothing, the campaign goes on
+            ranking = Ranking(round=rnd, ranked=(), note=str(exc))
         ctx.store.append(ctx.campaign_id, "ranking", ranking, round=rnd)
     _say(ctx, rnd, f"ranked {len(ranking.ranked)}; removed {len(ranking.removed)} for safety; selected {len(ranking.selected)}")
     return Command(goto="review")
