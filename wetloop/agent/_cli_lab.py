@@ -38,12 +38,12 @@ def serve_cmd(
     if missing := missing_packages():
         typer.echo(f"`wetloop lab serve` needs the server extra (missing: {', '.join(missing)}); install it with:\n  {INSTALL_HINT}", err=True)
         raise typer.Exit(2)
-    from wetloop.lab_adapters._http_server import bind, create_app, local_service, serve, url_of
+    from wetloop.lab_adapters.http_server import bind, create_app, local_service, serve, url_of
 
     service = local_service(world, spec_file=spec_file, cache_dir=cache_dir, workers=workers)
     app = create_app(service)
     if faults > 0:
-        from wetloop.lab_adapters._http_faults import FaultInjector, FaultRates
+        from wetloop.lab_adapters.http_server import FaultInjector, FaultRates
 
         app = FaultInjector(app, FaultRates.uniform(faults), seed=fault_seed)
     sock = bind(host, port)

@@ -134,7 +134,11 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     # a reply's headers and body leave in two writes and the body waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
