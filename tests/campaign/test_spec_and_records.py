@@ -135,3 +135,17 @@ def test_observed_safety_one_definition(spec) -> None:
     # a result whose safety the lab did not report is neither shown unsafe nor shown safe
     assert (observed_unsafe(spec, unknown), observed_safe(spec, unknown)) == (False, False)
     assert (observed_unsafe(spec, failed), observed_safe(spec, failed)) == (False, False)
+
+
+def test_result_problem_is_the_one_plausibility_rule() -> None:
+    from wetloop.campaign import Observation, Trajectory, default_spec_path, load_spec, result_problem
+
+    spec = load_spec(default_spec_path())
+    day = Trajectory(times_min=(0.0, 3.0), series={"glucose": (120.0, 118.0)}, units={"glucose": "mg/dL"})
+    ok = Observation(experiment_key="k", status="ok", readouts={"time_in_range": 0.9}, trajectory=day)
+    assert result_problem("k", ok, spec) is None
+    assert "experiment 'k'" in result_problem("other", ok, spec)
+    assert "finite 'time_in_range'" in result_problem("k", ok.model_copy(update={"readouts": {}}), spec)
+    below = day.model_copy(update={"series": {"glucose": (120.0, -5.0)}})
+    assert result_problem("k", ok.model_copy(update={"trajectory": below}), spec) == "negative concentrations in ['glucose']"
+    assert result_problem("k", Observation(experiment_key="k", status="failed", message="x"), spec) is None

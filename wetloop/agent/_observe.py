@@ -6,14 +6,13 @@ experiment gets a `failed` observation that says so, so the round can finish.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from wetloop.campaign import Observation, Ranking, Ticket
+from wetloop.campaign import Observation, Ranking, Ticket, result_problem
 from wetloop.lab_adapters import MalformedResult
 
 from .configuration import SCREEN_WORLDS
@@ -30,14 +29,8 @@ SURPRISE_P = 0.025  # a screen's hit / non-hit: surprising when the model gave i
 
 def validation_problem(ctx: LoopContext, key: str, obs: Observation) -> str | None:
     """Why an observation must not be stored as a result (None when it is fine)."""
-    if obs.experiment_key != key:
-        return f"result is for experiment {obs.experiment_key!r}, expected {key!r}"
-    if obs.status != "ok":
-        return None
-    readout = ctx.spec.objective.readout
-    value = obs.readouts.get(readout)
-    if value is None or not math.isfinite(value):
-        return f"result lacks a finite {readout!r} readout"
+    if (problem := result_problem(key, obs, ctx.spec)) is not None or obs.status != "ok":
+        return problem
     if obs.trajectory is not None and "glucose" not in obs.trajectory.series and ctx.spec.world == "simglucose":
         return "result trajectory has no 'glucose' series"
     return None

@@ -1,6 +1,14 @@
 """The shared language of the loop and the campaign store. Imports no other room."""
 
-from ._readouts import glucose_range, glucose_readouts, observed_safe, observed_unsafe, safety_events, unsafe_readout_name
+from ._readouts import (
+    glucose_range,
+    glucose_readouts,
+    observed_safe,
+    observed_unsafe,
+    result_problem,
+    safety_events,
+    unsafe_readout_name,
+)
 from ._records import (
     Band,
     Decision,
@@ -85,6 +93,7 @@ __all__ = [
     "meals_of",
     "glucose_range",
     "glucose_readouts",
+    "result_problem",
     "observed_safe",
     "observed_unsafe",
     "safety_events",

@@ -11,7 +11,8 @@ import numpy as np
 from ._records import Observation
 from ._spec import CampaignSpec, SafetyLimit
 
-__all__ = ["glucose_readouts", "glucose_range", "unsafe_readout_name", "safety_events", "observed_unsafe", "observed_safe"]
+__all__ = ["glucose_readouts", "glucose_range", "unsafe_readout_name", "safety_events", "observed_unsafe", "observed_safe",
+           "result_problem"]
 
 
 def glucose_range(spec: CampaignSpec) -> tuple[float, float]:
@@ -67,3 +68,20 @@ def observed_unsafe(spec: CampaignSpec, obs: Observation) -> bool:
 def observed_safe(spec: CampaignSpec, obs: Observation) -> bool:
     """An ok experiment shown to respect every safety limit (a missing event is not shown safe)."""
     return obs.status == "ok" and all(e is False for e in safety_events(spec, obs))
+
+
+def result_problem(key: str, obs: Observation, spec: CampaignSpec) -> str | None:
+    """Why a schema-valid result cannot be stored as the result of experiment `key` (None when it can):
+    it names another experiment, an 'ok' result lacks a finite objective readout, or a trajectory
+    reports a negative concentration. Every way a result arrives (a lab adapter, the loop) checks this."""
+    if obs.experiment_key != key:
+        return f"it is the result of experiment {obs.experiment_key!r}, expected {key!r}"
+    if obs.status != "ok":
+        return None
+    value = obs.readouts.get(spec.objective.readout)
+    if value is None or not np.isfinite(value):
+        return f"an 'ok' result without a finite {spec.objective.readout!r} readout"
+    traj = obs.trajectory
+    negative = [] if traj is None else [
+        name for name, unit in traj.units.items() if unit in ("mg/dL", "mmol/L") and min(traj.series.get(name, (0.0,))) < 0]
+    return f"negative concentrations in {negative}" if negative else None

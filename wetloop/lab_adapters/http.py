@@ -32,7 +32,6 @@ How the client reads failures, three layers apart:
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import socket
 from collections.abc import Iterator
@@ -43,7 +42,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket
+from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, result_problem
 
 from ._bench_servers import server_lab_dir
 from ._http_protocol import (
@@ -173,7 +172,7 @@ class HttpLab(Lab):
         except ValidationError as exc:
             problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5])
             raise MalformedResult(key, raw, f"not a valid observation ({problem})") from None
-        problem = _implausible(key, observation, self.spec)
+        problem = result_problem(key, observation, self.spec)
         if problem is not None:
             raise MalformedResult(key, raw, problem)
         return observation
@@ -257,21 +256,6 @@ def _default_client(timeout_s: float) -> httpx.Client:
     # would wait for the server's (delayed) ACK of the headers, adding up to 40 ms to every PUT.
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     return httpx.Client(timeout=timeout_s, transport=httpx.HTTPTransport(socket_options=nodelay))
-
-
-def _implausible(key: str, observation: Observation, spec: CampaignSpec) -> str | None:
-    """Why a schema-valid result still cannot be a result of this experiment (None when it can)."""
-    if observation.experiment_key != key:
-        return f"it is the result of experiment {observation.experiment_key!r}"
-    if observation.status != "ok":
-        return None
-    value = observation.readouts.get(spec.objective.readout)
-    if value is None or not math.isfinite(value):
-        return f"an 'ok' result without a finite {spec.objective.readout!r} readout"
-    trajectory = observation.trajectory
-    negative = [] if trajectory is None else [
-        name for name, unit in trajectory.units.items() if unit in ("mg/dL", "mmol/L") and min(trajectory.series.get(name, (0.0,))) < 0]
-    return f"negative concentrations in {negative}" if negative else None
 
 
 @contextlib.contextmanager

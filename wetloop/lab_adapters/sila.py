@@ -29,7 +29,7 @@ from sila2.client import ClientObservableCommandInstance, SilaClient
 from sila2.framework import DefinedExecutionError, SilaConnectionError, UndefinedExecutionError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket
+from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, result_problem
 
 from ._bench_servers import server_lab_dir
 from ._disk import DayStore
@@ -223,8 +223,8 @@ class SilaLab(Lab):
         except ValidationError as exc:
             problems = exc.errors(include_url=False)[:3]
             raise MalformedResult(key, raw, f"not an Observation ({exc.error_count()} problem(s): {problems})") from None
-        if observation.experiment_key != key:
-            raise MalformedResult(key, raw, f"it is the result of experiment {observation.experiment_key!r}")
+        if (problem := result_problem(key, observation, self.spec)) is not None:
+            raise MalformedResult(key, raw, problem)
         via = {"server": self.url, "execution": str(instance.execution_uuid), "lab": observation.lab}
         return observation.model_copy(update={"lab": self.name, "raw": {**observation.raw, "sila": via}})
 
