@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from wetloop.campaign import Observation, Ranking, Ticket, result_problem
+from wetloop.campaign import Experiment, Observation, Ranking, Ticket, result_problem
 from wetloop.lab_adapters import MalformedResult
 
 from .configuration import SCREEN_WORLDS
@@ -45,10 +45,10 @@ def _store_result(ctx: LoopContext, rnd: int, key: str, obs: Observation | None,
     ctx.store.append(ctx.campaign_id, "observation", failed, round=rnd, key=key)
 
 
-def _flag_surprise(ctx: LoopContext, rnd: int, key: str, obs: Observation, ranking: Ranking | None) -> None:
+def _flag_surprise(ctx: LoopContext, rnd: int, exp: Experiment, obs: Observation, ranking: Ranking | None) -> None:
     if ranking is None or obs.status != "ok":
         return
-    exp = {e.key: e for e in ctx.store.experiments(ctx.campaign_id, round=rnd)}[key]
+    key = exp.key
     for r in ranking.selected:
         s = r.score
         if r.proposal.intervention.key() != exp.intervention.key() or s.expected_value is None or s.value_std is None:
@@ -72,8 +72,9 @@ def _flag_surprise(ctx: LoopContext, rnd: int, key: str, obs: Observation, ranki
             ctx.console.print(f"  [magenta]surprise[/] {note}")
 
 
-def _poll_once(ctx: LoopContext, rnd: int, key: str, ticket: Ticket, ranking: Ranking | None) -> bool:
+def _poll_once(ctx: LoopContext, rnd: int, exp: Experiment, ticket: Ticket, ranking: Ranking | None) -> bool:
     """Poll one experiment; store its result (or quarantine a malformed one). True when finished."""
+    key = exp.key
     try:
         obs = ctx.lab.poll(ticket)
     except MalformedResult as exc:
@@ -86,12 +87,13 @@ def _poll_once(ctx: LoopContext, rnd: int, key: str, ticket: Ticket, ranking: Ra
     if obs is None:
         return False
     _store_result(ctx, rnd, key, obs, obs.model_dump(mode="json"), validation_problem(ctx, key, obs))
-    _flag_surprise(ctx, rnd, key, obs, ranking)
+    _flag_surprise(ctx, rnd, exp, obs, ranking)
     return True
 
 
 def collect_observations(ctx: LoopContext, rnd: int) -> None:
-    keys = {e.key for e in ctx.store.experiments(ctx.campaign_id, round=rnd)}
+    experiments = {e.key: e for e in ctx.store.experiments(ctx.campaign_id, round=rnd)}
+    keys = set(experiments)
     done = ctx.store.observations(ctx.campaign_id)
     pending = {k: t for k, t in ctx.store.submissions(ctx.campaign_id).items() if k in keys and k not in done}
     rankings = ctx.store.records(ctx.campaign_id, "ranking", round=rnd)
@@ -101,7 +103,7 @@ def collect_observations(ctx: LoopContext, rnd: int) -> None:
         task = bar.add_task("observe", total=len(pending), rnd=rnd)
         while pending:
             for key, ticket in list(pending.items()):
-                if _poll_once(ctx, rnd, key, ticket, ranking):
+                if _poll_once(ctx, rnd, experiments[key], ticket, ranking):
                     del pending[key]
                     bar.advance(task)
             if pending:
