@@ -134,8 +134,8 @@ class Objective(Frozen):
             raise ValueError("objective.direction 'target' needs objective.target_value")
         return self
 
-    def utility(self, value: float) -> float:
-        """The objective as a number to maximise."""
+    def utility(self, value: Any) -> Any:
+        """The objective as a number to maximise (a float, or a numpy array / torch tensor elementwise)."""
         if self.direction == "maximize":
             return value
         if self.direction == "minimize":

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from ._records import Decision, Experiment, Hypothesis, Observation, Proposal, Ranking, Ticket
 from ._spec import CampaignSpec
-from .errors import AppendOnlyViolation, CampaignNotFound, StoreError
+from .errors import CampaignNotFound, StoreError
 
 __all__ = ["CampaignStore", "StoredRecord", "KINDS", "UNIQUE_KINDS"]
 
@@ -45,7 +45,7 @@ KINDS = (
 )
 UNIQUE_KINDS = ("campaign", "experiment", "submission", "observation")
 
-_SCHEMA = """
+_SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS records (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     campaign_id TEXT NOT NULL,
@@ -57,12 +57,13 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_kind ON records (campaign_id, kind, round);
 CREATE UNIQUE INDEX IF NOT EXISTS records_once ON records (campaign_id, kind, key)
-    WHERE kind IN ('campaign', 'experiment', 'submission', 'observation');
+    WHERE kind IN ({unique});
 CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
     BEGIN SELECT RAISE(ABORT, 'wetloop store is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
     BEGIN SELECT RAISE(ABORT, 'wetloop store is append-only'); END;
 """
+_SCHEMA = _SCHEMA_TEMPLATE.replace("{unique}", ", ".join(f"'{k}'" for k in UNIQUE_KINDS))
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,6 @@ class CampaignStore:
             if kind in UNIQUE_KINDS and "UNIQUE" in str(exc):
                 return False
             raise StoreError(f"could not store {kind} record: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            if "append-only" in str(exc):
-                raise AppendOnlyViolation(str(exc)) from exc
-            raise
         return True
 
     @contextmanager

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from wetloop.campaign import DATA_FILES, SymbolMap, fetch_data, symbol_map
+from wetloop.campaign import DATA_FILES, SymbolMap, data_cache_dir, fetch_data, symbol_map
 
 from ._text import EMBEDDER, embed_texts, set_name_text
 
@@ -40,9 +40,8 @@ _SOURCES = ("genes/string_v12_ntm_700_400_k3_edges.tsv.gz", "genes/msigdb_c2_rea
 
 
 def knowledge_cache_dir() -> Path:
-    """`$WETLOOP_CACHE_DIR/knowledge`, else `~/.cache/wetloop/knowledge`."""
-    root = os.environ.get("WETLOOP_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "wetloop") / "knowledge"
+    """`$WETLOOP_CACHE_DIR/knowledge`, else `~/.cache/wetloop/knowledge` (beside the data cache)."""
+    return data_cache_dir().parent / "knowledge"
 
 
 def _fingerprint() -> str:

@@ -45,12 +45,7 @@ class OutcomeModel:
     def utility(self, glucose: Tensor) -> Tensor:
         """The spec's objective as a number to maximise, per sample. Shapes: (..., T) -> (...)."""
         objective = self.spec.objective
-        value = self.readouts(glucose)[objective.readout]
-        if objective.direction == "maximize":
-            return value
-        if objective.direction == "minimize":
-            return -value
-        return -(value - float(objective.target_value)).abs()
+        return objective.utility(self.readouts(glucose)[objective.readout])  # works on tensors too
 
     def p_unsafe(self, samples: Tensor) -> dict[str, Tensor]:
         """P(any glucose below the limit) per candidate, keyed by `SafetyLimit.name`.
