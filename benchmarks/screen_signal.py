@@ -20,8 +20,7 @@ from sklearn.metrics import roc_auc_score
 from wetloop.agent.bench_screen import screen_spec
 from wetloop.campaign import load_essentials
 from wetloop.lab_adapters import screen_of
-from wetloop.worldmodel import ScreenWorldModel
-from wetloop.worldmodel._screen_features import DYNAMIC_NAMES
+from wetloop.worldmodel import DYNAMIC_NAMES, ScreenWorldModel
 
 
 def main() -> None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binom
 
-from wetloop.worldmodel import ScreenFeatures, screen_features
-from wetloop.worldmodel._text import set_name_text
+from wetloop.worldmodel import ScreenFeatures, screen_features, set_name_text
 
 from ._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
 

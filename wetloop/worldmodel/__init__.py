@@ -25,9 +25,9 @@ from ._metrics import (
 from ._model import FitReport, TrajectoryWorldModel
 from ._outcome import OutcomeModel
 from ._genes import COLLECTIONS, GeneKnowledge, knowledge_cache_dir
-from ._screen_features import ScreenFeatures
+from ._screen_features import DYNAMIC_NAMES, ScreenFeatures
 from ._screen_model import ScreenEnsembleModel, ScreenFitReport, ScreenModelConfig, ScreenWorldModel, screen_features
-from ._text import EMBEDDER, embed_texts, text_similarity
+from ._text import EMBEDDER, embed_texts, set_name_text, text_similarity
 from .errors import ModelFileError, NoTrainingData, NotFittedError, ObservationFormatError, WorldModelError
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "ScreenModelConfig",
     "ScreenWorldModel",
     "embed_texts",
+    "set_name_text",
+    "DYNAMIC_NAMES",
     "knowledge_cache_dir",
     "screen_features",
     "text_similarity",

@@ -5,9 +5,9 @@ Before any result it is the prior: the base rate scaled by the rank of the gene'
 (well-connected genes score in more screens); every member agrees. `fit(history)` trains M small
 MLPs (one vectorised module), each on a bootstrap resample of the tested genes, on features = static
 knowledge + the task-text match of the gene's sets + neighbour aggregates of the results so far
-(`ScreenFeatures`), target = the lab's "hit" readout. With `prior_offset` (default) each member learns
-a correction to the prior's logit, starting at zero and on unweighted classes, so a few dozen hits
-move the prior instead of replacing it.
+(`ScreenFeatures`), target = the lab's "hit" readout. Each member learns a correction to the prior's
+logit, starting at zero and on unweighted classes, so a few dozen hits move the prior instead of
+replacing it.
 
 How far the learned members are trusted is decided by the campaign's own results (`blend_with_prior`,
 default): the results are replayed round by round (blocks of `budget.batch`, in the order they came),
@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,7 +59,6 @@ class ScreenModelConfig(BaseSettings):
     lr: float = Field(default=0.03, gt=0)
     weight_decay: float = Field(default=3e-3, ge=0)
     prior_hit_rate: float = Field(default=0.05, gt=0, lt=1)
-    prior_offset: bool = True  # members learn a correction to the knowledge prior's logit (no class balancing)
     blend_with_prior: bool = True  # weigh the learned members against the prior by prequential evidence
 
 
@@ -90,17 +90,16 @@ class ScreenEnsembleModel(EnsembleModel):
 
 
 @functools.cache
-def _features_cached(screen: str, data_dir: str | None, task: str) -> ScreenFeatures:
+def _features_cached(screen: str, data_dir: str | None, question: str) -> ScreenFeatures:
     s = load_screen(screen, data_dir)
+    task = f"{s.task} {s.measurement}".strip() or question
     return ScreenFeatures.build(GeneKnowledge.load(), s.genes, task)
 
 
 def screen_features(spec: CampaignSpec) -> ScreenFeatures:
-    """The feature builder of a screen campaign's library (cached per process)."""
+    """The feature builder of a screen campaign's library (built, and the screen read, once per process)."""
     opts = spec.world_options
-    screen = load_screen(opts["screen"], opts.get("data_dir"))
-    task = f"{screen.task} {screen.measurement}".strip() or spec.question
-    return _features_cached(opts["screen"], opts.get("data_dir"), task)
+    return _features_cached(opts["screen"], opts.get("data_dir"), spec.question)
 
 
 def _rank01(x: np.ndarray) -> np.ndarray:
@@ -203,10 +202,11 @@ class ScreenWorldModel:
             X = torch.from_numpy(self.design(tested, hit, score))
             seed = int(hashlib.sha256(json.dumps([self.spec.seed, idx.tolist()]).encode()).hexdigest()[:8], 16)
             with torch_threads(1):  # a tiny problem: threads only add overhead
-                offset = torch.from_numpy(_logit(self.prior_probability())) if self.config.prior_offset else None
+                offset = torch.from_numpy(_logit(self.prior_probability()))
                 _FITTED[key] = _train(X, idx, torch.from_numpy(hit[idx]).float(), self.config, seed, offset)
             while len(_FITTED) > 32:
-                _FITTED.pop(next(iter(_FITTED)))
+                _FITTED.popitem(last=False)  # the least recently used
+        _FITTED.move_to_end(key)
         return _FITTED[key]
 
     def _evidence(self, history: Sequence[tuple[Intervention, Observation]]) -> float:
@@ -242,7 +242,7 @@ class ScreenWorldModel:
         return model
 
 
-_FITTED: dict[str, tuple[Tensor, float]] = {}  # fits of the past rounds' data, reused within a process
+_FITTED: OrderedDict[str, tuple[Tensor, float]] = OrderedDict()  # fits of past rounds' data, reused in-process
 
 
 def _loglik(p: np.ndarray, y: np.ndarray) -> float:
@@ -255,36 +255,10 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p)).astype(np.float32)
 
 
-def _train(X: Tensor, idx: np.ndarray, y: Tensor, cfg: ScreenModelConfig, seed: int,
-           offset: Tensor | None = None) -> tuple[Tensor, float]:
-    """Bootstrap ensemble of 1-hidden-layer MLPs. X (n, F); y (k,) for rows idx -> probs (M, n), final loss.
-    With `offset` (n,) (the prior's logit) each member learns a correction to it, starting from zero, on
-    unweighted classes: with few results the prediction stays near the prior instead of overshooting."""
-    if offset is not None:
-        return _train_residual(X, idx, y, cfg, seed, offset)
-    g = torch.Generator().manual_seed(seed)
-    M, F, H = cfg.members, X.shape[1], cfg.hidden
-    boot = torch.randint(0, len(idx), (M, len(idx)), generator=g)  # (M, k) bootstrap rows
-    Xb, yb = X[torch.from_numpy(idx)][boot], y[boot]  # (M, k, F), (M, k)
-    W1 = (torch.randn(M, F, H, generator=g) / F**0.5).requires_grad_()
-    b1 = torch.zeros(M, 1, H, requires_grad=True)
-    W2 = (torch.randn(M, H, 1, generator=g) / H**0.5).requires_grad_()
-    b2 = torch.full((M, 1, 1), -2.0, requires_grad=True)
-    net = lambda Z: (torch.tanh(Z @ W1 + b1) @ W2 + b2).squeeze(-1)  # noqa: E731  (M, *, F) -> (M, *)
-    opt = torch.optim.Adam([W1, b1, W2, b2], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    pos = (yb.sum(1, keepdim=True) + 1) / (yb.shape[1] + 2)
-    weight = torch.where(yb > 0, 0.5 / pos, 0.5 / (1 - pos))  # balanced classes per member
-    for _ in range(cfg.epochs):
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(Xb), yb, weight=weight)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        logits = net(X.expand(M, *X.shape))  # (M, n)
-    return torch.sigmoid(logits + torch.log(pos / (1 - pos))), float(loss.detach())  # undo the class balancing
-
-
-def _train_residual(X: Tensor, idx: np.ndarray, y: Tensor, cfg: ScreenModelConfig, seed: int, offset: Tensor) -> tuple[Tensor, float]:
+def _train(X: Tensor, idx: np.ndarray, y: Tensor, cfg: ScreenModelConfig, seed: int, offset: Tensor) -> tuple[Tensor, float]:
+    """Bootstrap ensemble of 1-hidden-layer MLPs, each learning a correction to `offset` (n,), the prior's
+    logit, from zero and on unweighted classes (class-balanced members trained from scratch overestimated
+    P(hit) and did worse than the prior alone). X (n, F); y (k,) for rows idx -> probs (M, n), final loss."""
     g = torch.Generator().manual_seed(seed)
     M, F, H = cfg.members, X.shape[1], cfg.hidden
     boot = torch.randint(0, len(idx), (M, len(idx)), generator=g)  # (M, k) bootstrap rows
