@@ -7,7 +7,7 @@ hits, best / mean hit enrichment of its gene sets) are computed as if every *oth
 tested (each gene's own result left out), and scored against the hits over non-essential genes:
 AUROC and the hit rate among the 640 top-ranked genes (a whole 5 x 128 campaign). That is more than
 any campaign ever sees, so it bounds what learning from neighbours can add; the knowledge prior and
-network degree (no results needed) are scored the same way for comparison.
+the task-text match of the gene's sets (no results needed) are scored the same way for comparison.
 """
 
 from __future__ import annotations
@@ -15,12 +15,19 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 from wetloop.agent.bench_screen import screen_spec
 from wetloop.campaign import load_essentials
 from wetloop.lab_adapters import screen_of
 from wetloop.worldmodel import DYNAMIC_NAMES, ScreenWorldModel
+
+
+def auroc(y: np.ndarray, x: np.ndarray) -> float:
+    """Area under the ROC curve of score x for labels y (0/1): the Mann-Whitney U over n1 * n0, ties halved."""
+    ranks, pos = rankdata(x), y > 0
+    n1, n0 = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def main() -> None:
@@ -38,7 +45,7 @@ def main() -> None:
         index = screen.index()
         score = np.array([screen.scores[index[g]] for g in model.genes])
         everything = np.ones(len(hit), bool)
-        columns = {"prior (no results)": model.prior_probability(), "STRING degree (no results)": f.static[:, 0]}
+        columns = {"prior = degree (no results)": model.prior_probability(), "task-text match (no results)": f.prior}
         columns |= dict(zip(DYNAMIC_NAMES, f.dynamic(everything, hit, score).T))
         print(f"\n{name}: {int(hit[keep].sum())} non-essential hits among {int(keep.sum())} genes "
               f"(base rate {hit[keep].mean():.3f}); every other gene's result known")
@@ -46,7 +53,7 @@ def main() -> None:
         for col, x in columns.items():
             x = x[keep]
             top = np.argsort(-x, kind="stable")[: args.top]
-            print(f"  {col:28s} {roc_auc_score(hit[keep], x):6.3f} {hit[keep][top].mean():18.3f}")
+            print(f"  {col:28s} {auroc(hit[keep], x):6.3f} {hit[keep][top].mean():18.3f}")
 
 
 if __name__ == "__main__":
