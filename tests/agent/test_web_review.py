@@ -99,6 +99,10 @@ def test_review_a_round_in_chromium(campaign: Campaign, server: RunningServer, p
     assert "Evidence for" in first.inner_text() and "information gain" in first.inner_text()
     assert first.locator(".plotly-graph-div").count() == 1 and page.evaluate("typeof Plotly") == "object"
     assert page.locator("#removed").is_visible()
+    removed = campaign.pending_review()["removed"]  # the page lists exactly what the safety filter removed
+    assert f"Removed by the safety filter ({len(removed)})" in page.locator("#removed").inner_text()
+    rows = page.locator("#removed tr").count()
+    assert rows == len(removed) + 1 if removed else "No candidate was removed" in page.locator("#removed").inner_text()
 
     _decide(page, 1, "Approve")
     _decide(page, 2, "Reject")
