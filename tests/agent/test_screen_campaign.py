@@ -50,3 +50,23 @@ def test_bench_screen_figures(data_env):
     assert abs(m["oracle"]["non_essential"]["mean_per_round"][-1] - 64 / (fig["hits"] - 120)) < 0.02
     assert m["essential_first"]["non_essential"]["mean_per_round"][-1] == 0.0
     assert m["ours"]["non_essential"]["mean_per_round"][-1] <= m["oracle"]["non_essential"]["mean_per_round"][-1]
+
+
+def test_a_reviewer_can_swap_a_gene_in_a_screen_campaign(tmp_path, data_env):
+    """An edit is checked against the hard limits and, where the spec has safety limits, the model's
+    safety prediction; a screen has none (its model predicts hits, not glucose), so the edit runs."""
+    from wetloop.campaign import Decision, Intervention
+
+    spec = load_spec(SPEC).with_overrides(budget=Budget(rounds=2, batch=4))
+    with Campaign.create(spec, tmp_path / "run", settings=AgentSettings(review=True)) as c:
+        first = c.run()
+        second = c.review([Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in first.review["selected"]])
+        assert second.review is not None and second.review["round"] == 2  # round 2 ranks with a fitted screen model
+        tested = {e.intervention.values["gene"] for e in c.store.experiments(c.campaign_id)}
+        swap = next(g for g in ("IRF1", "STAT1", "JAK2", "IFNGR1") if g not in tested)
+        sel = second.review["selected"]
+        decisions = [Decision(proposal_key=sel[0]["proposal_key"], action="edit", by="person:ada",
+                              edited=Intervention(values={"gene": swap}), reason="test the receptor pathway")]
+        decisions += [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in sel[1:]]
+        assert c.review(decisions).done
+        assert swap in {e.intervention.values["gene"] for e in c.store.experiments(c.campaign_id, round=2)}

@@ -62,7 +62,7 @@ def edit_problem(spec: CampaignSpec, x: Intervention, world: TrajectoryWorldMode
     problems = x.violations(spec)
     if problems:
         return "edit outside the hard limits: " + "; ".join(problems)
-    if world is not None:
+    if world is not None and spec.safety:  # nothing to predict without a limit (e.g. a screen)
         p = predicted_p_unsafe(world, [x])[0]
         for lim in spec.safety:
             if p.get(lim.name, 0.0) > lim.max_probability:
