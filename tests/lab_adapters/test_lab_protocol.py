@@ -151,6 +151,18 @@ def test_make_lab_picks_the_world_and_names_the_known_ones(tmp_path: Path) -> No
         WORLDS.pop("toy")
 
 
+def test_a_misspelt_adapter_option_is_an_error_and_runner_arguments_are_not_options(tmp_path: Path) -> None:
+    from wetloop.campaign import LabRef
+    from wetloop.lab_adapters import LabError
+
+    typo = SPEC.with_overrides(lab=LabRef(adapter="http", options={"base_url": "http://127.0.0.1:9", "timeot_s": 3}))
+    with pytest.raises(LabError, match=r"\['timeot_s'\] are not options of the 'http' lab adapter; it takes .*timeout_s"):
+        make_lab(typo, cache_dir=tmp_path, workers=1)
+    ok = SPEC.with_overrides(lab=LabRef(adapter="http", options={"base_url": "http://127.0.0.1:9", "timeout_s": 3}))
+    with make_lab(ok, cache_dir=tmp_path, workers=1) as lab:  # cache_dir / workers are the runner's, not passed on
+        assert lab.timeout_s == 3
+
+
 def test_settings_come_from_env_and_explicit_arguments_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WETLOOP_LAB_CACHE_DIR", str(tmp_path / "env"))
     monkeypatch.setenv("WETLOOP_LAB_WORKERS", "3")

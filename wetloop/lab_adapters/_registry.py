@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,26 @@ def _adapter(name: str) -> LabFactory:
         raise LabError(f"the {name!r} lab adapter needs {need} ({exc.name} is missing): {install}") from None
 
 
+def _accepted(factory: LabFactory, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The runner's arguments (e.g. cache_dir, workers) that this adapter takes; a remote lab has its own."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _check_options(name: str, factory: LabFactory, options: dict[str, Any]) -> None:
+    """A misspelt option is an error naming the adapter's options, not something silently dropped.
+    (An adapter with `**options` of its own, like pylabrobot, checks them itself.)"""
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return
+    named = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"spec"}
+    unknown = sorted(set(options) - named)
+    if unknown:
+        raise LabError(f"spec.lab.options {unknown} are not options of the {name!r} lab adapter; it takes {sorted(named)}")
+
+
 def register_world(world: str, factory: LabFactory) -> None:
     """Make `make_lab` build `factory(spec, **kwargs)` for specs with `spec.world == world`."""
     WORLDS[world] = factory
@@ -61,7 +82,9 @@ def make_lab(spec: CampaignSpec, **kwargs: Any) -> Lab:
     Raises `WorldNotFound`, listing the known worlds, when none is registered under that name.
     """
     if spec.lab.adapter != "local":
-        return _adapter(spec.lab.adapter)(spec, **{**spec.lab.options, **kwargs})
+        factory = _adapter(spec.lab.adapter)
+        _check_options(spec.lab.adapter, factory, spec.lab.options)
+        return factory(spec, **{**spec.lab.options, **_accepted(factory, kwargs)})
     factory = WORLDS.get(spec.world)
     if factory is None:
         raise WorldNotFound(spec.world, WORLDS)

@@ -94,7 +94,6 @@ class HttpLab(Lab):
         retries: further attempts after a transient failure, with exponential backoff from `backoff_s`
             (doubling, jittered, at most `max_backoff_s`).
         name: the lab's name, written on its tickets.
-        **ignored: runner options for local labs (`cache_dir`, `workers`): the remote lab has its own.
     """
 
     def __init__(
@@ -108,7 +107,6 @@ class HttpLab(Lab):
         backoff_s: float = 0.1,
         max_backoff_s: float = 5.0,
         name: str = "http",
-        **ignored: Any,
     ) -> None:
         super().__init__(spec, name)
         if retries < 0 or timeout_s <= 0 or backoff_s < 0:

@@ -54,12 +54,11 @@ class SilaLab(Lab):
             a new instance answers an earlier one's tickets even after the server forgot its runs.
         connect_timeout_s: how long to retry connecting while the server starts.
         name: the lab's name, written on its tickets.
-        **ignored: other runner arguments (e.g. `workers`: the server decides its own parallelism).
     """
 
     def __init__(
         self, spec: CampaignSpec, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, cache_dir: Path | str | None = None,
-        connect_timeout_s: float = 10.0, name: str = "sila", **ignored: Any,
+        connect_timeout_s: float = 10.0, name: str = "sila",
     ) -> None:
         super().__init__(spec, name)
         if host not in LOOPBACK_HOSTS:
