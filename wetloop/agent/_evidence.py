@@ -27,6 +27,7 @@ def update_hypotheses(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: i
     obs = store.observations(cid)
     best = best_before(spec, store, cid, rnd)
     readout = spec.objective.readout
+    changed: set[str] = set()
     for exp in store.experiments(cid, round=rnd):
         o = obs.get(exp.key)
         for hid in exp.hypothesis_ids:
@@ -52,4 +53,6 @@ def update_hypotheses(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: i
                 "evidence_against": h.evidence_against if verdict else (*h.evidence_against, text),
             })
             hyps[hid] = h
-            store.append(cid, "hypothesis", h, round=rnd, key=hid)
+            changed.add(hid)
+    for hid in sorted(changed):  # one new version per hypothesis per round, with all of the round's evidence
+        store.append(cid, "hypothesis", hyps[hid], round=rnd, key=hid)
