@@ -1,12 +1,26 @@
 """The loop: LangGraph graph, proposers (LLM and offline), review gate, CLI, reports. Nothing imports it."""
 
-from ._proposal import CandidateDraft, HypothesisDraft, ProposalContext, Proposer, ProposerReply
-from .configuration import AgentSettings, LLMSettings
-from .errors import AgentError, ProposerError, ReviewError, RunDirError
-from .graph import LoopContext, build_graph
-from .llm import LLMProposer
-from .offline import OfflineProposer
-from .runner import Campaign, RunOutcome
+import importlib
+from typing import Any
+
+# Exported names and the module of each, imported on first use: `wetloop --help` and `lab serve`
+# should not pay for torch, botorch, langgraph and openai.
+_EXPORTS = {
+    "CandidateDraft": "._proposal", "HypothesisDraft": "._proposal", "ProposalContext": "._proposal",
+    "Proposer": "._proposal", "ProposerReply": "._proposal",
+    "AgentSettings": ".configuration", "LLMSettings": ".configuration",
+    "AgentError": ".errors", "ProposerError": ".errors", "ReviewError": ".errors", "RunDirError": ".errors",
+    "LoopContext": ".graph", "build_graph": ".graph",
+    "LLMProposer": ".llm", "OfflineProposer": ".offline",
+    "Campaign": ".runner", "RunOutcome": ".runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+
 
 __all__ = [
     "AgentError",

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich import box
@@ -22,7 +22,9 @@ from ._cli_lab import register_lab_commands
 from ._cli_sila import register_sila_commands
 from .configuration import AgentSettings, LLMSettings
 from .errors import ReviewError, RunDirError
-from .runner import Campaign, RunOutcome
+
+if TYPE_CHECKING:  # the loop (torch, botorch, langgraph) is imported by the commands that run it, not by --help
+    from .runner import Campaign, RunOutcome
 
 __all__ = ["app", "main"]
 
@@ -49,6 +51,8 @@ def _latest_run() -> Path:
 
 
 def _open(run_dir: Path | None, **kwargs: Any) -> Campaign:
+    from .runner import Campaign
+
     return Campaign(run_dir or _latest_run(), console=err, **kwargs)
 
 
@@ -71,6 +75,8 @@ def run(
     llm_model: Annotated[Optional[str], typer.Option(help="Model name at that endpoint.")] = None,
 ) -> None:
     """Run a campaign: the built-in default, or a spec file."""
+    from .runner import Campaign
+
     spec = _with_overrides(load_spec(spec_file or default_spec_path()), rounds, batch, seed, patient)
     run_dir = run_dir or _runs_root() / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     llm = _llm(llm_base_url, llm_model)
