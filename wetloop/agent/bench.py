@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, observed_safe, observed_unsafe
-from wetloop.lab_adapters import make_lab, reference_day
+from wetloop.lab_adapters import make_lab, reference_day, wait_for
 from wetloop.worldmodel import TrajectoryWorldModel, calibration_report
 
 from .configuration import AgentSettings
@@ -52,23 +52,22 @@ def random_search(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[list[
     t0 = time.perf_counter()
     with make_lab(spec, cache_dir=cache_dir) as lab:
         for rnd in range(1, spec.budget.rounds + 1):
-            xs = [Intervention(values={v.name: v.from_unit(float(u)) for v, u in zip(spec.interventions, rng.random(len(spec.interventions)))})
-                  for _ in range(spec.budget.batch)]
+            xs = _random_interventions(spec, rng, spec.budget.batch)
             exps = [Experiment(campaign_id=f"random-{seed}", round=rnd, intervention=x, approved_by="policy:random") for x in xs]
             tickets = [lab.submit(e) for e in exps]
-            pairs += [(x, _wait(lab, t)) for x, t in zip(xs, tickets)]
+            pairs += list(zip(xs, wait_for(lab, tickets, poll_s=0.1)))
     return pairs, time.perf_counter() - t0
 
 
-def _wait(lab: Any, ticket: Any) -> Observation:
-    while (obs := lab.poll(ticket)) is None:
-        time.sleep(0.1)
-    return obs
+def _random_interventions(spec: CampaignSpec, rng: np.random.Generator, n: int) -> list[Intervention]:
+    """n interventions uniform in the hard-limit box (in each variable's unit scale, e.g. log)."""
+    return [Intervention(values={v.name: v.from_unit(float(u)) for v, u in zip(spec.interventions, rng.random(len(spec.interventions)))})
+            for _ in range(n)]
 
 
 def _rollout_speed(world: TrajectoryWorldModel, spec: CampaignSpec, sim_day_s: float, n: int = 64) -> dict[str, float]:
     rng = np.random.default_rng(0)
-    xs = [Intervention(values={v.name: v.from_unit(float(u)) for v, u in zip(spec.interventions, rng.random(len(spec.interventions)))}) for _ in range(2 * n)]
+    xs = _random_interventions(spec, rng, 2 * n)
     model = world.botorch_model()
     model.posterior(world.encode(xs[n:]).unsqueeze(-2))  # warm-up on other regimens: the model keeps its last rollout
     X = world.encode(xs[:n]).unsqueeze(-2)
