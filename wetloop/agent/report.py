@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from wetloop.campaign import (
     Band, CampaignSpec, CampaignStore, Decision, Experiment, Hypothesis, Observation, RankedProposal, Ranking,
-    Trajectory, glucose_range, glucose_readouts, observed_unsafe,
+    Trajectory, glucose_range, glucose_readouts, observed_safe, observed_unsafe,
 )
 
 from ._report_screen import screen_figure
@@ -114,10 +114,12 @@ class CampaignView:
         return sorted({o.experiment.round for o in self.outcomes} | {r.round for r in self.rankings})
 
     def best(self, up_to_round: int | None = None) -> Outcome | None:
-        """The best observed objective among safe days (an unsafe regimen answers no question)."""
+        """The best observed objective among days shown safe (`campaign.observed_safe`, as the planner and
+        the proposers count them: an unsafe regimen, or one whose safety is unknown, answers no question)."""
         safe = [
             o for o in self.outcomes
-            if o.objective is not None and not o.unsafe and (up_to_round is None or o.experiment.round <= up_to_round)
+            if o.objective is not None and o.observation is not None and observed_safe(self.spec, o.observation)
+            and (up_to_round is None or o.experiment.round <= up_to_round)
         ]
         return max(safe, key=lambda o: self.spec.objective.utility(o.objective), default=None)  # type: ignore[arg-type]
 
