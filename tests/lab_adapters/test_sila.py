@@ -192,12 +192,13 @@ def test_a_taken_port_is_refused_not_shared() -> None:
 
 def test_a_server_that_goes_away_mid_run_is_unreachable_not_silent() -> None:
     server = SilaLabServer(toy_lab(polls_until_done=10_000)).start()
-    with SilaLab(SPEC, port=server.port) as lab:
-        try:
-            ticket = lab.submit(experiment())
-            assert lab.poll(ticket) is None
-        finally:
-            server.stop()
+    try:
+        lab = SilaLab(SPEC, port=server.port)
+        ticket = lab.submit(experiment())
+        assert lab.poll(ticket) is None
+    finally:
+        server.stop()  # stopped even when connecting fails
+    with lab:
         with pytest.raises(LabUnreachable):
             for _ in range(50):
                 lab.poll(ticket)
@@ -216,7 +217,13 @@ def test_the_cli_serves_a_spec_until_interrupted(tmp_path) -> None:
             assert lab.server_world["world_options"]["hours"] == 4
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read()[-2000:]
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never left running, whatever the test's outcome
+            proc.wait()
+            raise
+    assert code == 0, proc.stderr.read()[-2000:]
 
 
 def test_a_missing_extra_names_the_install_line() -> None:
