@@ -203,6 +203,7 @@ def test_desk_rules_approve_the_rest_one_release_and_a_stopped_loop(campaign: Ca
         stored = campaign.store.decisions(campaign.campaign_id, round=2)
         assert [(d.action, d.by, d.reason) for d in stored][1] == ("reject", "person:ada", "seen enough of this region")
     finally:
+        desk.wait(60)  # a release thread still running when an assertion fails ends before the store closes
         desk.close()
     _a_failed_release_can_be_retried(campaign, quiet)
     _a_failing_loop_stops_and_says_how_to_resume(campaign, quiet)
@@ -220,12 +221,15 @@ def _a_failed_release_can_be_retried(campaign: Campaign, quiet) -> None:
 
     with _Unreachable(campaign.run_dir, console=quiet) as broken:
         desk = ReviewDesk(broken, "ada")
-        desk.release(3, "ada", approve_rest=True)
-        assert desk.wait(60)
-        status = desk.status()
-        assert status.state == "review" and status.round == 3 and "review service unreachable" in status.error
-        assert 3 not in status.released  # so the reviewer can release it again
-        desk.close()
+        try:
+            desk.release(3, "ada", approve_rest=True)
+            assert desk.wait(60)
+            status = desk.status()
+            assert status.state == "review" and status.round == 3 and "review service unreachable" in status.error
+            assert 3 not in status.released  # so the reviewer can release it again
+        finally:
+            desk.wait(60)
+            desk.close()
 
 
 class _LabGone(SimulatedLab):
@@ -239,11 +243,14 @@ def _a_failing_loop_stops_and_says_how_to_resume(campaign: Campaign, quiet) -> N
     gone = lambda spec, run_dir: _LabGone(spec, lambda x: toy_glucose_day(spec, x))  # noqa: E731
     with Campaign(campaign.run_dir, console=quiet, lab_factory=gone, world_config=FAST_WORLD) as broken:
         desk = ReviewDesk(broken, "ada")
-        desk.release(3, "ada", approve_rest=True)
-        assert desk.wait(60)
-        status = desk.status()
-        assert status.state == "stopped" and "lab unreachable" in status.message and "wetloop resume" in status.message
-        desk.close()
+        try:
+            desk.release(3, "ada", approve_rest=True)
+            assert desk.wait(60)
+            status = desk.status()
+            assert status.state == "stopped" and "lab unreachable" in status.message and "wetloop resume" in status.message
+        finally:
+            desk.wait(60)
+            desk.close()
 
 
 def test_review_web_refuses_decision_flags(tmp_path) -> None:
