@@ -187,3 +187,17 @@ def test_importing_the_room_loads_neither_torch_nor_simglucose() -> None:
     code = "import sys, wetloop.lab_adapters; print('torch' in sys.modules, 'simglucose' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOM.parents[1], check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("adapter, package", [("pylabrobot", "pylabrobot"), ("sila", "sila2")])
+def test_a_missing_extra_names_the_install_line(adapter: str, package: str) -> None:
+    """With the adapter's package unimportable, make_lab says which extra to install (in a fresh interpreter)."""
+    code = (
+        f"import sys; sys.modules['{package}'] = None\n"
+        "from wetloop.campaign import LabRef, default_spec_path, load_spec\n"
+        "from wetloop.lab_adapters import LabError, make_lab\n"
+        f"spec = load_spec(default_spec_path()).with_overrides(lab=LabRef(adapter='{adapter}'))\n"
+        "try:\n    make_lab(spec)\nexcept LabError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert f'pip install "wetloop[{adapter}]"' in done.stdout, done.stderr[-2000:]

@@ -7,8 +7,6 @@ error itself; the tests check that each comes back as a TipError / VolumeError n
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -188,19 +186,6 @@ def test_options_and_specs_the_deck_cannot_dose_are_refused_with_what_to_change(
         PlateLab(SPEC, world=readout_world(), pipette="fast")
     with pytest.raises(LabError, match="total_volume_ul"):
         PlateLab(SPEC, world=readout_world(), total_volume_ul=150.0)
-
-
-def test_a_missing_extra_names_the_install_line() -> None:
-    """With pylabrobot unimportable, make_lab says which extra to install (in a fresh interpreter)."""
-    code = (
-        "import sys; sys.modules['pylabrobot'] = None\n"
-        "from wetloop.campaign import LabRef, default_spec_path, load_spec\n"
-        "from wetloop.lab_adapters import LabError, make_lab\n"
-        "spec = load_spec(default_spec_path()).with_overrides(lab=LabRef(adapter='pylabrobot'))\n"
-        "try:\n    make_lab(spec)\nexcept LabError as exc:\n    print(exc)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert 'pip install "wetloop[pylabrobot]"' in done.stdout, done.stderr[-2000:]
 
 
 # -- a whole campaign on plates ------------------------------------------------------------------

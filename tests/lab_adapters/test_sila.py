@@ -226,19 +226,6 @@ def test_the_cli_serves_a_spec_until_interrupted(tmp_path) -> None:
     assert code == 0, proc.stderr.read()[-2000:]
 
 
-def test_a_missing_extra_names_the_install_line() -> None:
-    """With sila2 unimportable, make_lab says which extra to install (in a fresh interpreter)."""
-    code = (
-        "import sys; sys.modules['sila2'] = None\n"
-        "from wetloop.campaign import LabRef, default_spec_path, load_spec\n"
-        "from wetloop.lab_adapters import LabError, make_lab\n"
-        "spec = load_spec(default_spec_path()).with_overrides(lab=LabRef(adapter='sila'))\n"
-        "try:\n    make_lab(spec)\nexcept LabError as exc:\n    print(exc)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert 'pip install "wetloop[sila]"' in done.stdout, done.stderr[-2000:]
-
-
 # -- a whole campaign through SiLA ---------------------------------------------------------------
 @pytest.fixture()
 def simglucose_server(tmp_path):
