@@ -116,7 +116,7 @@ def test_categorical_variables_take_names() -> None:
     assert Intervention(values={"gene": 3.0}).violations(spec) == ["gene must be a name, got 3.0"]
     assert Intervention(values={"gene": "STAT1"}).describe(spec) == "gene=STAT1"
     picky = Variable(name="gene", kind="categorical", choices=("A", "B"))
-    assert picky.violation("C") == "gene = 'C' is not one of the allowed choices"
+    assert picky.violation("C") == "gene = 'C' is not one of the allowed choices ['A', 'B']"
 
 
 def test_observed_safety_one_definition(spec) -> None:

@@ -1,6 +1,9 @@
 """The shared language of the loop and the campaign store. Imports no other room."""
 
 from ._readouts import (
+    computed_readouts,
+    event_happened,
+    readout_value,
     glucose_range,
     glucose_readouts,
     observed_safe,
@@ -26,9 +29,14 @@ from ._records import (
     Transition,
 )
 from ._dosing import DosingSchedule, dosing_schedule, meals_of
-from ._spec import Budget, CampaignSpec, Cost, LabRef, Objective, SafetyLimit, Variable, default_spec_path, load_spec
+from ._spec import (
+    Budget, CampaignSpec, Cost, LabRef, Objective, Readout, SafetyLimit, Series, SetValue, Value, Variable, default_spec_path,
+    load_spec,
+)
 from ._datasets import DATA_FILES, DataFile, data_cache_dir, fetch_data, sha256_prefix
 from ._hgnc import MappingReport, Screen, SymbolMap, load_essentials, load_screen, screen_names, symbol_map
+from ._worlds import WORLD_REGISTRY, get_world, register_world_class, world_names
+from ._proposals import CandidateDraft, HypothesisDraft, ProposalContext, Proposer, ProposerReply, safe_history
 from ._store import KINDS, CampaignStore, StoredRecord
 from .errors import (
     AppendOnlyViolation,
@@ -42,6 +50,23 @@ from .errors import (
 )
 
 __all__ = [
+    "CandidateDraft",
+    "HypothesisDraft",
+    "ProposalContext",
+    "Proposer",
+    "ProposerReply",
+    "safe_history",
+    "WORLD_REGISTRY",
+    "get_world",
+    "register_world_class",
+    "world_names",
+    "Readout",
+    "Series",
+    "SetValue",
+    "Value",
+    "computed_readouts",
+    "event_happened",
+    "readout_value",
     "ChecksumMismatch",
     "DATA_FILES",
     "DataFile",

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ._spec import CampaignSpec, Frozen
+from ._spec import CampaignSpec, Frozen, Value
 from .errors import InterventionError
 
 __all__ = [
@@ -34,9 +34,10 @@ __all__ = [
 
 
 class Intervention(Frozen):
-    """One point of the intervention space, e.g. `{"basal": 0.65, "carb_ratio": 23.0}` or `{"gene": "STAT1"}`."""
+    """One point of the intervention space, e.g. `{"basal": 0.65, "carb_ratio": 23.0}`, `{"gene": "STAT1"}`
+    or, with a set variable, `{"cocktail": {"Gata1": "oe", "Pu1": "ko"}}`."""
 
-    values: dict[str, float | str]
+    values: dict[str, Value]
 
     @model_validator(mode="after")
     def _finite(self) -> Intervention:
@@ -45,7 +46,7 @@ class Intervention(Frozen):
             raise ValueError(f"intervention values must be finite numbers, got {bad}")
         return self
 
-    def canonical(self, digits: int = 6) -> dict[str, float | str]:
+    def canonical(self, digits: int = 6) -> dict[str, Value]:
         """Numbers rounded to `digits` significant figures, sorted by name: the identity of a point."""
         return {k: _rounded(self.values[k], digits) for k in sorted(self.values)}
 
@@ -74,14 +75,22 @@ class Intervention(Frozen):
     def describe(self, spec: CampaignSpec | None = None) -> str:
         if spec is None:
             return ", ".join(f"{k}={_short(v)}" for k, v in self.canonical().items())
-        return ", ".join(f"{v.name}={_short(self.values[v.name])}{' ' + v.unit if v.unit else ''}" for v in spec.interventions)
+        return ", ".join(f"{v.name}={v.describe(self.values[v.name])}" for v in spec.interventions if v.name in self.values)
+
+    def cost(self, spec: CampaignSpec) -> float:
+        """What running this intervention costs under the spec's cost model."""
+        return spec.cost_of(self.values)
 
 
-def _rounded(value: float | str, digits: int) -> float | str:
+def _rounded(value: Value, digits: int) -> Value:
+    if isinstance(value, dict):
+        return {k: value[k] for k in sorted(value)}
     return value if isinstance(value, str) else float(f"{value:.{digits}g}")
 
 
-def _short(value: float | str) -> str:
+def _short(value: Value) -> str:
+    if isinstance(value, dict):
+        return "+".join(f"{k}:{v}" for k, v in sorted(value.items())) or "none"
     return value if isinstance(value, str) else f"{value:.3g}"
 
 

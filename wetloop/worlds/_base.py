@@ -1,0 +1,171 @@
+"""`World`: what one kind of experiment brings to the loop, with generic defaults for everything.
+
+The loop asks a campaign's world (through `campaign.get_world(spec.world)`) for its lab, its world
+model, its planner and its offline proposer, and for the readouts and series it knows. A new world
+overrides what is specific to it and inherits the rest: a world with declared series gets the
+generic time-course ensemble, one with scalar readouts the scalar ensemble (or a GP), the generic
+planner and the generic offline proposer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from wetloop.campaign import (
+    CampaignSpec,
+    HypothesisDraft,
+    Intervention,
+    Observation,
+    ProposalContext,
+    Readout,
+    Series,
+    SpecError,
+    unsafe_readout_name,
+)
+
+__all__ = ["World", "WorldOptions"]
+
+History = Sequence[tuple[Intervention, Observation]]
+
+
+class WorldOptions(BaseModel):
+    """Base of a world's typed `world_options`: unknown keys are errors, values are checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class World:
+    """One kind of experiment. Subclasses set `name`, `Options`, and override what differs."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    Options: ClassVar[type[WorldOptions]] = WorldOptions
+
+    # -- the spec ---------------------------------------------------------------------------------
+    def options(self, spec: CampaignSpec) -> Any:
+        """`spec.world_options` validated by this world's `Options` (SpecError naming each problem)."""
+        try:
+            return self.Options.model_validate(spec.world_options)
+        except ValidationError as exc:
+            lines = [f"  world_options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            fields = ", ".join(sorted(self.Options.model_fields)) or "none"
+            raise SpecError(f"world {self.name!r} options are invalid (it takes: {fields}):\n" + "\n".join(lines)) from None
+
+    def series(self, spec: CampaignSpec) -> tuple[Series, ...]:
+        """The time courses experiments of this world report (the spec's, for a generic world)."""
+        return tuple(spec.series)
+
+    def readouts(self, spec: CampaignSpec) -> tuple[Readout, ...]:
+        """Every readout an experiment yields: the world's own and the spec's declared ones."""
+        return tuple(spec.readouts)
+
+    def readout(self, spec: CampaignSpec, name: str) -> Readout | None:
+        return next((r for r in self.readouts(spec) if r.name == name), None)
+
+    def check_spec(self, spec: CampaignSpec) -> list[str]:
+        """Every problem of the spec for this world, one line each (empty when it can run)."""
+        problems: list[str] = []
+        try:
+            self.options(spec)
+        except SpecError as exc:
+            problems.append(str(exc))
+        readouts = {r.name for r in self.readouts(spec)}
+        series = {s.name for s in self.series(spec)}
+        if spec.objective.readout not in readouts:
+            problems.append(f"objective.readout {spec.objective.readout!r} is not a readout of world {self.name!r}; "
+                            f"known readouts: {sorted(readouts) or 'none (declare them under readouts:)'}")
+        for r in self.readouts(spec):
+            if r.series is not None and r.series not in series:
+                problems.append(f"readout {r.name!r} is computed from series {r.series!r}, which the world does not report; "
+                                f"known series: {sorted(series) or 'none (declare them under series:)'}")
+        for limit in spec.safety:
+            known = series if limit.series is not None else readouts
+            if limit.target not in known:
+                what = "series" if limit.series is not None else "readout"
+                problems.append(f"safety limit {limit.name!r} watches {what} {limit.target!r}, which world {self.name!r} "
+                                f"does not report; known {what}: {sorted(known) or 'none'}")
+        return problems
+
+    def validate_spec(self, spec: CampaignSpec) -> CampaignSpec:
+        """The spec, when it can run in this world; else SpecError listing every problem."""
+        problems = self.check_spec(spec)
+        if problems:
+            raise SpecError(f"spec {spec.name!r} cannot run in world {self.name!r}:\n  " + "\n  ".join(problems))
+        return spec
+
+    def event_readouts(self, spec: CampaignSpec) -> tuple[str, ...]:
+        """The 0/1 event readout name of each safety limit, in spec order."""
+        return tuple(unsafe_readout_name(limit) for limit in spec.safety)
+
+    def library(self, model: Any) -> Container[str] | None:
+        """The names a world-decided categorical variable accepts (a screen's genes), or None."""
+        return None
+
+    # -- the lab ------------------------------------------------------------------------------------
+    def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
+        """The in-process lab for this world (`lab: {adapter: local}`); kwargs such as cache_dir, workers."""
+        raise SpecError(f"world {self.name!r} has no local lab; point spec.lab at a lab adapter (http, sila)")
+
+    # -- the world model ----------------------------------------------------------------------------
+    model_suffix: ClassVar[str] = ".pt"
+
+    def model_family(self, spec: CampaignSpec) -> str:
+        """`series` (time-course ensemble), `ensemble` (scalar readouts) or `gp`; `auto` picks series
+        when the world reports series its readouts are computed from, else the scalar ensemble."""
+        if spec.world_model != "auto":
+            return spec.world_model
+        return "series" if any(r.series is not None for r in self.readouts(spec)) else "ensemble"
+
+    def new_model(self, spec: CampaignSpec, config: Any = None) -> Any:
+        """An unfitted world model of this world's family (fit it on the campaign's history)."""
+        from wetloop.worldmodel import ScalarWorldModel, SeriesWorldModel
+
+        family = self.model_family(spec)
+        if family == "series":
+            return SeriesWorldModel(spec, self.series(spec), self.readouts(spec), inputs=self.inputs)
+        return ScalarWorldModel(spec, self.readouts(spec), kind="gp" if family == "gp" else "ensemble")
+
+    def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
+        from wetloop.worldmodel import ScalarWorldModel, SeriesWorldModel
+
+        cls = SeriesWorldModel if self.model_family(spec) == "series" else ScalarWorldModel
+        return cls.load(path, spec, self.series(spec), self.readouts(spec), inputs=self.inputs) \
+            if cls is SeriesWorldModel else cls.load(path, spec, self.readouts(spec))
+
+    def prior_model(self, spec: CampaignSpec) -> Any:
+        """A model before any result (a screen's knowledge prior), or None: the first round is then
+        a space-filling design over the spec's start region."""
+        return None
+
+    def fit_data(self, history: History) -> list[tuple[Intervention, Observation]]:
+        """The experiments a refit learns from (`ok` results)."""
+        return [(x, o) for x, o in history if o.status == "ok"]
+
+    def fit_summary(self, report: Any) -> str:
+        """One line about a refit, for the campaign log."""
+        summary = getattr(report, "summary", None)
+        return summary() if callable(summary) else f"world model refit ({type(report).__name__})"
+
+    def inputs(self, spec: CampaignSpec, interventions: Sequence[Intervention], times_min: Sequence[float]) -> Any:
+        """What each intervention does over time, for the time-course model: an array (n, K, C) of C
+        input channels at the K intervals between `times_min`, or None when an intervention acts
+        only at the start (then its encoded values are held constant over time)."""
+        return None
+
+    # -- the planner and the proposer -------------------------------------------------------------
+    def make_planner(self, spec: CampaignSpec, config: Any = None) -> Any:
+        from wetloop.planners import Planner
+
+        return Planner(spec, config)
+
+    def offline_proposer(self) -> Any:
+        """This world's own offline proposer, or None for the generic one."""
+        return None
+
+    def hypotheses(self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int) -> list[HypothesisDraft]:
+        """Domain hypotheses the generic offline proposer adds to its own (read off the best results)."""
+        return []
