@@ -14,11 +14,11 @@ import time
 import numpy as np
 import torch
 
-from wetloop.agent.bench_screen import screen_spec
+from wetloop.worlds.crispr_screen._bench import screen_spec
 from wetloop.campaign import Intervention, Observation
-from wetloop.lab_adapters import screen_of
-from wetloop.planners import ScreenPlanner
-from wetloop.worldmodel import ScreenWorldModel
+from wetloop.worlds.crispr_screen import screen_of
+from wetloop.worlds.crispr_screen import ScreenPlanner
+from wetloop.worlds.crispr_screen import ScreenWorldModel
 
 
 def main() -> None:

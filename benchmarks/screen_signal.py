@@ -17,10 +17,10 @@ import argparse
 import numpy as np
 from scipy.stats import rankdata
 
-from wetloop.agent.bench_screen import screen_spec
-from wetloop.campaign import load_essentials
-from wetloop.lab_adapters import screen_of
-from wetloop.worldmodel import DYNAMIC_NAMES, ScreenWorldModel
+from wetloop.worlds.crispr_screen._bench import screen_spec
+from wetloop.worlds.crispr_screen import load_essentials
+from wetloop.worlds.crispr_screen import screen_of
+from wetloop.worlds.crispr_screen import DYNAMIC_NAMES, ScreenWorldModel
 
 
 def auroc(y: np.ndarray, x: np.ndarray) -> float:

@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from wetloop.campaign import Experiment, Intervention, default_spec_path, glucose_readouts, load_spec
-from wetloop.lab_adapters import SimglucoseLab, wait_for
-from wetloop.worldmodel import TrajectoryWorldModel, calibration_report
+from wetloop.lab_adapters import wait_for
+from wetloop.worlds.simglucose import SimglucoseLab
+from wetloop.worlds.simglucose import calibration_report
+from wetloop.worlds.simglucose import TrajectoryWorldModel
 
 
 def regimens(n: int = 24, seed: int = 7) -> list[Intervention]:

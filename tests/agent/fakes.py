@@ -14,7 +14,8 @@ import httpx2
 import numpy as np
 import openai
 
-from wetloop.campaign import CampaignSpec, Intervention, Trajectory, dosing_schedule
+from wetloop.campaign import CampaignSpec, Intervention, Trajectory
+from wetloop.worlds.simglucose import dosing_schedule
 
 
 def completion(content: str | None, refusal: str | None = None) -> dict[str, Any]:

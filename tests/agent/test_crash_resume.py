@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from wetloop.campaign import CampaignStore, default_spec_path
-from wetloop.lab_adapters import SimglucoseLab
+from wetloop.worlds.simglucose import SimglucoseLab
 
 FAST_ENV = {
     "WETLOOP_WORLDMODEL_HIDDEN": "32", "WETLOOP_WORLDMODEL_LAYERS": "2", "WETLOOP_WORLDMODEL_EPOCHS": "10",

@@ -1,9 +1,10 @@
 from tests.screen_data import data_env, needs_data  # noqa: F401
-from wetloop.agent._report_screen import screen_rows
+from wetloop.worlds.crispr_screen._report import screen_rows
 from wetloop.agent.configuration import AgentSettings
 from wetloop.agent.report import load_view, write_report
 from wetloop.agent.runner import Campaign
-from wetloop.campaign import Budget, load_essentials, load_spec
+from wetloop.campaign import Budget, load_spec
+from wetloop.worlds.crispr_screen import load_essentials
 
 pytestmark = needs_data
 SPEC = "wetloop/campaign/specs/screen_ifng.yaml"
@@ -36,7 +37,7 @@ def test_screen_campaign_runs_through_the_graph(tmp_path, data_env):
 
 
 def test_bench_screen_figures(data_env):
-    from wetloop.agent.bench_screen import bench_screen
+    from wetloop.worlds.crispr_screen._bench import bench_screen
 
     fig = bench_screen("IFNG", None, rounds=2, batch=32, seeds=2, shuffle=False)
     m = fig["methods"]

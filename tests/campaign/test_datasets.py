@@ -4,7 +4,8 @@ import httpx
 import pytest
 
 from tests.screen_data import DATA, data_env, needs_data  # noqa: F401
-from wetloop.campaign import DATA_FILES, ChecksumMismatch, DataFileError, fetch_data, load_screen
+from wetloop.campaign import ChecksumMismatch, DataFileError
+from wetloop.worlds.crispr_screen import DATA_FILES, fetch_data, load_screen
 
 PROMPT = "screens/task_prompts/IFNG.json"
 

@@ -5,19 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wetloop.campaign import (
-    Decision,
-    Experiment,
-    Intervention,
-    InterventionError,
-    Observation,
-    SpecError,
-    Trajectory,
-    default_spec_path,
-    dosing_schedule,
-    glucose_readouts,
-    load_spec,
-)
+from wetloop.campaign import Decision, Experiment, Intervention, InterventionError, Observation, SpecError, Trajectory, default_spec_path, glucose_readouts, load_spec
+from wetloop.worlds.simglucose import dosing_schedule
 
 
 @pytest.fixture()

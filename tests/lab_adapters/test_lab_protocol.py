@@ -19,22 +19,8 @@ from wetloop.campaign import (
     glucose_readouts,
     load_spec,
 )
-from wetloop.lab_adapters import (
-    WORLDS,
-    ExperimentRejected,
-    Lab,
-    LabClosed,
-    LabError,
-    LabSettings,
-    LabTimeout,
-    SimglucoseLab,
-    SimulatedLab,
-    UnknownTicket,
-    WorldNotFound,
-    make_lab,
-    register_world,
-    wait_for,
-)
+from wetloop.lab_adapters import WORLDS, ExperimentRejected, Lab, LabClosed, LabError, LabSettings, LabTimeout, SimulatedLab, UnknownTicket, WorldNotFound, make_lab, register_world, wait_for
+from wetloop.worlds.simglucose import SimglucoseLab
 
 ROOM = Path(__file__).resolve().parents[2] / "wetloop" / "lab_adapters"
 SPEC = load_spec(default_spec_path())

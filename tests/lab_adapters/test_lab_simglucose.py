@@ -13,27 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wetloop.campaign import (
-    CampaignSpec,
-    Experiment,
-    Intervention,
-    Observation,
-    Ticket,
-    default_spec_path,
-    dosing_schedule,
-    glucose_readouts,
-    load_spec,
-)
-from wetloop.lab_adapters import (
-    ExperimentRejected,
-    SimglucoseLab,
-    WorldOptionError,
-    day_options,
-    patient_names,
-    reference_day,
-    wait_for,
-)
-from wetloop.lab_adapters._options import day_key
+from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, default_spec_path, glucose_readouts, load_spec
+from wetloop.worlds.simglucose import dosing_schedule
+from wetloop.lab_adapters import ExperimentRejected, WorldOptionError, wait_for
+from wetloop.worlds.simglucose import SimglucoseLab, day_options, patient_names, reference_day
+from wetloop.worlds.simglucose._options import day_key
 
 REPO = Path(__file__).resolve().parents[2]
 # 3 hours with two meals at minutes that are not on the 3-min grid (61.8 and 150 min)
@@ -170,7 +154,7 @@ def test_day_identity_covers_the_seed_but_not_the_scoring_range() -> None:
 CRASHING_PARENT = """
 import sys, time
 from wetloop.campaign import CampaignSpec, Experiment
-from wetloop.lab_adapters import SimglucoseLab
+from wetloop.worlds.simglucose import SimglucoseLab
 if __name__ == "__main__":
     spec = CampaignSpec.model_validate_json(open(sys.argv[1]).read())
     exp = Experiment.model_validate_json(open(sys.argv[2]).read())

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from wetloop.campaign import Budget, CampaignSpec, Intervention, Objective, Proposal, Variable
-from wetloop.planners import ScreenPlanner, bernoulli_information_gain, thompson_batch
-from wetloop.worldmodel import ScreenEnsembleModel
+from wetloop.worlds.crispr_screen import ScreenPlanner, bernoulli_information_gain, thompson_batch
+from wetloop.worlds.crispr_screen import ScreenEnsembleModel
 
 
 class FakeWorld:

@@ -12,16 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wetloop.campaign import (
-    CampaignSpec,
-    Intervention,
-    Observation,
-    Trajectory,
-    default_spec_path,
-    dosing_schedule,
-    load_spec,
-)
-from wetloop.worldmodel import TrajectoryWorldModel, WorldModelConfig
+from wetloop.campaign import CampaignSpec, Intervention, Observation, Trajectory, default_spec_path, load_spec
+from wetloop.worlds.simglucose import dosing_schedule
+from wetloop.worldmodel import WorldModelConfig
+from wetloop.worlds.simglucose import TrajectoryWorldModel
 from wetloop.worldmodel._config import torch_threads
 
 KA, KE, KC1, KC2 = 1 / 50, 1 / 70, 1 / 20, 1 / 40  # per minute

@@ -8,7 +8,7 @@ import torch
 
 from wetloop.campaign import Observation, Trajectory
 from wetloop.worldmodel import ObservationFormatError, WorldModelConfig
-from wetloop.worldmodel._features import Featuriser, _window_sums, day_from_pair, prehistory_basal, schedules
+from wetloop.worlds.simglucose._features import Featuriser, _window_sums, day_from_pair, prehistory_basal, schedules
 
 from .conftest import observe, regimen
 

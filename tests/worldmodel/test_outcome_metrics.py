@@ -7,13 +7,9 @@ import pytest
 import torch
 
 from wetloop.campaign import glucose_readouts
-from wetloop.worldmodel import (
-    OutcomeModel,
-    calibration_report,
-    crps_ensemble,
-    interval_coverage,
-    one_step_predictions,
-)
+from wetloop.worldmodel import crps_ensemble, interval_coverage
+from wetloop.worlds.simglucose import calibration_report, one_step_predictions
+from wetloop.worlds.simglucose import OutcomeModel
 
 from .conftest import observe, regimen
 

@@ -2,9 +2,10 @@ import numpy as np
 import torch
 
 from tests.screen_data import data_env, needs_data  # noqa: F401
-from wetloop.agent.bench_screen import screen_spec
-from wetloop.campaign import Intervention, Observation, load_screen
-from wetloop.worldmodel import GeneKnowledge, ScreenWorldModel
+from wetloop.worlds.crispr_screen._bench import screen_spec
+from wetloop.campaign import Intervention, Observation
+from wetloop.worlds.crispr_screen import load_screen
+from wetloop.worlds.crispr_screen import GeneKnowledge, ScreenWorldModel
 
 pytestmark = needs_data
 
@@ -55,7 +56,8 @@ def test_prior_does_not_depend_on_library_order(data_env):
 def test_core_essential_genes_are_left_out_unless_the_spec_asks_for_them(data_env):
     import pytest
 
-    from wetloop.campaign import SpecError, load_essentials
+    from wetloop.campaign import SpecError
+    from wetloop.worlds.crispr_screen import load_essentials
 
     spec = screen_spec("IFNG", None, 2, 64, 0)
     essential = load_essentials()

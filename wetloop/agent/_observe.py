@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from wetloop.campaign import Experiment, Observation, Ranking, Ticket, result_problem
 from wetloop.lab_adapters import MalformedResult
 
-from .configuration import SCREEN_WORLDS
 
 if TYPE_CHECKING:
     from .graph import LoopContext
@@ -31,9 +30,8 @@ def validation_problem(ctx: LoopContext, key: str, obs: Observation) -> str | No
     """Why an observation must not be stored as a result (None when it is fine)."""
     if (problem := result_problem(key, obs, ctx.spec)) is not None or obs.status != "ok":
         return problem
-    if obs.trajectory is not None and "glucose" not in obs.trajectory.series and ctx.spec.world == "simglucose":
-        return "result trajectory has no 'glucose' series"
-    return None
+    check = getattr(ctx.world, "result_problem", None)
+    return check(obs) if check is not None else None
 
 
 def _store_result(ctx: LoopContext, rnd: int, key: str, obs: Observation | None, raw: object, problem: str | None) -> None:
@@ -54,7 +52,8 @@ def _flag_surprise(ctx: LoopContext, rnd: int, exp: Experiment, obs: Observation
         if r.proposal.intervention.key() != exp.intervention.key() or s.expected_value is None or s.value_std is None:
             continue
         observed = obs.readouts[ctx.spec.objective.readout]
-        if ctx.spec.world in SCREEN_WORLDS:  # a Bernoulli readout: the members' spread is not its noise
+        declared = ctx.world.readout(ctx.spec, ctx.spec.objective.readout)
+        if declared is not None and declared.binary:  # a Bernoulli readout: the members' spread is not its noise
             p = s.expected_value if observed > 0 else 1.0 - s.expected_value
             if p < SURPRISE_P:
                 note = (f"{exp.intervention.describe(ctx.spec)}: {'a hit' if observed > 0 else 'not a hit'}, "
@@ -114,11 +113,10 @@ def collect_observations(ctx: LoopContext, rnd: int) -> None:
 def _summarise(ctx: LoopContext, rnd: int, keys: set[str]) -> None:
     obs = ctx.store.observations(ctx.campaign_id)
     readout = ctx.spec.objective.readout
-    if ctx.spec.world in SCREEN_WORLDS:
-        ok = [obs[k] for k in keys if k in obs and obs[k].status == "ok"]
-        hits = sum(1 for o in ok if o.readouts.get(readout, 0.0) > 0)
-        ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {hits} of {len(ok)} "
-                          f"genes ({len(keys) - len(ok)} without a result)")
+    summary = getattr(ctx.world, "round_summary", None)
+    if summary is not None:
+        text = summary(ctx.spec, [obs[k] for k in keys if k in obs] + [Observation(experiment_key=k, status="failed") for k in keys if k not in obs])
+        ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {text}")
         return
     parts = [f"{obs[k].readouts.get(readout, float('nan')):.3f}" if obs[k].status == "ok" else obs[k].status for k in keys if k in obs]
     ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {', '.join(sorted(parts, reverse=True))}")

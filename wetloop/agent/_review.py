@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from wetloop.campaign import CampaignSpec, Decision, Experiment, Intervention, Ranking, RankedProposal
 
 if TYPE_CHECKING:
-    from wetloop.worldmodel import TrajectoryWorldModel
+    from wetloop.worlds.simglucose import TrajectoryWorldModel
 
     from .graph import LoopContext
 

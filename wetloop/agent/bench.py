@@ -23,8 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, observed_safe, observed_unsafe
-from wetloop.lab_adapters import make_lab, reference_day, wait_for
-from wetloop.worldmodel import TrajectoryWorldModel, calibration_report
+from wetloop.lab_adapters import make_lab, wait_for
+from wetloop.worlds.simglucose import reference_day
+from wetloop.worlds.simglucose import calibration_report
+from wetloop.worlds.simglucose import TrajectoryWorldModel
 
 from .configuration import AgentSettings
 from .runner import Campaign

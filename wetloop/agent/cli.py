@@ -317,7 +317,7 @@ def bench_screen_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
-    from .bench_screen import bench_screen, print_screen_bench
+    from wetloop.worlds.crispr_screen._bench import bench_screen, print_screen_bench
 
     figures = [bench_screen(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print,
                             exclude_essential=not keep_essentials) for s in screen]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LLMSettings", "AgentSettings", "SCREEN_WORLDS"]
+__all__ = ["LLMSettings", "AgentSettings"]
 
 # Worlds whose experiments are single genes of a screen (ScreenWorldModel, ScreenPlanner, screen report)
-SCREEN_WORLDS = frozenset({"crispr_screen"})
+
 
 
 class LLMSettings(BaseSettings):

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from wetloop.campaign import (
     CampaignSpec,
+    get_world,
     CampaignStore,
     Decision,
     Experiment,
@@ -34,12 +35,12 @@ from wetloop.campaign import (
 )
 from wetloop.lab_adapters import ExperimentRejected, Lab
 from wetloop.planners import EmptyMenu, Planner
-from wetloop.worldmodel import ScreenWorldModel, TrajectoryWorldModel, WorldModelConfig
+from wetloop.worldmodel import WorldModelConfig
 
 from ._evidence import update_hypotheses
 from ._proposal import ProposalContext, Proposer, ProposerReply
 from ._review import apply_decisions, autonomous_decisions, review_payload
-from .configuration import SCREEN_WORLDS, AgentSettings
+from .configuration import AgentSettings
 from .state import LoopState
 
 __all__ = ["LoopContext", "build_graph", "history", "current_world"]
@@ -62,6 +63,10 @@ class LoopContext:
     console: Console = field(default_factory=lambda: Console(stderr=True))
     _world: tuple[str, Any] | None = None
 
+    @property
+    def world(self) -> Any:
+        """The campaign's world (`campaign.get_world(spec.world)`): its lab, model, planner, proposer."""
+        return get_world(self.spec.world)
 
 
 Ctx = Runtime[LoopContext]
@@ -77,25 +82,22 @@ def history(ctx: LoopContext) -> list[tuple[Intervention, Observation]]:
 def current_world(ctx: LoopContext) -> Any:
     """The latest fitted world model of the campaign (loaded from disk once per version), or None.
 
-    A screen campaign always has one: before any result, the prior model (knowledge only).
+    Before any result, the world's prior model if it has one (a screen's knowledge prior), else None.
     """
     rec = ctx.store.latest(ctx.campaign_id, "model")
-    screen = ctx.spec.world in SCREEN_WORLDS
     if rec is None:
-        if screen and (ctx._world is None or ctx._world[0] != "prior"):
-            ctx._world = ("prior", ScreenWorldModel(ctx.spec))
-        return ctx._world[1] if screen else None  # type: ignore[index]
+        if ctx._world is None or ctx._world[0] != "prior":
+            ctx._world = ("prior", ctx.world.prior_model(ctx.spec))
+        return ctx._world[1]
     version = rec.payload["version"]
     if ctx._world is None or ctx._world[0] != version:
-        cls = ScreenWorldModel if screen else TrajectoryWorldModel
-        ctx._world = (version, cls.load(rec.payload["path"], ctx.spec))
+        ctx._world = (version, ctx.world.load_model(rec.payload["path"], ctx.spec))
     return ctx._world[1]
 
 
-def _library(ctx: LoopContext) -> dict[str, int] | None:
-    """The names a categorical world accepts (a screen's genes), or None when the spec's limits decide."""
-    world = current_world(ctx) if ctx.spec.world in SCREEN_WORLDS else None
-    return None if world is None else world.gene_index
+def _library(ctx: LoopContext) -> Any:
+    """The names a world-decided categorical variable accepts (a screen's genes), or None."""
+    return ctx.world.library(current_world(ctx))
 
 
 def _say(ctx: LoopContext, round: int, text: str) -> None:
@@ -186,8 +188,11 @@ def _check_candidate(
     except ValidationError as exc:
         return None, f"malformed values {raw.get('values')!r}: {exc.errors()[0]['msg']}"
     problems = x.violations(spec)
-    if library is not None and not problems and str(x.values[spec.interventions[0].name]) not in library:
-        problems = [f"{x.describe(spec)} is not in the screen's library"]
+    if library is not None and not problems:
+        open_names = [v.name for v in spec.interventions if v.kind == "categorical" and v.choices is None]
+        unknown = [str(x.values[n]) for n in open_names if str(x.values[n]) not in library]
+        if unknown:
+            problems = [f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not in the world's library"]
     if problems:
         return None, "; ".join(problems)
     if x.key() in already:
@@ -275,41 +280,33 @@ def observe(state: LoopState, runtime: Ctx) -> Command[Literal["learn"]]:
 def learn(state: LoopState, runtime: Ctx) -> Command[Literal["propose", "__end__"]]:
     """Refit the world model on everything observed, store the version, update the hypotheses."""
     ctx, rnd = runtime.context, state["round"]
-    (_learn_screen if ctx.spec.world in SCREEN_WORLDS else _learn_trajectories)(ctx, rnd)
+    _refit(ctx, rnd)
     update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
     if rnd >= ctx.spec.budget.rounds:
         return Command(goto="__end__", update={"done": True})
     return Command(goto="propose")
 
 
-def _learn_trajectories(ctx: LoopContext, rnd: int) -> None:
-    """Refit only when days were observed since the last model (a round can run nothing)."""
-    data = [(x, o) for x, o in history(ctx) if o.status == "ok" and o.trajectory is not None]
+def _refit(ctx: LoopContext, rnd: int) -> None:
+    """Refit the world's model on every usable result, once per round and only when there is news
+    (a round can run nothing)."""
+    data = ctx.world.fit_data(history(ctx))
     last = ctx.store.latest(ctx.campaign_id, "model")
-    new_days = len(data) - (last.payload["fit"].get("n_days", 0) if last else 0)
-    if new_days > 0 and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
-        world = TrajectoryWorldModel(ctx.spec, ctx.world_config)
-        report = world.fit(data)
-        _store_model(ctx, rnd, world, ".pt", report.model_dump(mode="json"))
-        _say(ctx, rnd, f"world model refit on {report.n_days} days ({report.n_transitions} transitions) in {report.seconds:.1f} s")
+    new = len(data) - (last.payload.get("n_data", last.payload["fit"].get("n_days", 0)) if last else 0)
+    if not data or new <= 0 or ctx.store.records(ctx.campaign_id, "model", round=rnd):
+        return
+    world = ctx.world.new_model(ctx.spec, ctx.world_config)
+    report = world.fit(data)
+    _store_model(ctx, rnd, world, ctx.world.model_suffix, report.model_dump(mode="json"), len(data))
+    _say(ctx, rnd, ctx.world.fit_summary(report))
 
 
-def _learn_screen(ctx: LoopContext, rnd: int) -> None:
-    data = [(x, o) for x, o in history(ctx) if o.status == "ok"]
-    if data and not ctx.store.records(ctx.campaign_id, "model", round=rnd):
-        world = ScreenWorldModel(ctx.spec)
-        report = world.fit(data)
-        _store_model(ctx, rnd, world, ".npz", report.model_dump(mode="json"))
-        _say(ctx, rnd, f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s; "
-                       f"weight of the learned members against the prior {report.learned_weight:.2f} "
-                       f"(evidence {report.evidence_nats:+.1f} nats)")
-
-
-def _store_model(ctx: LoopContext, rnd: int, world: Any, suffix: str, fit: dict[str, Any]) -> None:
+def _store_model(ctx: LoopContext, rnd: int, world: Any, suffix: str, fit: dict[str, Any], n_data: int) -> None:
     ctx.models_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.models_dir / f"round-{rnd:02d}-{world.version}{suffix}"
     world.save(path)
-    ctx.store.append(ctx.campaign_id, "model", {"version": world.version, "round": rnd, "path": str(path), "fit": fit}, round=rnd)
+    payload = {"version": world.version, "round": rnd, "path": str(path), "fit": fit, "n_data": n_data}
+    ctx.store.append(ctx.campaign_id, "model", payload, round=rnd)
     ctx._world = (world.version, world)
 
 

@@ -45,7 +45,7 @@ class OfflineProposer:
 
     def propose(self, ctx: ProposalContext) -> ProposerReply:
         if any(v.kind == "categorical" for v in ctx.spec.interventions):  # genes: hypotheses from gene knowledge
-            from .offline_genes import GeneProposer
+            from wetloop.worlds.crispr_screen._proposer import GeneProposer
 
             return GeneProposer().propose(ctx)
         rng = np.random.default_rng([ctx.seed, ctx.round])

@@ -22,12 +22,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from wetloop.campaign import (
+    get_world,
     Band, CampaignSpec, CampaignStore, Decision, Experiment, Hypothesis, Observation, RankedProposal, Ranking,
     Trajectory, glucose_range, glucose_readouts, observed_safe, observed_unsafe,
 )
 
-from ._report_screen import screen_figure
-from .configuration import SCREEN_WORLDS
 
 __all__ = [
     "SURPRISE_FRACTION", "CampaignView", "band_figure", "Outcome", "ReportPaths", "load_view", "objective_figure", "render_html",
@@ -333,8 +332,9 @@ def _figures_html(view: CampaignView, threshold: float) -> dict[str, str]:
     """Each figure as an HTML fragment (the template marks them safe); only the first carries
     plotly.js, inline, so the page opens with no network and holds the library once."""
     figs: dict[str, go.Figure] = {}
-    if view.spec.world in SCREEN_WORLDS and view.rounds:
-        figs["screen"] = screen_figure(view)
+    world_figures = getattr(get_world(view.spec.world), "report_figures", None)
+    for i, fig in enumerate(world_figures(view) if world_figures is not None else []):
+        figs[f"world{i}"] = fig
     if any(o.objective is not None for o in view.outcomes):
         figs["objective"] = objective_figure(view)
     if _banded(view, "glucose", 3):

@@ -23,12 +23,12 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from rich.console import Console
 
-from wetloop.campaign import CampaignSpec, CampaignStore, Decision
+from wetloop.campaign import CampaignSpec, CampaignStore, Decision, get_world
 from wetloop.lab_adapters import Lab, make_lab
-from wetloop.planners import Planner, PlannerConfig, ScreenPlanner
+from wetloop.planners import Planner, PlannerConfig
 from wetloop.worldmodel import WorldModelConfig
 
-from .configuration import SCREEN_WORLDS, AgentSettings, LLMSettings
+from .configuration import AgentSettings, LLMSettings
 from .errors import RunDirError
 from .graph import LoopContext, build_graph
 from .offline import OfflineProposer
@@ -91,6 +91,7 @@ class Campaign:
     def create(cls, spec: CampaignSpec, run_dir: str | Path, *, settings: AgentSettings | None = None, **kwargs: Any) -> Campaign:
         """Start a new campaign in an empty (or new) `run_dir`."""
         run_dir = Path(run_dir)
+        get_world(spec.world).validate_spec(spec)  # every problem of the spec, before anything is written
         if (run_dir / RUN_FILE).exists():
             raise RunDirError(f"{run_dir} already holds a campaign; `wetloop resume --dir {run_dir}` continues it, or pick another --dir")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +109,7 @@ class Campaign:
         if self._lab is None:
             factory = self._lab_factory or (lambda spec, d: default_lab(spec, d, self.settings.lab_workers))
             self._lab = factory(self.spec, self.run_dir)
-        offline = OfflineProposer()
+        offline = get_world(self.spec.world).offline_proposer() or OfflineProposer()
         return LoopContext(
             spec=self.spec, campaign_id=self.campaign_id, store=self.store, lab=self._lab,
             planner=self._make_planner(), proposer=self._proposer or self._make_proposer(offline),
@@ -117,10 +118,8 @@ class Campaign:
         )
 
     def _make_planner(self) -> Any:
-        """The screen planner for single-gene campaigns, the trajectory planner otherwise."""
-        if self.spec.world in SCREEN_WORLDS:
-            return ScreenPlanner(self.spec, self._planner_config)
-        return Planner(self.spec, self._planner_config)
+        """The world's planner (the generic one unless the world brings its own)."""
+        return get_world(self.spec.world).make_planner(self.spec, self._planner_config)
 
     def _make_proposer(self, offline: OfflineProposer) -> Any:
         if not self._llm.configured:

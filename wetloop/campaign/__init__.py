@@ -28,13 +28,10 @@ from ._records import (
     Trajectory,
     Transition,
 )
-from ._dosing import DosingSchedule, dosing_schedule, meals_of
 from ._spec import (
     Budget, CampaignSpec, Cost, LabRef, Objective, Readout, SafetyLimit, Series, SetValue, Value, Variable, default_spec_path,
     load_spec,
 )
-from ._datasets import DATA_FILES, DataFile, data_cache_dir, fetch_data, sha256_prefix
-from ._hgnc import MappingReport, Screen, SymbolMap, load_essentials, load_screen, screen_names, symbol_map
 from ._worlds import WORLD_REGISTRY, get_world, register_world_class, world_names
 from ._proposals import CandidateDraft, HypothesisDraft, ProposalContext, Proposer, ProposerReply, safe_history
 from ._store import KINDS, CampaignStore, StoredRecord
@@ -68,19 +65,7 @@ __all__ = [
     "event_happened",
     "readout_value",
     "ChecksumMismatch",
-    "DATA_FILES",
-    "DataFile",
     "DataFileError",
-    "MappingReport",
-    "Screen",
-    "SymbolMap",
-    "data_cache_dir",
-    "fetch_data",
-    "load_essentials",
-    "load_screen",
-    "screen_names",
-    "sha256_prefix",
-    "symbol_map",
     "AppendOnlyViolation",
     "Band",
     "Budget",
@@ -89,7 +74,6 @@ __all__ = [
     "CampaignStore",
     "Cost",
     "Decision",
-    "DosingSchedule",
     "Experiment",
     "Hypothesis",
     "Intervention",
@@ -113,9 +97,7 @@ __all__ = [
     "Variable",
     "WetloopError",
     "default_spec_path",
-    "dosing_schedule",
     "load_spec",
-    "meals_of",
     "glucose_range",
     "glucose_readouts",
     "result_problem",

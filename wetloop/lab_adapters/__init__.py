@@ -1,11 +1,9 @@
 """Lab adapters: run experiments and bring back observations. Never imports torch.
 
     Lab             the protocol (submit -> Ticket, poll -> Observation | None, cancel, close)
-    ScreenLab       a genome-wide CRISPR screen played back gene by gene (world `crispr_screen`)
     SimulatedLab    in-process fake around any function: the fake other rooms' tests use
-    SimglucoseLab   the virtual patient (simglucose 0.2.11): parallel, cached, journaled days
-    reference_day   the same day under simglucose's own basal-bolus controller (the benchmark's reference)
-    make_lab        the lab for `spec.world` (registry: WORLDS, register_world), or for `spec.lab.adapter`
+    make_lab        the lab for `spec.world` (its world's `make_lab`, or a run-time lab registered with
+                    register_world), or for `spec.lab.adapter`
     bench_server    an adapter's `serve_for_bench`: a loopback server for `wetloop bench adapters`
 
 Protocol adapters (`wetloop.lab_adapters.http` ...) are imported lazily by `make_lab`: each needs an extra.
@@ -14,12 +12,10 @@ Protocol adapters (`wetloop.lab_adapters.http` ...) are imported lazily by `make
 """
 
 from ._bench_servers import BenchServe, bench_server, server_lab_dir
-from ._options import DayOptions, day_options, patient_names
+from ._disk import DayStore
 from ._protocol import Lab, wait_for
-from ._registry import ADAPTERS, WORLDS, LabFactory, make_lab, register_world
+from ._registry import ADAPTERS, WORLDS, LabFactory, known_worlds, make_lab, register_world
 from ._settings import LabSettings, default_cache_dir
-from ._simglucose import SimglucoseLab, reference_day
-from ._screen import ScreenLab, screen_of
 from ._simulated import SimulatedLab, World
 from .errors import (
     BenchServerUnavailable,
@@ -40,10 +36,10 @@ from .errors import (
 )
 
 __all__ = [
+    "DayStore",
     "ADAPTERS",
     "BenchServe",
     "BenchServerUnavailable",
-    "DayOptions",
     "ExperimentRejected",
     "Lab",
     "LabClosed",
@@ -55,8 +51,6 @@ __all__ = [
     "LabUnreachable",
     "LiquidHandlingError",
     "MalformedResult",
-    "ScreenLab",
-    "SimglucoseLab",
     "SimulatedLab",
     "TipError",
     "UnknownTicket",
@@ -67,12 +61,9 @@ __all__ = [
     "WorldNotFound",
     "WorldOptionError",
     "bench_server",
-    "day_options",
     "default_cache_dir",
     "make_lab",
-    "patient_names",
-    "reference_day",
-    "screen_of",
+    "known_worlds",
     "register_world",
     "server_lab_dir",
     "wait_for",

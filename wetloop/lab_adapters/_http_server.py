@@ -27,7 +27,7 @@ from wetloop.campaign import CampaignSpec, Experiment, load_spec
 
 from ._http_protocol import ID_PATTERN, PROTOCOL, VERSION, CampaignOut, ExperimentOut, LabInfo, Problem, RunsOut, TicketOut
 from ._http_service import LabService, Refused
-from ._registry import WORLDS, make_lab
+from ._registry import known_worlds, make_lab
 from ._settings import LabSettings
 from .errors import LabError
 
@@ -110,7 +110,7 @@ def _routes(app: FastAPI, service: LabService) -> None:
 
 
 def local_service(
-    world: str = "simglucose",
+    world: str | None = None,
     *,
     spec_file: Path | str | None = None,
     cache_dir: Path | str | None = None,
@@ -120,9 +120,9 @@ def local_service(
     the server's own state (specs, tickets) under `cache_dir` (default: `WETLOOP_LAB_CACHE_DIR`)."""
     lab_spec = load_spec(spec_file) if spec_file is not None else None
     world = lab_spec.world if lab_spec is not None else world
-    if world not in WORLDS or world == "simulated":
-        servable = ", ".join(sorted(w for w in WORLDS if w != "simulated"))
-        raise LabError(f"cannot serve world {world!r}; built-in worlds: {servable}. Pick one with --world.")
+    servable = [w for w in known_worlds() if w != "simulated"]
+    if world is None or world not in servable:
+        raise LabError(f"cannot serve world {world!r}; registered worlds: {', '.join(servable)}. Pick one with --world.")
     root = Path(cache_dir) if cache_dir is not None else LabSettings().cache_dir
     factory: Callable[[CampaignSpec], Any] = lambda spec: make_lab(spec, cache_dir=root, workers=workers)  # noqa: E731
     return LabService(factory, world=world, state_dir=root / "http-server", lab_spec=lab_spec)

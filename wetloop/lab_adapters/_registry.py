@@ -7,24 +7,22 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from wetloop.campaign import CampaignSpec
+from wetloop.campaign import CampaignSpec, SpecError, get_world, world_names
 
 from ._protocol import Lab
-from ._screen import ScreenLab
-from ._simglucose import SimglucoseLab
 from ._simulated import SimulatedLab
 from .errors import LabError, WorldNotFound
 
-__all__ = ["LabFactory", "WORLDS", "ADAPTERS", "register_world", "make_lab"]
+__all__ = ["LabFactory", "WORLDS", "ADAPTERS", "register_world", "make_lab", "known_worlds"]
 
 LabFactory = Callable[..., Lab]
 """Builds a lab: `factory(spec, **kwargs) -> Lab`."""
 
 WORLDS: dict[str, LabFactory] = {
-    "simglucose": SimglucoseLab,
-    "crispr_screen": ScreenLab,  # world_options: screen, data_dir, shuffle_feedback
     "simulated": SimulatedLab,  # needs `world=<callable>`: make_lab(spec, world=fn)
 }
+"""Labs registered at run time by name (tests, notebooks); every other world brings its own lab
+(`World.make_lab`, found through `campaign.get_world`)."""
 
 
 # Adapters that reach a lab through a protocol (`spec.lab.adapter`), imported only when used, because
@@ -86,6 +84,15 @@ def make_lab(spec: CampaignSpec, **kwargs: Any) -> Lab:
         _check_options(spec.lab.adapter, factory, spec.lab.options)
         return factory(spec, **{**spec.lab.options, **_accepted(factory, kwargs)})
     factory = WORLDS.get(spec.world)
-    if factory is None:
-        raise WorldNotFound(spec.world, WORLDS)
-    return factory(spec, **kwargs)
+    if factory is not None:
+        return factory(spec, **kwargs)
+    try:
+        world = get_world(spec.world)
+    except SpecError:
+        raise WorldNotFound(spec.world, [*WORLDS, *world_names()]) from None
+    return world.make_lab(spec, **kwargs)
+
+
+def known_worlds() -> list[str]:
+    """Every world a local lab can run: registered worlds and run-time labs."""
+    return sorted({*WORLDS, *world_names()})

@@ -17,7 +17,6 @@ from ._config import PlannerConfig
 from ._menu import EnsembleEnumerationSampler, MenuModel
 from ._planner import Planner
 from ._protocols import OutcomeLike, WorldLike
-from ._screen import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, thompson_batch
 from ._spacefill import MaxMinDistance, space_filling_batch
 from .errors import EmptyMenu, PlannerError, WorldModelMismatch
 
@@ -34,11 +33,6 @@ __all__ = [
     "PlannerConfig",
     "PlannerError",
     "ReadoutObjective",
-    "ScreenAcquisition",
-    "ScreenPlanner",
-    "ScreenWorldLike",
-    "bernoulli_information_gain",
-    "thompson_batch",
     "WorldLike",
     "WorldModelMismatch",
     "ensemble_information_gain",

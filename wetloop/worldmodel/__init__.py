@@ -1,68 +1,31 @@
-"""The world model: learns `state + intervention -> next state` from observed glucose days.
+"""The world model room: learns `state + intervention -> outcome` from a campaign's results.
 
-A deep ensemble of probabilistic dynamics models (PETS), its members vectorised in one module
-(TD-MPC2), rolls candidate regimens forward with particles and is shown to the planner as a BoTorch
-`EnsembleModel`. Imports only `campaign`; never ranks.
-
-    model = TrajectoryWorldModel(spec)
-    model.fit(pairs)                        # [(Intervention, Observation), ...]
-    posterior = model.botorch_model().posterior(model.encode(candidates)[None])
-    p = model.outcome.p_unsafe(samples)     # samples (b, S, T) mg/dL
+Generic machinery any world uses: the vectorised deep ensemble of Gaussian heads (PETS members run
+in one call, as TD-MPC2 does), the unit-cube codec of interventions, and calibration scores. A
+world's own model family lives in its world folder (`wetloop/worlds/<name>/`); the generic families
+(a scalar-readout ensemble or GP, and a time-course ensemble over declared series) live here.
+Imports only `campaign`; never ranks.
 """
 
-from ._botorch import TrajectoryEnsembleModel
-from ._config import WorldModelConfig
+from ._codec import decode, encode
+from ._config import WorldModelConfig, torch_threads
 from ._ensemble import GaussianEnsemble, TrainRecord, train_ensemble
-from ._metrics import (
-    CalibrationReport,
-    Forecast,
-    calibration_report,
-    crps_ensemble,
-    interval_coverage,
-    one_step_predictions,
-    open_loop_predictions,
-)
-from ._model import FitReport, TrajectoryWorldModel
-from ._outcome import OutcomeModel
-from ._genes import COLLECTIONS, GeneKnowledge, knowledge_cache_dir
-from ._screen_features import DYNAMIC_NAMES, ScreenFeatures
-from ._screen_model import ScreenEnsembleModel, ScreenFitReport, ScreenModelConfig, ScreenWorldModel, screen_features
-from ._text import EMBEDDER, embed_texts, set_name_text, text_similarity
+from ._metrics import crps_ensemble, interval_coverage
 from .errors import ModelFileError, NoTrainingData, NotFittedError, ObservationFormatError, WorldModelError
 
 __all__ = [
-    "COLLECTIONS",
-    "EMBEDDER",
-    "GeneKnowledge",
-    "ScreenEnsembleModel",
-    "ScreenFeatures",
-    "ScreenFitReport",
-    "ScreenModelConfig",
-    "ScreenWorldModel",
-    "embed_texts",
-    "set_name_text",
-    "DYNAMIC_NAMES",
-    "knowledge_cache_dir",
-    "screen_features",
-    "text_similarity",
-    "CalibrationReport",
-    "FitReport",
-    "Forecast",
     "GaussianEnsemble",
     "ModelFileError",
     "NoTrainingData",
     "NotFittedError",
     "ObservationFormatError",
-    "OutcomeModel",
     "TrainRecord",
-    "TrajectoryEnsembleModel",
-    "TrajectoryWorldModel",
     "WorldModelConfig",
     "WorldModelError",
-    "calibration_report",
     "crps_ensemble",
+    "decode",
+    "encode",
     "interval_coverage",
-    "one_step_predictions",
-    "open_loop_predictions",
+    "torch_threads",
     "train_ensemble",
 ]

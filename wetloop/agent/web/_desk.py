@@ -22,7 +22,7 @@ from .._review import edit_problem
 from ..errors import ReviewError
 
 if TYPE_CHECKING:
-    from wetloop.worldmodel import TrajectoryWorldModel
+    from wetloop.worlds.simglucose import TrajectoryWorldModel
 
     from ..runner import Campaign
 
@@ -182,7 +182,7 @@ class ReviewDesk:
         if rec is None:
             return None
         if self._world is None or self._world[0] != rec.payload["version"]:
-            from wetloop.worldmodel import TrajectoryWorldModel
+            from wetloop.worlds.simglucose import TrajectoryWorldModel
 
             self._world = (rec.payload["version"], TrajectoryWorldModel.load(rec.payload["path"], self.spec))
         return self._world[1]

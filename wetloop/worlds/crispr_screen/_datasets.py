@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from .errors import ChecksumMismatch, DataFileError
+from wetloop.campaign.errors import ChecksumMismatch, DataFileError
 
 __all__ = ["DataFile", "DATA_FILES", "fetch_data", "data_cache_dir", "sha256_prefix"]
 

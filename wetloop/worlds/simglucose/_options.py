@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wetloop.campaign import CampaignSpec, Intervention, SpecError, meals_of
+from wetloop.campaign import CampaignSpec, Intervention, SpecError
+from wetloop.worlds.simglucose import meals_of
 
-from .errors import LabError, WorldOptionError
+from wetloop.lab_adapters.errors import LabError, WorldOptionError
 
 __all__ = ["DayOptions", "day_options", "simglucose_version", "world_fingerprint", "day_key", "patient_names"]
 

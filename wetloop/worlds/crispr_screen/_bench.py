@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from wetloop.campaign import (
-    Budget, CampaignSpec, Experiment, Intervention, Objective, Observation, Proposal, Screen, Variable, load_essentials,
-)
-from wetloop.lab_adapters import ScreenLab, screen_of, wait_for
-from wetloop.planners import ScreenPlanner
-from wetloop.worldmodel import ScreenWorldModel
+from wetloop.campaign import Budget, CampaignSpec, Experiment, Intervention, Objective, Observation, Proposal, Variable
+from wetloop.worlds.crispr_screen import Screen, load_essentials
+from wetloop.lab_adapters import wait_for
+from wetloop.worlds.crispr_screen import ScreenLab, screen_of
+from wetloop.worlds.crispr_screen import ScreenPlanner
+from wetloop.worlds.crispr_screen import ScreenWorldModel
 
-from ._proposal import ProposalContext
-from .offline_genes import GeneProposer
+from wetloop.agent._proposal import ProposalContext
+from wetloop.worlds.crispr_screen._proposer import GeneProposer
 
 __all__ = ["PUBLISHED", "screen_spec", "run_campaign", "bench_screen", "hit_ratios"]
 

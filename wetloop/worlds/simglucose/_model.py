@@ -22,13 +22,13 @@ from torch import Tensor
 
 from wetloop.campaign import Band, CampaignSpec, Intervention, Observation
 
-from ._botorch import TrajectoryEnsembleModel
-from ._codec import decode, encode
-from ._config import WorldModelConfig, torch_threads
-from ._ensemble import GaussianEnsemble, TrainRecord, train_ensemble
-from ._features import Day, Featuriser, day_from_pair
-from ._outcome import OutcomeModel
-from .errors import ModelFileError, NoTrainingData, NotFittedError
+from wetloop.worlds.simglucose._botorch import TrajectoryEnsembleModel
+from wetloop.worldmodel import decode, encode
+from wetloop.worldmodel import WorldModelConfig, torch_threads
+from wetloop.worldmodel import GaussianEnsemble, TrainRecord, train_ensemble
+from wetloop.worlds.simglucose._features import Day, Featuriser, day_from_pair
+from wetloop.worlds.simglucose._outcome import OutcomeModel
+from wetloop.worldmodel.errors import ModelFileError, NoTrainingData, NotFittedError
 
 __all__ = ["TrajectoryWorldModel", "FitReport"]
 

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
-from wetloop.campaign import CampaignSpec, WetloopError, load_screen
+from wetloop.campaign import CampaignSpec, WetloopError
+from wetloop.worlds.crispr_screen import load_screen
 
 if TYPE_CHECKING:
-    from .report import CampaignView
+    from wetloop.agent.report import CampaignView
 
 __all__ = ["screen_counts", "screen_rows", "screen_figure"]
 

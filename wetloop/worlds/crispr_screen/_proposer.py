@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binom
 
-from wetloop.worldmodel import ScreenFeatures, screen_features, set_name_text
+from wetloop.worlds.crispr_screen import ScreenFeatures, screen_features, set_name_text
 
-from ._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
+from wetloop.agent._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
 
 __all__ = ["GeneProposer"]
 

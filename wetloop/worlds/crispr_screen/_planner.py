@@ -26,8 +26,8 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, RankedProposal, Ranking, ScoreBreakdown
 
-from ._config import PlannerConfig
-from .errors import EmptyMenu
+from wetloop.planners import PlannerConfig
+from wetloop.planners.errors import EmptyMenu
 
 __all__ = ["ScreenAcquisition", "ScreenPlanner", "ScreenWorldLike", "bernoulli_information_gain", "thompson_batch"]
 

@@ -20,12 +20,12 @@ from pydantic import ValidationError
 
 from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory, glucose_readouts
 
-from ._disk import DayStore
-from ._options import DayOptions, day_key, day_options, world_fingerprint
-from ._protocol import Lab
-from ._settings import LabSettings
-from ._simday import run_day_job, watch_parent
-from .errors import UnknownTicket
+from wetloop.lab_adapters import DayStore
+from wetloop.worlds.simglucose._options import DayOptions, day_key, day_options, world_fingerprint
+from wetloop.lab_adapters import Lab
+from wetloop.lab_adapters import LabSettings
+from wetloop.worlds.simglucose._simday import run_day_job, watch_parent
+from wetloop.lab_adapters.errors import UnknownTicket
 
 __all__ = ["SimglucoseLab", "reference_day"]
 

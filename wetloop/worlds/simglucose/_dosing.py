@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._records import Intervention
-from ._spec import CampaignSpec
-from .errors import SpecError
+from wetloop.campaign import Intervention
+from wetloop.campaign import CampaignSpec
+from wetloop.campaign.errors import SpecError
 
 __all__ = ["DosingSchedule", "dosing_schedule", "meals_of"]
 

@@ -38,12 +38,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from scipy.stats import rankdata
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, SpecError, load_essentials, load_screen
+from wetloop.campaign import CampaignSpec, Intervention, Observation, SpecError
+from wetloop.worlds.crispr_screen import load_essentials, load_screen
 
-from ._config import torch_threads
-from ._genes import GeneKnowledge
-from ._screen_features import ScreenFeatures
-from .errors import ModelFileError
+from wetloop.worldmodel import torch_threads
+from wetloop.worlds.crispr_screen._genes import GeneKnowledge
+from wetloop.worlds.crispr_screen._features import ScreenFeatures
+from wetloop.worldmodel.errors import ModelFileError
 
 __all__ = ["ScreenModelConfig", "ScreenEnsembleModel", "ScreenWorldModel", "ScreenFitReport", "screen_features"]
 

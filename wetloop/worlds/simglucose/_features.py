@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, dosing_schedule
+from wetloop.campaign import CampaignSpec, Intervention, Observation
+from wetloop.worlds.simglucose import dosing_schedule
 
-from ._config import WorldModelConfig
-from .errors import ObservationFormatError, WorldModelError
+from wetloop.worldmodel import WorldModelConfig
+from wetloop.worldmodel.errors import ObservationFormatError, WorldModelError
 
 __all__ = ["Day", "Featuriser", "day_from_pair", "schedules", "prehistory_basal"]
 

@@ -16,11 +16,11 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec
 
-from ._codec import decode
-from ._config import torch_threads
-from ._ensemble import GaussianEnsemble
-from ._features import Featuriser, schedules
-from ._rollout import draw_noise, rollout
+from wetloop.worldmodel import decode
+from wetloop.worldmodel import torch_threads
+from wetloop.worldmodel import GaussianEnsemble
+from wetloop.worlds.simglucose._features import Featuriser, schedules
+from wetloop.worlds.simglucose._rollout import draw_noise, rollout
 
 __all__ = ["TrajectoryEnsembleModel"]
 

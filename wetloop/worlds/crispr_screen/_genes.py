@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from wetloop.campaign import DATA_FILES, SymbolMap, data_cache_dir, fetch_data, symbol_map
+from wetloop.worlds.crispr_screen import DATA_FILES, SymbolMap, data_cache_dir, fetch_data, symbol_map
 
-from ._text import EMBEDDER, embed_texts, set_name_text
+from wetloop.worlds.crispr_screen._text import EMBEDDER, embed_texts, set_name_text
 
 __all__ = ["GeneKnowledge", "knowledge_cache_dir", "COLLECTIONS"]
 

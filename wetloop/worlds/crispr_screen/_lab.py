@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from wetloop.campaign import CampaignSpec, DataFileError, Experiment, Observation, Screen, Ticket, load_screen
+from wetloop.campaign import CampaignSpec, DataFileError, Experiment, Observation, Ticket
+from wetloop.worlds.crispr_screen import Screen, load_screen
 
-from ._protocol import Lab
-from .errors import ExperimentRejected, UnknownTicket, WorldOptionError
+from wetloop.lab_adapters import Lab
+from wetloop.lab_adapters.errors import ExperimentRejected, UnknownTicket, WorldOptionError
 
 __all__ = ["ScreenLab", "screen_of"]
 

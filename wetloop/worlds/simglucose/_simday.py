@@ -14,10 +14,11 @@ import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
-from wetloop.campaign import CampaignSpec, Intervention, dosing_schedule
+from wetloop.campaign import CampaignSpec, Intervention
+from wetloop.worlds.simglucose import dosing_schedule
 
-from ._disk import DayStore
-from ._options import STEP_MIN, DayOptions, day_key, day_options, simglucose_version
+from wetloop.lab_adapters import DayStore
+from wetloop.worlds.simglucose._options import STEP_MIN, DayOptions, day_key, day_options, simglucose_version
 
 __all__ = ["run_day_job", "simulate_day", "watch_parent", "UNITS"]
 

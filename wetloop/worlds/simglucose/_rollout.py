@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._ensemble import GaussianEnsemble
-from ._features import Featuriser
+from wetloop.worldmodel import GaussianEnsemble
+from wetloop.worlds.simglucose._features import Featuriser
 
 __all__ = ["rollout", "draw_noise"]
 

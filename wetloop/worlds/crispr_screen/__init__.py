@@ -1,0 +1,50 @@
+"""The crispr_screen world."""
+
+from ._datasets import DATA_FILES, DataFile, data_cache_dir, fetch_data, sha256_prefix
+from ._hgnc import MappingReport, Screen, SymbolMap, load_essentials, load_screen, screen_names, symbol_map
+from ._lab import ScreenLab, screen_of
+from ._planner import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, thompson_batch
+from ._genes import COLLECTIONS, GeneKnowledge, knowledge_cache_dir
+from ._features import DYNAMIC_NAMES, ScreenFeatures
+from ._model import ScreenEnsembleModel, ScreenFitReport, ScreenModelConfig, ScreenWorldModel, screen_features
+from ._text import EMBEDDER, embed_texts, set_name_text, text_similarity
+
+from ._world import ScreenWorld, ScreenOptions
+
+__all__ = [
+    "ScreenWorld",
+    "ScreenOptions",
+    "COLLECTIONS",
+    "DATA_FILES",
+    "DYNAMIC_NAMES",
+    "DataFile",
+    "EMBEDDER",
+    "GeneKnowledge",
+    "MappingReport",
+    "Screen",
+    "ScreenAcquisition",
+    "ScreenEnsembleModel",
+    "ScreenFeatures",
+    "ScreenFitReport",
+    "ScreenLab",
+    "ScreenModelConfig",
+    "ScreenPlanner",
+    "ScreenWorldLike",
+    "ScreenWorldModel",
+    "SymbolMap",
+    "bernoulli_information_gain",
+    "data_cache_dir",
+    "embed_texts",
+    "fetch_data",
+    "knowledge_cache_dir",
+    "load_essentials",
+    "load_screen",
+    "screen_features",
+    "screen_names",
+    "screen_of",
+    "set_name_text",
+    "sha256_prefix",
+    "symbol_map",
+    "text_similarity",
+    "thompson_batch",
+]

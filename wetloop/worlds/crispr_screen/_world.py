@@ -1,0 +1,88 @@
+"""The crispr_screen world: a published genome-wide CRISPR screen played back as a lab.
+
+An experiment knocks out one gene of the screen's library; the lab reveals whether it is a hit. The
+world brings its own world model (gene knowledge prior + learned ensemble), planner (batch Thompson
+sampling) and offline proposer (gene-set hypotheses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from pathlib import Path
+from typing import Any
+
+from wetloop.campaign import CampaignSpec, Intervention, Observation, Readout
+
+from .._base import World, WorldOptions
+
+__all__ = ["ScreenWorld", "ScreenOptions"]
+
+
+class ScreenOptions(WorldOptions):
+    """`world_options` of a screen spec."""
+
+    screen: str
+    data_dir: str | None = None
+    shuffle_feedback: bool = False
+    exclude_core_essential: bool = True
+
+
+class ScreenWorld(World):
+    name = "crispr_screen"
+    summary = "a genome-wide CRISPR screen played back from published data: one gene knockout per experiment"
+    Options = ScreenOptions
+    model_suffix = ".npz"
+
+    def readouts(self, spec: CampaignSpec) -> tuple[Readout, ...]:
+        own = (Readout(name="hit", binary=True, description="1 when the knockout is a hit of the screen"),
+               Readout(name="score", description="the screen's published score of the gene"))
+        return own + tuple(spec.readouts)
+
+    def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
+        from ._lab import ScreenLab
+
+        return ScreenLab(spec, **kwargs)
+
+    def new_model(self, spec: CampaignSpec, config: Any = None) -> Any:
+        from ._model import ScreenWorldModel
+
+        return ScreenWorldModel(spec)
+
+    def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
+        from ._model import ScreenWorldModel
+
+        return ScreenWorldModel.load(path, spec)
+
+    def prior_model(self, spec: CampaignSpec) -> Any:
+        from ._model import ScreenWorldModel
+
+        return ScreenWorldModel(spec)
+
+    def fit_summary(self, report: Any) -> str:
+        return (f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s; "
+                f"weight of the learned members against the prior {report.learned_weight:.2f} "
+                f"(evidence {report.evidence_nats:+.1f} nats)")
+
+    def library(self, model: Any) -> Container[str] | None:
+        return None if model is None else model.gene_index
+
+    def make_planner(self, spec: CampaignSpec, config: Any = None) -> Any:
+        from ._planner import ScreenPlanner
+
+        return ScreenPlanner(spec, config)
+
+    def offline_proposer(self) -> Any:
+        from ._proposer import GeneProposer
+
+        return GeneProposer()
+
+    def round_summary(self, spec: CampaignSpec, observations: Sequence[Observation]) -> str:
+        readout = spec.objective.readout
+        ok = [o for o in observations if o.status == "ok"]
+        hits = sum(1 for o in ok if o.readouts.get(readout, 0.0) > 0)
+        return f"{hits} of {len(ok)} genes ({len(observations) - len(ok)} without a result)"
+
+    def report_figures(self, view: Any) -> list[Any]:
+        from ._report import screen_figure
+
+        return [screen_figure(view)] if view.rounds else []

@@ -1,0 +1,93 @@
+"""The simglucose world: a virtual type-1-diabetes patient (the UVA/Padova simulator's Python port).
+
+An experiment is one simulated patient-day under an insulin regimen (basal rate and carb ratio for
+meal boluses); the lab reports the glucose trajectory, and the readouts are computed from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from wetloop.campaign import (
+    CampaignSpec,
+    HypothesisDraft,
+    Intervention,
+    Observation,
+    ProposalContext,
+    Readout,
+    Series,
+    glucose_range,
+)
+
+from .._base import World, WorldOptions
+
+__all__ = ["SimglucoseWorld", "SimglucoseOptions"]
+
+
+class SimglucoseOptions(WorldOptions):
+    """`world_options` of a simglucose spec (each checked against what simglucose ships when the lab starts)."""
+
+    patient: str
+    hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    meals: list[tuple[float, float]] | None = None
+    sensor: str = "Dexcom"
+    pump: str = "Insulet"
+    glucose_range: tuple[float, float] = (70.0, 180.0)
+    prehistory_basal: float | None = Field(default=None, gt=0)
+
+
+class SimglucoseWorld(World):
+    name = "simglucose"
+    summary = "a virtual type-1-diabetes patient (simglucose): insulin regimens, glucose over a day"
+    Options = SimglucoseOptions
+
+    def series(self, spec: CampaignSpec) -> tuple[Series, ...]:
+        return (Series(name="glucose", unit="mg/dL", description="blood glucose"),)
+
+    def readouts(self, spec: CampaignSpec) -> tuple[Readout, ...]:
+        low, high = glucose_range(spec)
+        own = (
+            Readout(name="time_in_range", series="glucose", stat="time_in_range", low=low, high=high,
+                    description=f"fraction of the day with glucose in [{low:g}, {high:g}] mg/dL"),
+            Readout(name="min_glucose", series="glucose", stat="min", unit="mg/dL"),
+            Readout(name="mean_glucose", series="glucose", stat="mean", unit="mg/dL"),
+            Readout(name="max_glucose", series="glucose", stat="max", unit="mg/dL"),
+        )
+        return own + tuple(r for r in spec.readouts if r.name not in {o.name for o in own})
+
+    def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
+        from ._lab import SimglucoseLab
+
+        return SimglucoseLab(spec, **kwargs)
+
+    def new_model(self, spec: CampaignSpec, config: Any = None) -> Any:
+        from ._model import TrajectoryWorldModel
+
+        return TrajectoryWorldModel(spec, config)
+
+    def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
+        from ._model import TrajectoryWorldModel
+
+        return TrajectoryWorldModel.load(path, spec)
+
+    def fit_data(self, history: Sequence[tuple[Intervention, Observation]]) -> list[tuple[Intervention, Observation]]:
+        return [(x, o) for x, o in history if o.status == "ok" and o.trajectory is not None]
+
+    def fit_summary(self, report: Any) -> str:
+        return f"world model refit on {report.n_days} days ({report.n_transitions} transitions) in {report.seconds:.1f} s"
+
+    def result_problem(self, obs: Observation) -> str | None:
+        if obs.trajectory is not None and "glucose" not in obs.trajectory.series:
+            return "result trajectory has no 'glucose' series"
+        return None
+
+    def hypotheses(self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int) -> list[HypothesisDraft]:
+        try:
+            from ._hypotheses import regimen_hypotheses
+        except ImportError:  # the offline proposer still holds the rules
+            return []
+        return regimen_hypotheses(ctx, safe, n)
