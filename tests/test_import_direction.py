@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wetloop"
-ROOMS = ("agent", "planners", "worldmodel", "lab_adapters", "campaign", "prompts")
+ROOMS = ("agent", "planners", "worldmodel", "lab_adapters", "campaign", "prompts", "worlds")
 ALLOWED = {
+    "worlds": {"worlds", "planners", "worldmodel", "lab_adapters", "campaign"},  # a world extends the rooms, never the agent
     "agent": {"agent", "planners", "worldmodel", "lab_adapters", "campaign", "prompts"},
     "planners": {"planners", "worldmodel", "campaign"},
     "worldmodel": {"worldmodel", "campaign"},
@@ -63,3 +64,72 @@ def test_a_backward_edge_is_caught(tmp_path: Path) -> None:
     finally:
         fake.unlink()
     assert "wetloop.agent" in names and "wetloop.worldmodel" in names
+
+
+# -- worlds stay in their folders ---------------------------------------------------------------------
+# What names a world: its registry name and the vocabulary only that world speaks. A generic room may
+# not use them in code (names, attributes, string constants; docstrings and comments may give examples).
+WORLD_WORDS = ("simglucose", "crispr", "glucose", "basal", "carb_ratio", "insulin", "screen", "libroadrunner", "sbml")
+# Known leftovers, to be moved into their world folders; this list may only shrink.
+LEFTOVERS = {
+    ("agent/_cli_lab.py", "glucose"), ("agent/_cli_lab.py", "simglucose"),
+    ("agent/bench.py", "glucose"), ("agent/bench.py", "simglucose"), ("agent/bench.py", "basal"),
+    ("agent/cli.py", "glucose"), ("agent/cli.py", "simglucose"), ("agent/cli.py", "screen"),
+    ("agent/cli.py", "basal"), ("agent/cli.py", "carb_ratio"), ("agent/cli.py", "crispr"),
+    ("agent/llm.py", "glucose"), ("agent/report.py", "glucose"),
+    ("campaign/__init__.py", "glucose"), ("campaign/_readouts.py", "glucose"),
+    ("lab_adapters/_http_faults.py", "glucose"), ("lab_adapters/_settings.py", "glucose"),
+    ("lab_adapters/_settings.py", "simglucose"), ("lab_adapters/_simulated.py", "glucose"),
+    ("planners/_config.py", "screen"), ("planners/_history.py", "glucose"), ("planners/_safety.py", "glucose"),
+    ("worldmodel/_config.py", "glucose"), ("worldmodel/_config.py", "basal"), ("worldmodel/_config.py", "insulin"),
+    ("agent/offline.py", "glucose"), ("agent/offline.py", "basal"), ("agent/offline.py", "carb_ratio"),
+    ("agent/offline.py", "screen"),
+}
+
+
+def _code_words(path: Path) -> set[str]:
+    """The WORLD_WORDS used in a file's code (identifiers and non-docstring strings)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    texts = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            texts.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            texts.append(node.attr)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            texts.append(node.name)
+        elif isinstance(node, ast.arg):
+            texts.append(node.arg)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            texts.append(node.value)
+    return {w for w in WORLD_WORDS for t in texts if w in t.lower()}
+
+
+def _generic_files() -> list[Path]:
+    return [p for p in _files() if p.relative_to(PACKAGE).parts[0] != "worlds" and p.name != "_worlds.py"]
+
+
+@pytest.mark.parametrize("path", _generic_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_generic_rooms_do_not_name_a_world(path: Path) -> None:
+    rel = str(path.relative_to(PACKAGE))
+    new = sorted(w for w in _code_words(path) if (rel, w) not in LEFTOVERS)
+    assert not new, f"{rel} names world vocabulary {new} in its code: move that into the world's folder (wetloop/worlds/<name>/)"
+
+
+def test_a_planted_world_name_is_caught() -> None:
+    fake = PACKAGE / "planners" / "_x_probe.py"
+    fake.write_text('"""a docstring may say simglucose"""\nWORLD = "crispr_screen"\n\ndef pick(basal):\n    return basal\n')
+    try:
+        found = _code_words(fake)
+    finally:
+        fake.unlink()
+    assert found == {"crispr", "screen", "basal"}
+
+
+def test_rooms_never_import_a_world() -> None:
+    for path in _generic_files():
+        for line, name in _imports(path):
+            assert not name.startswith("wetloop.worlds"), f"{path.name}:{line} imports {name}: rooms find worlds through campaign.get_world"

@@ -17,7 +17,7 @@ __all__ = ["register_sila_commands", "serve_sila_cmd"]
 def serve_sila_cmd(
     spec_file: Annotated[Optional[Path], typer.Option("--spec", help="The campaign spec whose world the server runs "
                          "(default: the built-in virtual-patient campaign); clients must use the same world, world_options, seed and variables.")] = None,
-    world: Annotated[Optional[str], typer.Option(help="Check that the spec's world is this one (e.g. simglucose).")] = None,
+    world: Annotated[Optional[str], typer.Option(help="Check that the spec's world is this one (a registered world's name).")] = None,
     host: Annotated[str, typer.Option(help="Loopback address to listen on (127.0.0.1 or localhost): the server has no TLS.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port; it is printed).")] = 50052,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="The world's cache and journal (default: WETLOOP_LAB_CACHE_DIR).")] = None,

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 from wetloop.campaign import CampaignSpec, Decision, Experiment, Intervention, Ranking, RankedProposal
 
 if TYPE_CHECKING:
-    from wetloop.worlds.simglucose import TrajectoryWorldModel
-
     from .graph import LoopContext
 
 __all__ = ["review_payload", "autonomous_decisions", "apply_decisions", "predicted_p_unsafe", "edit_problem", "AUTONOMOUS"]
@@ -50,14 +48,14 @@ def autonomous_decisions(ranking: Ranking) -> list[Decision]:
     ]
 
 
-def predicted_p_unsafe(world: TrajectoryWorldModel, xs: Sequence[Intervention]) -> list[dict[str, float]]:
+def predicted_p_unsafe(world: Any, xs: Sequence[Intervention]) -> list[dict[str, float]]:
     """P(unsafe) per safety limit for each intervention, from the world model's rollouts."""
     samples = world.botorch_model().posterior(world.encode(list(xs)).unsqueeze(-2)).values[..., 0, :]
     probs = world.outcome.p_unsafe(samples)
     return [{name: float(p[i]) for name, p in probs.items()} for i in range(len(xs))]
 
 
-def edit_problem(spec: CampaignSpec, x: Intervention, world: TrajectoryWorldModel | None) -> str | None:
+def edit_problem(spec: CampaignSpec, x: Intervention, world: Any | None) -> str | None:
     """Why an edited intervention must not run (hard limits, then predicted safety), or None."""
     problems = x.violations(spec)
     if problems:
@@ -71,7 +69,7 @@ def edit_problem(spec: CampaignSpec, x: Intervention, world: TrajectoryWorldMode
 
 
 def apply_decisions(
-    ctx: LoopContext, rnd: int, ranking: Ranking, decisions: Sequence[Decision], world: TrajectoryWorldModel | None
+    ctx: LoopContext, rnd: int, ranking: Ranking, decisions: Sequence[Decision], world: Any | None
 ) -> list[Experiment]:
     """Store the decisions (once per round) and return the experiments to submit."""
     selected: dict[str, RankedProposal] = {r.proposal.intervention.key(): r for r in ranking.selected}

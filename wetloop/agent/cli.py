@@ -16,7 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from wetloop.campaign import Budget, CampaignSpec, Decision, Intervention, WetloopError, default_spec_path, load_spec
+from wetloop.campaign import Budget, CampaignSpec, Decision, Intervention, WetloopError, default_spec_path, get_world, load_spec
 
 from ._cli_lab import register_lab_commands
 from ._cli_sila import register_sila_commands
@@ -298,11 +298,14 @@ def bench_patient(
     work_dir: Annotated[Optional[Path], typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
 ) -> None:
     """Our campaign vs random search vs the simulator's own controller; calibration; rollout speed."""
-    from .bench import bench_patient as run_bench, print_bench
+    from .configuration import AgentSettings
+    from .runner import Campaign
 
     spec = _with_overrides(load_spec(default_spec_path()), None, None, seed, patient)
+    world = get_world(spec.world)
     work_dir = work_dir or _runs_root() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
-    emit_figures(run_bench(spec, work_dir, console=err), json_out, print_bench, work_dir)
+    create = lambda s, d: Campaign.create(s, d, settings=AgentSettings(), console=err)  # noqa: E731
+    emit_figures(world.bench(spec, work_dir, create, console=err), json_out, world.print_bench, work_dir)
 
 
 @bench_app.command("screen")
@@ -317,11 +320,10 @@ def bench_screen_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
-    from wetloop.worlds.crispr_screen._bench import bench_screen, print_screen_bench
-
-    figures = [bench_screen(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print,
-                            exclude_essential=not keep_essentials) for s in screen]
-    emit_figures(figures, json_out, print_screen_bench)
+    world = get_world("crispr_screen")
+    figures = [world.bench(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print,
+                           exclude_essential=not keep_essentials) for s in screen]
+    emit_figures(figures, json_out, world.print_bench)
 
 
 def emit_figures(figures: Any, json_out: bool, printer: Callable[[Any, Console], None], work_dir: Path | None = None) -> None:

@@ -1,6 +1,7 @@
 """Lab adapters: run experiments and bring back observations. Never imports torch.
 
     Lab             the protocol (submit -> Ticket, poll -> Observation | None, cancel, close)
+    FunctionLab     a scientist's own Python function as a lab (results kept on disk, so a resume runs nothing twice)
     SimulatedLab    in-process fake around any function: the fake other rooms' tests use
     make_lab        the lab for `spec.world` (its world's `make_lab`, or a run-time lab registered with
                     register_world), or for `spec.lab.adapter`
@@ -13,6 +14,7 @@ Protocol adapters (`wetloop.lab_adapters.http` ...) are imported lazily by `make
 
 from ._bench_servers import BenchServe, bench_server, server_lab_dir
 from ._disk import DayStore
+from ._function import FunctionLab, load_function
 from ._protocol import Lab, wait_for
 from ._registry import ADAPTERS, WORLDS, LabFactory, known_worlds, make_lab, register_world
 from ._settings import LabSettings, default_cache_dir
@@ -36,6 +38,8 @@ from .errors import (
 )
 
 __all__ = [
+    "FunctionLab",
+    "load_function",
     "DayStore",
     "ADAPTERS",
     "BenchServe",

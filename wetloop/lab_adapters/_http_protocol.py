@@ -60,7 +60,7 @@ class LabInfo(_Body):
     protocol: Literal["wetloop-lab"] = PROTOCOL
     version: int = VERSION
     lab: str = Field(description="the server's name for its lab")
-    world: str = Field(description="the world it runs (spec.world), e.g. simglucose")
+    world: str = Field(description="the world it runs (spec.world)")
     limits: dict[str, tuple[float, float]] | None = Field(
         None, description="the lab's own hard limits per variable (on top of each campaign's), if it has any")
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, Trajectory, glucose_readouts
+from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, Trajectory, computed_readouts, glucose_readouts
 
 from ._protocol import Lab
 from .errors import UnknownTicket
@@ -23,8 +23,8 @@ class SimulatedLab(Lab):
     `polls_until_done` polls return None before the Observation comes back, so callers can exercise
     pending results. `runs[key]` counts how often `world` ran per experiment key, so tests can assert
     that nothing ran twice. A world that raises gives a "failed" Observation carrying the error.
-    When `world` returns a Trajectory with a "glucose" series, the readouts are
-    `campaign.glucose_readouts` of it; a dict return value is taken as the readouts themselves.
+    When `world` returns a Trajectory, the readouts are those the spec computes from its series
+    (and, for a "glucose" series, `campaign.glucose_readouts`); a dict is taken as the readouts.
     """
 
     def __init__(
@@ -74,4 +74,5 @@ class SimulatedLab(Lab):
 
     def _readouts(self, trajectory: Trajectory) -> dict[str, float]:
         glucose = trajectory.series.get("glucose")
-        return glucose_readouts(np.asarray(glucose), self.spec) if glucose else {}
+        computed = computed_readouts(self.spec, Observation(experiment_key="", status="ok", trajectory=trajectory))
+        return {**computed, **glucose_readouts(np.asarray(glucose), self.spec)} if glucose else computed

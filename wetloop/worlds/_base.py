@@ -101,6 +101,11 @@ class World:
         """The 0/1 event readout name of each safety limit, in spec order."""
         return tuple(unsafe_readout_name(limit) for limit in spec.safety)
 
+    def example_spec(self) -> CampaignSpec | None:
+        """A tiny campaign of this world (2 rounds, small batches, fast experiments) for the conformance
+        test that every registered world must pass; None when it cannot run on this machine."""
+        return None
+
     def library(self, model: Any) -> Container[str] | None:
         """The names a world-decided categorical variable accepts (a screen's genes), or None."""
         return None

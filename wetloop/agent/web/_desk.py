@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from wetloop.campaign import CampaignSpec, CampaignStore, Decision, Intervention
+from wetloop.campaign import CampaignSpec, CampaignStore, Decision, Intervention, get_world
 
 from .._review import edit_problem
 from ..errors import ReviewError
 
 if TYPE_CHECKING:
-    from wetloop.worlds.simglucose import TrajectoryWorldModel
-
     from ..runner import Campaign
 
 __all__ = ["DraftDecision", "Draft", "DeskStatus", "ReleaseConflict", "ReviewDesk", "parse_edit"]
@@ -96,7 +94,7 @@ class ReviewDesk:
         self.store = CampaignStore(campaign.store.path)  # a read connection of our own
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
-        self._world: tuple[str, TrajectoryWorldModel] | None = None
+        self._world: tuple[str, Any] | None = None
         self._released: dict[int, str] = {}
         self._error = ""
         self._load_state()
@@ -176,15 +174,13 @@ class ReviewDesk:
             return DraftDecision("edit", reason or "edited in review", edited)
         raise ReviewError(f"unknown action {action!r}; use approve, reject, edit or undo")
 
-    def _world_model(self) -> TrajectoryWorldModel | None:
+    def _world_model(self) -> Any:
         """The campaign's latest world model (as the graph's `current_world`), loaded once per version."""
         rec = self.store.latest(self.campaign.campaign_id, "model")
         if rec is None:
             return None
         if self._world is None or self._world[0] != rec.payload["version"]:
-            from wetloop.worlds.simglucose import TrajectoryWorldModel
-
-            self._world = (rec.payload["version"], TrajectoryWorldModel.load(rec.payload["path"], self.spec))
+                    self._world = (rec.payload["version"], TrajectoryWorldModel.load(rec.payload["path"], self.spec))
         return self._world[1]
 
     # -- releasing -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from wetloop.worlds.crispr_screen import ScreenLab, screen_of
 from wetloop.worlds.crispr_screen import ScreenPlanner
 from wetloop.worlds.crispr_screen import ScreenWorldModel
 
-from wetloop.agent._proposal import ProposalContext
+from wetloop.campaign import ProposalContext
 from wetloop.worlds.crispr_screen._proposer import GeneProposer
 
 __all__ = ["PUBLISHED", "screen_spec", "run_campaign", "bench_screen", "hit_ratios"]

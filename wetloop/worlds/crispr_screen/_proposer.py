@@ -15,7 +15,7 @@ from scipy.stats import binom
 
 from wetloop.worlds.crispr_screen import ScreenFeatures, screen_features, set_name_text
 
-from wetloop.agent._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
+from wetloop.campaign import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
 
 __all__ = ["GeneProposer"]
 

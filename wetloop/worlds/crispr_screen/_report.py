@@ -7,15 +7,14 @@ screen's files cannot be read here, the figure shows the campaign's own hits onl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import plotly.graph_objects as go
 
 from wetloop.campaign import CampaignSpec, WetloopError
 from wetloop.worlds.crispr_screen import load_screen
 
-if TYPE_CHECKING:
-    from wetloop.agent.report import CampaignView
+CampaignView = Any  # the agent's report view (a world never imports the agent): spec, rounds, outcomes
 
 __all__ = ["screen_counts", "screen_rows", "screen_figure"]
 

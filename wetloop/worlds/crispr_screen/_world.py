@@ -11,11 +11,13 @@ from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, Readout
+from wetloop.campaign import Budget, CampaignSpec, Observation, Readout, load_spec
 
 from .._base import World, WorldOptions
 
 __all__ = ["ScreenWorld", "ScreenOptions"]
+
+SPECS = Path(__file__).resolve().parents[2] / "campaign" / "specs"
 
 
 class ScreenOptions(WorldOptions):
@@ -37,6 +39,18 @@ class ScreenWorld(World):
         own = (Readout(name="hit", binary=True, description="1 when the knockout is a hit of the screen"),
                Readout(name="score", description="the screen's published score of the gene"))
         return own + tuple(spec.readouts)
+
+    def example_spec(self) -> CampaignSpec | None:
+        """The IFNG screen, 2 rounds of 8 genes; None when its data cannot be had here."""
+        import os
+
+        from ._datasets import data_cache_dir
+
+        root = os.environ.get("WETLOOP_DATA_DIR")
+        where = Path(root) / "screens" if root else data_cache_dir()
+        if not where.is_dir() or not any(where.rglob("ground_truth_IFNG.csv")):
+            return None  # never downloads from a test
+        return load_spec(SPECS / "screen_ifng.yaml").with_overrides(budget=Budget(rounds=2, batch=8))
 
     def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
         from ._lab import ScreenLab
@@ -81,6 +95,18 @@ class ScreenWorld(World):
         ok = [o for o in observations if o.status == "ok"]
         hits = sum(1 for o in ok if o.readouts.get(readout, 0.0) > 0)
         return f"{hits} of {len(ok)} genes ({len(observations) - len(ok)} without a result)"
+
+    def bench(self, screen: str, data_dir: str | None, rounds: int, batch: int, seeds: int, shuffle: bool, log: Any = print,
+              exclude_essential: bool = True) -> dict[str, Any]:
+        """`wetloop bench screen`: our campaign vs random, essential-first and oracle on one screen."""
+        from ._bench import bench_screen
+
+        return bench_screen(screen, data_dir, rounds, batch, seeds, shuffle, log=log, exclude_essential=exclude_essential)
+
+    def print_bench(self, figures: Any, console: Any) -> None:
+        from ._bench import print_screen_bench
+
+        print_screen_bench(figures, console)
 
     def report_figures(self, view: Any) -> list[Any]:
         from ._report import screen_figure

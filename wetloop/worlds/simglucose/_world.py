@@ -13,7 +13,10 @@ from typing import Any
 from pydantic import Field
 
 from wetloop.campaign import (
+    Budget,
     CampaignSpec,
+    default_spec_path,
+    load_spec,
     HypothesisDraft,
     Intervention,
     Observation,
@@ -59,6 +62,11 @@ class SimglucoseWorld(World):
         )
         return own + tuple(r for r in spec.readouts if r.name not in {o.name for o in own})
 
+    def example_spec(self) -> CampaignSpec | None:
+        spec = load_spec(default_spec_path())
+        options = {**spec.world_options, "hours": 4, "meals": [[1.0, 45.0], [2.5, 60.0]]}
+        return spec.with_overrides(world_options=options, budget=Budget(rounds=2, batch=2))
+
     def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
         from ._lab import SimglucoseLab
 
@@ -84,6 +92,17 @@ class SimglucoseWorld(World):
         if obs.trajectory is not None and "glucose" not in obs.trajectory.series:
             return "result trajectory has no 'glucose' series"
         return None
+
+    def bench(self, spec: CampaignSpec, work_dir: Path, create: Any, console: Any = None) -> dict[str, Any]:
+        """`wetloop bench patient`: our campaign vs random search vs the simulator's own controller."""
+        from ._bench import bench_patient
+
+        return bench_patient(spec, work_dir, create, console=console)
+
+    def print_bench(self, figures: dict[str, Any], console: Any) -> None:
+        from ._bench import print_bench
+
+        print_bench(figures, console)
 
     def hypotheses(self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int) -> list[HypothesisDraft]:
         try:

@@ -14,6 +14,7 @@ From one run with the same seed:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,13 @@ from rich.table import Table
 
 from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, observed_safe, observed_unsafe
 from wetloop.lab_adapters import make_lab, wait_for
-from wetloop.worlds.simglucose import reference_day
-from wetloop.worlds.simglucose import calibration_report
-from wetloop.worlds.simglucose import TrajectoryWorldModel
+from ._calibration import calibration_report
+from ._lab import reference_day
+from ._model import TrajectoryWorldModel
 
-from .configuration import AgentSettings
-from .runner import Campaign
+CampaignFactory = Callable[[CampaignSpec, Path], Any]
+"""Starts a campaign of the loop in a run directory (the agent's `Campaign.create`, injected: a world
+never imports the agent). The object runs with `run()` and exposes `store`, `campaign_id`; a context manager."""
 
 __all__ = ["bench_patient", "print_bench", "random_search"]
 
@@ -84,13 +86,13 @@ def _rollout_speed(world: TrajectoryWorldModel, spec: CampaignSpec, sim_day_s: f
     }
 
 
-def bench_patient(spec: CampaignSpec, work_dir: Path, console: Console | None = None) -> dict[str, Any]:
+def bench_patient(spec: CampaignSpec, work_dir: Path, create: CampaignFactory, console: Console | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     work_dir = Path(work_dir)
     readout = spec.objective.readout
     console.print("[bold]1/3[/] our campaign")
     t0 = time.perf_counter()
-    with Campaign.create(spec, work_dir / "ours", settings=AgentSettings(), console=console) as c:
+    with create(spec, work_dir / "ours") as c:
         c.run()
         observed = c.store.observations(c.campaign_id)
         ours_pairs = [(e.intervention, observed[e.key]) for e in c.store.experiments(c.campaign_id) if e.key in observed]
