@@ -32,19 +32,44 @@ def runner_versions() -> dict[str, str]:
     return {"simulator": "libroadrunner", "roadrunner": roadrunner.__version__}
 
 
+ABS_TOL_CONC = 1e-12
+"""CVODE's absolute tolerance, in concentration units (scaled to amounts by the smallest compartment)."""
+
+
 @functools.lru_cache(maxsize=8)
 def _compiled(sbml: str, clamp: tuple[str, ...]) -> Any:
     """A RoadRunner of the SBML with `clamp` species made boundary species (held where inputs set them)."""
     import roadrunner
 
-    # An input switching a clamp makes CVODE restart with a tiny step, and SUNDIALS 7 prints a
-    # "t + h = t" warning for it to stdout, hundreds per campaign; the results are unaffected (checked
-    # against rtol 1e-10), so its warnings go to /dev/null unless the user routes them somewhere.
-    os.environ.setdefault("SUNLOGGER_WARNING_FILENAME", os.devnull)
-    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+    _quiet_sundials()
     for sid in clamp:
         sbml = re.sub(rf'(<species\b[^>]*\bid="{re.escape(sid)}"[^>]*?\bboundaryCondition=")false"', r'\1true"', sbml)
-    return roadrunner.RoadRunner(sbml)
+    rr = roadrunner.RoadRunner(sbml)
+    _set_tolerances(rr)
+    return rr
+
+
+def _quiet_sundials() -> None:
+    """An input switching a clamp makes CVODE restart with a tiny step, and SUNDIALS 7 prints a
+    "t + h = t" warning for it to stdout, hundreds per campaign (results unaffected: checked against
+    rtol 1e-10); a failed run's error reaches its Observation. So both go to /dev/null, unless the
+    user routes them (SUNLOGGER_*_FILENAME is read when an integrator is created)."""
+    import roadrunner
+
+    os.environ.setdefault("SUNLOGGER_WARNING_FILENAME", os.devnull)
+    os.environ.setdefault("SUNLOGGER_ERROR_FILENAME", os.devnull)
+    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_CRITICAL)
+
+
+def _set_tolerances(rr: Any) -> None:
+    """One absolute tolerance for every state variable. roadrunner's default scales a scalar by each
+    species' initial amount, which is 0 for a species an input sets to 0 later (CVODE then refuses to
+    run) and ~1e-28 in a 4 pl compartment (Huang-Ferrell's cell: "too much accuracy requested")."""
+    integrator = rr.getIntegrator()
+    n = len(integrator.getAbsoluteToleranceVector())
+    volumes = [v for v in rr.model.getCompartmentVolumes() if v > 0]
+    if n:
+        integrator.setValue("absolute_tolerance", [ABS_TOL_CONC * min(volumes, default=1.0)] * n)
 
 
 def _selector(info: ModelInfo, sid: str) -> str:
