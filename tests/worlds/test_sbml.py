@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 pytest.importorskip("roadrunner")
-pytest.importorskip("basico")
+if importlib.util.find_spec("basico") is None:  # not importorskip: importing COPASI would set the C locale here
+    pytest.skip("basico (copasi-basico) is not installed", allow_module_level=True)
 
 from wetloop.campaign import (
     CampaignSpec,
@@ -54,6 +57,14 @@ def experiment(spec: CampaignSpec, context: dict | None = None, **values: float)
 
 
 # -- options --------------------------------------------------------------------------------------
+def test_converting_a_copasi_file_keeps_the_locale(tmp_path):
+    import locale
+
+    before = locale.setlocale(locale.LC_ALL)
+    model_info("basico:brusselator.cps", cache_dir=tmp_path)
+    assert locale.setlocale(locale.LC_ALL) == before
+
+
 def test_registry_returns_the_sbml_world():
     assert isinstance(get_world("sbml"), SbmlWorld)
 

@@ -12,13 +12,16 @@ minutes to SBML as 60 x 10^-3 s, so the converted SBML cannot be trusted on this
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import functools
 import hashlib
 import importlib.util
+import locale
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,18 +89,29 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _convert_cps(path: Path) -> str:
+    with _locale_kept():  # importing COPASI sets the C locale: Python's open() would then write ASCII only
+        try:
+            import basico
+        except ImportError:
+            raise SpecError(f"{path.name} is a COPASI file; converting it needs basico: pip install copasi-basico "
+                            "(or the extra wetloop[sbml])") from None
+        dm = basico.load_model(str(path))
+        if dm is None:
+            raise SpecError(f"COPASI could not read {path}; open it in COPASI to see why")
+        try:
+            return basico.model_io.save_model_to_string(type="sbml", model=dm)
+        finally:
+            basico.remove_datamodel(dm)
+
+
+@contextlib.contextmanager
+def _locale_kept() -> Iterator[None]:
+    """Restore the process locale after COPASI changed it (it breaks every later text file read)."""
+    saved = locale.setlocale(locale.LC_ALL)
     try:
-        import basico
-    except ImportError:
-        raise SpecError(f"{path.name} is a COPASI file; converting it needs basico: pip install copasi-basico "
-                        "(or the extra wetloop[sbml])") from None
-    dm = basico.load_model(str(path))
-    if dm is None:
-        raise SpecError(f"COPASI could not read {path}; open it in COPASI to see why")
-    try:
-        return basico.model_io.save_model_to_string(type="sbml", model=dm)
+        yield
     finally:
-        basico.remove_datamodel(dm)
+        locale.setlocale(locale.LC_ALL, saved)
 
 
 # -- what the SBML says -------------------------------------------------------------------------------
