@@ -31,7 +31,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -55,7 +55,7 @@ class DayStore:
     def read_result(self, day_key: str) -> dict[str, Any] | None:
         """The stored day, or None when it was never finished (or its file is unreadable)."""
         try:
-            return json.loads(self.result_path(day_key).read_text())
+            return json.loads(self.result_path(day_key).read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
@@ -72,7 +72,7 @@ class DayStore:
 
     def read_journal(self, experiment_key: str) -> tuple[Experiment, CampaignSpec] | None:
         try:
-            entry = json.loads(self._journal_path(experiment_key).read_text())
+            entry = json.loads(self._journal_path(experiment_key).read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
             return None
         return Experiment.model_validate(entry["experiment"]), CampaignSpec.model_validate(entry["spec"])
@@ -89,13 +89,13 @@ class DayStore:
         """Count one finished simulation (one short O_APPEND write: whole lines even across processes)."""
         path = self.root / "runs" / experiment_key
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as fh:
+        with open(path, "a", encoding="utf-8") as fh:
             fh.write(day_key + "\n")
 
     def completed_runs(self) -> dict[str, int]:
         """Finished simulations per experiment key, as counted by `mark_run`."""
         runs = self.root / "runs"
-        return {p.name: len(p.read_text().splitlines()) for p in runs.iterdir()} if runs.is_dir() else {}
+        return {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in runs.iterdir()} if runs.is_dir() else {}
 
     # -- one simulator per day at a time --------------------------------------------------------
     @contextlib.contextmanager
@@ -103,7 +103,7 @@ class DayStore:
         """Hold an exclusive lock on a day while simulating it; the OS drops it if the holder dies."""
         path = self.root / "locks" / f"{day_key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as fh:
+        with open(path, "a", encoding="utf-8") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 yield

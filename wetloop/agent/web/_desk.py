@@ -180,7 +180,7 @@ class ReviewDesk:
         if rec is None:
             return None
         if self._world is None or self._world[0] != rec.payload["version"]:
-                    self._world = (rec.payload["version"], TrajectoryWorldModel.load(rec.payload["path"], self.spec))
+            self._world = (rec.payload["version"], get_world(self.spec.world).load_model(rec.payload["path"], self.spec))
         return self._world[1]
 
     # -- releasing -------------------------------------------------------------------------------
