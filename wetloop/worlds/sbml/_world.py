@@ -52,6 +52,14 @@ class SbmlWorld(World):
         return problems + _model_problems(spec, options, info)
 
     # -- the lab --------------------------------------------------------------------------------
+    def example_spec(self) -> CampaignSpec | None:
+        """The NF-kB pulse campaign, 2 rounds of 2."""
+        from wetloop.campaign import Budget, load_spec
+
+        from . import SPECS_DIR
+
+        return load_spec(SPECS_DIR / "nfkb_pulses.yaml").with_overrides(budget=Budget(rounds=2, batch=2))
+
     def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
         """An in-process `SbmlLab`; `cache_dir` is honoured, `workers` ignored (a run takes milliseconds)."""
         from ._lab import SbmlLab
