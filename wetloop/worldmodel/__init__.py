@@ -66,3 +66,18 @@ __all__ = [
     "open_loop_predictions",
     "train_ensemble",
 ]
+
+from ._readout_torch import SampleOutcome, limit_event, series_readout  # noqa: E402
+from ._scalar import ScalarEnsembleModel, ScalarFitReport, ScalarModelConfig, ScalarWorldModel  # noqa: E402
+from ._scalar_gp import GPDrawsModel  # noqa: E402
+
+__all__ += [
+    "GPDrawsModel",
+    "SampleOutcome",
+    "ScalarEnsembleModel",
+    "ScalarFitReport",
+    "ScalarModelConfig",
+    "ScalarWorldModel",
+    "limit_event",
+    "series_readout",
+]

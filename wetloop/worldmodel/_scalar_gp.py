@@ -1,0 +1,105 @@
+"""The GP family of the scalar model: one BoTorch GP over every readout, shown as an `EnsembleModel`.
+
+The planner consumes ensembles, so the GP is exposed as one: `forward(X)` returns S seeded joint
+posterior draws (members = 1, particles = S), observation noise included, so the draws are of what
+the lab would report, like the ensemble's particles.
+
+Categorical and set variables go to `MixedSingleTaskGP`'s categorical kernel: the one-hot columns of
+`Variable.encode` are folded into one integer column per categorical variable (the chosen index) and
+one per set item (0 = not chosen, 1 + level index), so the kernel compares choices, not corners of a
+one-hot cube. With only numeric variables it is a `SingleTaskGP` on the unit cube.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import MixedSingleTaskGP, SingleTaskGP
+from botorch.models.ensemble import EnsembleModel
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from torch import Tensor
+
+from wetloop.campaign import CampaignSpec
+
+__all__ = ["GPInputs", "GPDrawsModel", "new_gp", "fit_gp"]
+
+
+@dataclass(frozen=True)
+class GPInputs:
+    """Folds `Variable.encode` columns (..., d) into the GP's columns (..., d_gp); `cat_dims` index the integer ones."""
+
+    groups: tuple[tuple[str, int, int], ...]  # (kind, first column, width) per GP column: "num", "cat" or "item"
+    cat_dims: tuple[int, ...]
+
+    @classmethod
+    def of(cls, spec: CampaignSpec) -> GPInputs:
+        groups, col = [], 0
+        for v in spec.interventions:
+            if v.is_numeric:
+                groups.append(("num", col, 1))
+            elif v.kind == "categorical":
+                groups.append(("cat", col, v.width))
+            else:
+                groups += [("item", col + i * len(v.levels), len(v.levels)) for i in range(len(v.items or ()))]
+            col += v.width
+        return cls(tuple(groups), tuple(i for i, g in enumerate(groups) if g[0] != "num"))
+
+    def __call__(self, X: Tensor) -> Tensor:
+        """Shapes: X (..., d) encoded -> (..., d_gp), X's dtype."""
+        cols = [self._column(X, kind, start, width) for kind, start, width in self.groups]
+        return torch.stack(cols, dim=-1)
+
+    @staticmethod
+    def _column(X: Tensor, kind: str, start: int, width: int) -> Tensor:
+        block = X[..., start : start + width]
+        if kind == "num":
+            return block[..., 0]
+        index = block.argmax(-1).to(X.dtype)
+        return index if kind == "cat" else torch.where(block.amax(-1) > 0.5, index + 1, torch.zeros_like(index))
+
+
+def new_gp(inputs: GPInputs, x: Tensor, y: Tensor) -> SingleTaskGP:
+    """An unfitted GP on training data. Shapes: x (N, d_gp), y (N, R), float64."""
+    transform = Standardize(m=y.shape[-1])
+    if inputs.cat_dims:
+        return MixedSingleTaskGP(x, y, cat_dims=list(inputs.cat_dims), outcome_transform=transform)
+    return SingleTaskGP(x, y, outcome_transform=transform)
+
+
+def fit_gp(gp: SingleTaskGP, seed: int) -> float:
+    """Fit hyperparameters by marginal likelihood (seeded: restarts draw from torch's generator). Returns the final MLL."""
+    mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        torch.manual_seed(seed)
+        warnings.simplefilter("ignore")  # few points make L-BFGS warn about its stopping rule; the fit is still used
+        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 100}})  # bounded: a planner waits on it
+    gp.eval()
+    with torch.no_grad():
+        return float(mll(gp(*gp.train_inputs), gp.train_targets).mean())
+
+
+class GPDrawsModel(EnsembleModel):
+    """Posterior draws of a GP as a one-member ensemble. forward: X (batch..., q, d) encoded ->
+    (batch..., S, q, R) readout units, S = `particles` draws joint over the q points, seeded.
+
+    Attributes: `members` = 1, `particles` = S, `times_min` (R zeros: a readout has no time).
+    """
+
+    def __init__(self, gp: SingleTaskGP, inputs: GPInputs, draws: int, seed: int) -> None:
+        super().__init__()
+        self.gp, self.inputs, self.seed = gp, inputs, seed
+        self.members, self.particles = 1, draws
+        self._num_outputs = gp.num_outputs
+        self.times_min: tuple[float, ...] = (0.0,) * gp.num_outputs
+
+    def forward(self, X: Tensor) -> Tensor:
+        """X (batch..., q, d) -> (batch..., S, q, R)."""
+        posterior = self.gp.posterior(self.inputs(X.double()), observation_noise=True)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)  # the same X gives the same draws, so a ranking is reproducible
+            draws = posterior.rsample(torch.Size([self.particles]))  # (S, batch..., q, R)
+        return draws.movedim(0, -3).to(X)
