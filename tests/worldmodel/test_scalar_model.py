@@ -14,7 +14,14 @@ import pytest
 import torch
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, unsafe_readout_name
-from wetloop.worldmodel import ModelFileError, NoTrainingData, NotFittedError, ScalarModelConfig, ScalarWorldModel, WorldModelError
+from wetloop.worldmodel import (
+    ModelFileError,
+    NotFittedError,
+    NoTrainingData,
+    ScalarModelConfig,
+    ScalarWorldModel,
+    WorldModelError,
+)
 
 SPEC = CampaignSpec.model_validate({
     "name": "assay", "question": "which conditions give the best yield?", "world": "generic",

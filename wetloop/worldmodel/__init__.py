@@ -67,9 +67,9 @@ __all__ = [
     "train_ensemble",
 ]
 
-from ._readout_torch import SampleOutcome, limit_event, series_readout  # noqa: E402
-from ._scalar import ScalarEnsembleModel, ScalarFitReport, ScalarModelConfig, ScalarWorldModel  # noqa: E402
-from ._scalar_gp import GPDrawsModel  # noqa: E402
+from ._readout_torch import SampleOutcome, limit_event, series_readout
+from ._scalar import ScalarEnsembleModel, ScalarFitReport, ScalarModelConfig, ScalarWorldModel
+from ._scalar_gp import GPDrawsModel
 
 __all__ += [
     "GPDrawsModel",

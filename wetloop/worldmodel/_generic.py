@@ -17,7 +17,7 @@ from wetloop.campaign import CampaignSpec, Intervention
 from ._ensemble import GaussianEnsemble
 from .errors import ModelFileError, WorldModelError
 
-__all__ = ["require_encodable", "encode_interventions", "RobustEnsemble", "weights_hash", "spec_key", "read_payload"]
+__all__ = ["RobustEnsemble", "encode_interventions", "read_payload", "require_encodable", "spec_key", "weights_hash"]
 
 
 def require_encodable(spec: CampaignSpec, model: str) -> None:

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Readout, SafetyLimit, unsafe_readout_name
 
-__all__ = ["SampleOutcome", "series_readout", "limit_event"]
+__all__ = ["SampleOutcome", "limit_event", "series_readout"]
 
 
 def series_readout(readout: Readout, times_min: Tensor, values: Tensor) -> Tensor:

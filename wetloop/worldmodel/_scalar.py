@@ -34,9 +34,9 @@ from ._ensemble import train_ensemble
 from ._generic import RobustEnsemble, check_key, encode_interventions, read_payload, require_encodable, spec_key, weights_hash
 from ._readout_torch import SampleOutcome
 from ._scalar_gp import GPDrawsModel, GPInputs, fit_gp, new_gp
-from .errors import NoTrainingData, NotFittedError, WorldModelError
+from .errors import NotFittedError, NoTrainingData, WorldModelError
 
-__all__ = ["ScalarModelConfig", "ScalarFitReport", "ScalarEnsembleModel", "ScalarWorldModel"]
+__all__ = ["ScalarEnsembleModel", "ScalarFitReport", "ScalarModelConfig", "ScalarWorldModel"]
 
 _FORMAT = "wetloop.worldmodel.scalar/1"
 History = Sequence[tuple[Intervention, Observation]]
@@ -246,7 +246,7 @@ class ScalarWorldModel:
 
     def predict_band(self, intervention: Intervention, level: float = 0.9) -> None:
         """A scalar model predicts no time course: always None."""
-        return None
+        return
 
     # ---- identity and persistence --------------------------------------------------------
     def _tensors(self) -> list[tuple[str, Tensor]]:

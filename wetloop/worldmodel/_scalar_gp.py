@@ -25,7 +25,7 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec
 
-__all__ = ["GPInputs", "GPDrawsModel", "new_gp", "fit_gp"]
+__all__ = ["GPDrawsModel", "GPInputs", "fit_gp", "new_gp"]
 
 
 @dataclass(frozen=True)
