@@ -81,3 +81,12 @@ __all__ += [
     "limit_event",
     "series_readout",
 ]
+
+from ._series import SeriesFitReport, SeriesModelConfig, SeriesWorldModel
+from ._series_rollout import SeriesEnsembleModel
+
+__all__ += ["SeriesEnsembleModel", "SeriesFitReport", "SeriesModelConfig", "SeriesWorldModel"]
+
+from ._series_metrics import SeriesCalibration, SeriesScores, series_calibration
+
+__all__ += ["SeriesCalibration", "SeriesScores", "series_calibration"]

@@ -17,7 +17,7 @@ from wetloop.campaign import CampaignSpec, Intervention
 from ._ensemble import GaussianEnsemble
 from .errors import ModelFileError, WorldModelError
 
-__all__ = ["RobustEnsemble", "encode_interventions", "read_payload", "require_encodable", "spec_key", "weights_hash"]
+__all__ = ["RobustEnsemble", "decode_interventions", "encode_interventions", "read_payload", "require_encodable", "spec_key", "weights_hash"]
 
 
 def require_encodable(spec: CampaignSpec, model: str) -> None:
@@ -40,6 +40,21 @@ def encode_interventions(spec: CampaignSpec, interventions: Sequence[Interventio
             raise WorldModelError(f"intervention {iv.describe()} lacks variable(s) {missing}; give every variable of the spec")
         rows.append([u for v in spec.interventions for u in v.encode(iv.values[v.name])])
     return torch.tensor(rows, dtype=torch.float64).reshape(len(rows), width)
+
+
+def decode_interventions(spec: CampaignSpec, X: Tensor) -> list[Intervention]:
+    """Inverse of `encode_interventions`: (n, d) -> the nearest valid interventions (`Variable.decode`)."""
+    width = sum(v.width for v in spec.interventions)
+    if X.ndim != 2 or X.shape[-1] != width:
+        raise WorldModelError(f"X must have shape (n, {width}) for the encoded variables {list(spec.variable_names)}, "
+                              f"got {tuple(X.shape)}; build it with the model's `encode`")
+    out = []
+    for row in X.detach().double().tolist():
+        values, col = {}, 0
+        for v in spec.interventions:
+            values[v.name], col = v.decode(row[col : col + v.width]), col + v.width
+        out.append(Intervention(values=values))
+    return out
 
 
 class RobustEnsemble(GaussianEnsemble):
