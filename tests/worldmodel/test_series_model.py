@@ -187,6 +187,17 @@ def test_without_world_inputs_the_encoded_intervention_drives_it() -> None:
     low, high = (Intervention(values={"dose": d, "duration": 60.0}) for d in (1.0, 9.0))
     peak = model.outcome.readouts(model.sample([low, high]))["peak"].mean(-1)
     assert peak[1] > peak[0]
+    assert new_model(SeriesModelConfig(min_steps=300, epochs=10), inputs=None).fit(history(20, seed=2)).version == report.version
+
+
+def test_other_grids_are_resampled_onto_the_first() -> None:
+    data = history(6, seed=4)
+    iv, obs = data[-1]
+    fine = np.arange(0.0, 481.0, 10.0)
+    y = {k: tuple(np.interp(fine, GRID, v)) for k, v in obs.trajectory.series.items()}
+    data[-1] = (iv, obs.model_copy(update={"trajectory": Trajectory(times_min=tuple(fine), series=y)}))
+    model = new_model(SeriesModelConfig(min_steps=50, epochs=1))
+    assert model.fit(data).n_transitions == 6 * (len(GRID) - 1) and model.times_min == tuple(GRID)
 
 
 def test_bad_inputs_say_what_to_do() -> None:

@@ -4,7 +4,7 @@ Two families behind one face. `kind="ensemble"` is a deep ensemble (`GaussianEns
 vectorised, each on its own bootstrap) over all readouts at once, standardised per readout; its
 BoTorch model draws `particles` values from each member's Gaussian with fixed noise (common random
 numbers), S = members * particles, member-major. `kind="gp"` is a BoTorch GP (`_scalar_gp`), shown
-to the planner the same way with members = 1 and S posterior draws. Samples are (b, S, q, R) in
+to the planner the same way: members = draws of the latent function, particles = noise draws of each. Samples are (b, S, q, R) in
 readout units, R = len(`readout_names`) in `outputs` order; `outcome.readouts` names them and adds
 the safety event readouts.
 
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from botorch.models.ensemble import EnsembleModel
+from gpytorch.utils.warnings import GPInputWarning
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from torch import Tensor
@@ -57,7 +59,8 @@ class ScalarModelConfig(BaseSettings):
     weight_decay: float = Field(1e-4, ge=0)
     logvar_bound_weight: float = Field(0.01, ge=0)
     particles: int = Field(8, ge=1, description="draws per member (ensemble); S = members * particles")
-    gp_draws: int = Field(64, ge=2, description="posterior draws of the GP family (its S)")
+    gp_members: int = Field(16, ge=2, description="GP family: latent-function draws, its 'members'")
+    gp_particles: int = Field(4, ge=1, description="GP family: observation-noise draws per function draw")
     seed: int = 0
     threads: int | None = Field(1, ge=1, description="torch intra-op threads while fitting and predicting")
 
@@ -205,7 +208,9 @@ class ScalarWorldModel:
     def _mean(self, x: Tensor) -> Tensor:
         """Predictive mean (the members' mixture mean, or the GP's). Shapes: x (N, d) encoded -> (N, R) float64."""
         if self._gp is not None:
-            return self._gp.posterior(GPInputs.of(self.spec)(x)).mean.double()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GPInputWarning)  # asking about the training points is the point here
+                return self._gp.posterior(GPInputs.of(self.spec)(x)).mean.double()
         net = self._require("predict")
         mean, _ = net(net.standardise_x(x.float()).expand(net.members, -1, -1))
         return (mean.mean(0) * net.y_std + net.y_mean).double()
@@ -230,7 +235,8 @@ class ScalarWorldModel:
         self._require("build a BoTorch model")
         seed = self.config.seed if seed is None else seed
         if seed not in self._models:
-            self._models[seed] = (GPDrawsModel(self._gp, GPInputs.of(self.spec), self.config.gp_draws, seed)
+            self._models[seed] = (GPDrawsModel(self._gp, GPInputs.of(self.spec), self.config.gp_members,
+                                               self.config.gp_particles, seed)
                                   if self._gp is not None else ScalarEnsembleModel(self._net, self.config.particles, seed))
         return self._models[seed]
 

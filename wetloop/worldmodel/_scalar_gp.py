@@ -1,8 +1,8 @@
 """The GP family of the scalar model: one BoTorch GP over every readout, shown as an `EnsembleModel`.
 
-The planner consumes ensembles, so the GP is exposed as one: `forward(X)` returns S seeded joint
-posterior draws (members = 1, particles = S), observation noise included, so the draws are of what
-the lab would report, like the ensemble's particles.
+The planner consumes ensembles, so the GP is exposed as one: `forward(X)` returns seeded draws,
+members = draws of the latent function (joint over the points), particles = observation-noise draws
+of each, so the draws are of what the lab would report, like the deep ensemble's particles.
 
 Categorical and set variables go to `MixedSingleTaskGP`'s categorical kernel: the one-hot columns of
 `Variable.encode` are folded into one integer column per categorical variable (the chosen index) and
@@ -77,29 +77,39 @@ def fit_gp(gp: SingleTaskGP, seed: int) -> float:
         torch.manual_seed(seed)
         warnings.simplefilter("ignore")  # few points make L-BFGS warn about its stopping rule; the fit is still used
         fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 100}})  # bounded: a planner waits on it
-    gp.eval()
+    gp.train()  # the marginal likelihood is of the training data, which gpytorch evaluates in train mode
     with torch.no_grad():
-        return float(mll(gp(*gp.train_inputs), gp.train_targets).mean())
+        value = float(mll(gp(*gp.train_inputs), gp.train_targets).mean())
+    gp.eval()
+    return value
 
 
 class GPDrawsModel(EnsembleModel):
-    """Posterior draws of a GP as a one-member ensemble. forward: X (batch..., q, d) encoded ->
-    (batch..., S, q, R) readout units, S = `particles` draws joint over the q points, seeded.
+    """Posterior draws of a GP as an ensemble. forward: X (batch..., q, d) encoded -> (batch..., S, q, R)
+    readout units, S = members * particles, member-major, seeded.
 
-    Attributes: `members` = 1, `particles` = S, `times_min` (R zeros: a readout has no time).
+    Each member is one draw of the latent function (joint over the q points): the spread between
+    members is the GP's epistemic uncertainty, so the planner's ensemble-disagreement information
+    gain means for a GP what it means for the deep ensemble. Each member's particles add the GP's
+    observation noise, so the samples are of what the lab would report.
+    Attributes: `members`, `particles`, `times_min` (R zeros: a readout has no time).
     """
 
-    def __init__(self, gp: SingleTaskGP, inputs: GPInputs, draws: int, seed: int) -> None:
+    def __init__(self, gp: SingleTaskGP, inputs: GPInputs, members: int, particles: int, seed: int) -> None:
         super().__init__()
         self.gp, self.inputs, self.seed = gp, inputs, seed
-        self.members, self.particles = 1, draws
+        self.members, self.particles = members, particles
         self._num_outputs = gp.num_outputs
         self.times_min: tuple[float, ...] = (0.0,) * gp.num_outputs
 
     def forward(self, X: Tensor) -> Tensor:
         """X (batch..., q, d) -> (batch..., S, q, R)."""
-        posterior = self.gp.posterior(self.inputs(X.double()), observation_noise=True)
+        Xg = self.inputs(X.double())
+        latent = self.gp.posterior(Xg)
+        noise_var = (self.gp.posterior(Xg, observation_noise=True).variance - latent.variance).clamp_min(0.0)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)  # the same X gives the same draws, so a ranking is reproducible
-            draws = posterior.rsample(torch.Size([self.particles]))  # (S, batch..., q, R)
-        return draws.movedim(0, -3).to(X)
+            f = latent.rsample(torch.Size([self.members]))  # (M, batch..., q, R)
+            eps = torch.randn(self.members, self.particles, *f.shape[1:], dtype=f.dtype)
+        draws = f[:, None] + noise_var.sqrt() * eps  # (M, P, batch..., q, R)
+        return draws.reshape(-1, *f.shape[1:]).movedim(0, -3).to(X)

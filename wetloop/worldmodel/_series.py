@@ -33,8 +33,16 @@ from wetloop.campaign import Band, CampaignSpec, Intervention, Observation, Read
 
 from ._config import torch_threads
 from ._ensemble import train_ensemble
-from ._generic import (RobustEnsemble, check_key, decode_interventions, encode_interventions, read_payload, require_encodable,
-                       spec_key, weights_hash)
+from ._generic import (
+    RobustEnsemble,
+    check_key,
+    decode_interventions,
+    encode_interventions,
+    read_payload,
+    require_encodable,
+    spec_key,
+    weights_hash,
+)
 from ._readout_torch import SampleOutcome
 from ._series_data import InputsFn, StateTransform, elapsed_fraction, input_channels, on_grid
 from ._series_rollout import Dynamics, SeriesEnsembleModel

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, Series
 
-from ._generic import encode_interventions
+from ._generic import encode_interventions, require_encodable
 from .errors import ObservationFormatError, WorldModelError
 
 __all__ = ["InputsFn", "StateTransform", "elapsed_fraction", "input_channels", "on_grid"]
@@ -91,7 +91,8 @@ def input_channels(
     fraction of the experiment at the step's start. Shape (n, K, C + 1) float64, K = len(grid) - 1."""
     n, k = len(interventions), len(grid) - 1
     raw = None if inputs is None else inputs(spec, interventions, [float(t) for t in grid])
-    if raw is None:
+    if raw is None:  # the world's inputs may decline (World.inputs returns None by default)
+        require_encodable(spec, "series world model (the world gives no inputs, so it holds the encoded intervention)")
         u = encode_interventions(spec, interventions)[:, None, :].expand(n, k, -1)
     else:
         u = torch.as_tensor(np.asarray(raw, dtype=float), dtype=torch.float64)

@@ -26,7 +26,7 @@ from ._series_data import input_channels, on_grid
 if TYPE_CHECKING:
     from ._series import SeriesWorldModel
 
-__all__ = ["SeriesScores", "SeriesCalibration", "series_calibration"]
+__all__ = ["SeriesCalibration", "SeriesScores", "series_calibration"]
 
 
 class SeriesScores(BaseModel):

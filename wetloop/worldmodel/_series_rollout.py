@@ -20,7 +20,7 @@ from torch import Tensor
 from ._ensemble import GaussianEnsemble
 from ._series_data import StateTransform
 
-__all__ = ["Dynamics", "rollout", "SeriesEnsembleModel"]
+__all__ = ["Dynamics", "SeriesEnsembleModel", "rollout"]
 
 
 @dataclass(frozen=True)
