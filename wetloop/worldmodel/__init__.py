@@ -29,3 +29,27 @@ __all__ = [
     "torch_threads",
     "train_ensemble",
 ]
+
+from ._readout_torch import SampleOutcome, limit_event, series_readout
+from ._scalar import ScalarEnsembleModel, ScalarFitReport, ScalarModelConfig, ScalarWorldModel
+from ._scalar_gp import GPDrawsModel
+
+__all__ += [
+    "GPDrawsModel",
+    "SampleOutcome",
+    "ScalarEnsembleModel",
+    "ScalarFitReport",
+    "ScalarModelConfig",
+    "ScalarWorldModel",
+    "limit_event",
+    "series_readout",
+]
+
+from ._series import SeriesFitReport, SeriesModelConfig, SeriesWorldModel
+from ._series_rollout import SeriesEnsembleModel
+
+__all__ += ["SeriesEnsembleModel", "SeriesFitReport", "SeriesModelConfig", "SeriesWorldModel"]
+
+from ._series_metrics import SeriesCalibration, SeriesScores, series_calibration
+
+__all__ += ["SeriesCalibration", "SeriesScores", "series_calibration"]
