@@ -1,24 +1,49 @@
 """The world model room: learns `state + intervention -> outcome` from a campaign's results.
 
 Generic machinery any world uses: the vectorised deep ensemble of Gaussian heads (PETS members run
-in one call, as TD-MPC2 does), the unit-cube codec of interventions, and calibration scores. A
-world's own model family lives in its world folder (`wetloop/worlds/<name>/`); the generic families
-(a scalar-readout ensemble or GP, and a time-course ensemble over declared series) live here.
-Imports only `campaign`; never ranks.
+in one call, as TD-MPC2 does), the unit-cube codec of interventions, calibration scores, and the two
+generic families a world gets with no code of its own:
+
+    ScalarWorldModel   scalar readouts from the encoded intervention: a deep ensemble, or a BoTorch GP
+                       (mixed continuous/categorical kernel) shown to the planner as an ensemble of draws
+    SeriesWorldModel   a probabilistic deep ensemble of one-step dynamics over the declared series, with
+                       the world's input schedule as inputs over time; particle rollouts
+
+Both are BoTorch `EnsembleModel`s to the planner, with readouts computed from samples (`SampleOutcome`).
+A world's own family lives in its world folder (`wetloop/worlds/<name>/`). Imports only `campaign`;
+never ranks.
 """
 
 from ._codec import decode, encode
 from ._config import WorldModelConfig, torch_threads
 from ._ensemble import GaussianEnsemble, TrainRecord, train_ensemble
 from ._metrics import crps_ensemble, interval_coverage
+from ._readout_torch import SampleOutcome, limit_event, series_readout
+from ._scalar import ScalarEnsembleModel, ScalarFitReport, ScalarModelConfig, ScalarWorldModel
+from ._scalar_gp import GPDrawsModel
+from ._series import SeriesFitReport, SeriesModelConfig, SeriesWorldModel
+from ._series_metrics import SeriesCalibration, SeriesScores, series_calibration
+from ._series_rollout import SeriesEnsembleModel
 from .errors import ModelFileError, NoTrainingData, NotFittedError, ObservationFormatError, WorldModelError
 
 __all__ = [
+    "GPDrawsModel",
     "GaussianEnsemble",
     "ModelFileError",
     "NoTrainingData",
     "NotFittedError",
     "ObservationFormatError",
+    "SampleOutcome",
+    "ScalarEnsembleModel",
+    "ScalarFitReport",
+    "ScalarModelConfig",
+    "ScalarWorldModel",
+    "SeriesCalibration",
+    "SeriesEnsembleModel",
+    "SeriesFitReport",
+    "SeriesModelConfig",
+    "SeriesScores",
+    "SeriesWorldModel",
     "TrainRecord",
     "WorldModelConfig",
     "WorldModelError",
@@ -26,30 +51,9 @@ __all__ = [
     "decode",
     "encode",
     "interval_coverage",
+    "limit_event",
+    "series_calibration",
+    "series_readout",
     "torch_threads",
     "train_ensemble",
 ]
-
-from ._readout_torch import SampleOutcome, limit_event, series_readout
-from ._scalar import ScalarEnsembleModel, ScalarFitReport, ScalarModelConfig, ScalarWorldModel
-from ._scalar_gp import GPDrawsModel
-
-__all__ += [
-    "GPDrawsModel",
-    "SampleOutcome",
-    "ScalarEnsembleModel",
-    "ScalarFitReport",
-    "ScalarModelConfig",
-    "ScalarWorldModel",
-    "limit_event",
-    "series_readout",
-]
-
-from ._series import SeriesFitReport, SeriesModelConfig, SeriesWorldModel
-from ._series_rollout import SeriesEnsembleModel
-
-__all__ += ["SeriesEnsembleModel", "SeriesFitReport", "SeriesModelConfig", "SeriesWorldModel"]
-
-from ._series_metrics import SeriesCalibration, SeriesScores, series_calibration
-
-__all__ += ["SeriesCalibration", "SeriesScores", "series_calibration"]
