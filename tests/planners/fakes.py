@@ -29,6 +29,7 @@ def make_spec(batch: int = 3, cost: float = 1.0, seed: int = 0, start_a: tuple[f
             {"name": "a", "unit": "u", "lower": 0.0, "upper": 1.0, "start": list(start_a)},
             {"name": "b", "unit": "v", "lower": 0.0, "upper": 1.0},
         ],
+        "series": [{"name": "glucose", "unit": "mg/dL"}],
         "safety": [{"name": "severe hypoglycaemia", "series": "glucose", "below": 54.0, "max_probability": 0.05}],
         "cost": {"per_experiment": cost}, "budget": {"rounds": 3, "batch": batch}, "seed": seed,
     })

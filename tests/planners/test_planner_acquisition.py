@@ -93,7 +93,7 @@ def test_expected_improvement_is_higher_where_predicted_value_beats_best_f() -> 
 def composite(model, cost: float) -> CostWeightedAcquisition:
     ei = EnsembleExpectedImprovement(model, best_f=0.5, objective=objective())
     ig = EnsembleInformationGain(model, aleatoric_floor=5.0)
-    return CostWeightedAcquisition(model, [(1.0, ei), (0.01, ig)], cost_per_experiment=cost)
+    return CostWeightedAcquisition(model, [(1.0, ei), (0.01, ig)], cost=cost)
 
 
 def test_composite_is_the_weighted_sum_divided_by_cost_and_doubling_cost_halves_it() -> None:
@@ -106,15 +106,16 @@ def test_composite_is_the_weighted_sum_divided_by_cost_and_doubling_cost_halves_
     assert two.tolist() == pytest.approx((one / 2).tolist())
 
 
-def test_pending_points_make_the_value_that_of_the_joint_batch_costed_in_full() -> None:
+def test_pending_points_make_the_value_what_the_candidate_adds_per_unit_of_its_own_cost() -> None:
     model = FakeEnsemble()
     pending = torch.tensor([[0.5, 1.0]], dtype=torch.float64)
     X = torch.tensor([[0.25, 0.5], [0.6, 0.2]], dtype=torch.float64).unsqueeze(-2)  # (2, 1, 2)
-    acq = composite(model, 1.0)
-    joint = acq(torch.cat([X, pending.expand(2, 1, 2)], dim=-2))  # (2, 2, 2): each with the pending point
+    acq = composite(model, 2.0)
+    joint = acq(torch.cat([X, pending.expand(2, 1, 2)], dim=-2)) * 4.0  # value of each pair (cost 2 + 2)
+    before = acq(pending.unsqueeze(0)) * 2.0  # value of the pending point alone
     acq.set_X_pending(pending)
-    assert acq(X).tolist() == pytest.approx(joint.tolist())
-    assert acq(X).tolist() != pytest.approx(composite(model, 1.0)(X).tolist())
+    assert acq(X).tolist() == pytest.approx(((joint - before) / 2.0).tolist())
+    assert acq(X).tolist() != pytest.approx(composite(model, 2.0)(X).tolist())
 
 
 def test_menu_model_rolls_out_once_and_matches_the_base_model() -> None:
