@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 from botorch.utils.testing import MockModel, MockPosterior
-from .fakes import FakeEnsemble, FakeOutcome, make_spec
 
 from wetloop.planners import (
     CostWeightedAcquisition,
@@ -18,6 +17,8 @@ from wetloop.planners import (
     ReadoutObjective,
     ensemble_information_gain,
 )
+
+from .fakes import FakeEnsemble, FakeOutcome, make_spec
 
 
 def samples_from_member_means(means: torch.Tensor, particle_offsets: list[float]) -> torch.Tensor:
@@ -48,7 +49,7 @@ def test_joint_information_gain_rewards_members_disagreeing_in_different_ways() 
     pattern_b = torch.tensor([0.0, 0.0, 10.0, -10.0], dtype=torch.float64)
     same = torch.stack([pattern_a, pattern_a], dim=-1)[..., None] + 120  # (M=4, q=2, T=1)
     different = torch.stack([pattern_a, pattern_b], dim=-1)[..., None] + 120
-    ig = lambda m: ensemble_information_gain(samples_from_member_means(m, [-2.0, 2.0]), 4, 2, 1.0).item()  # noqa: E731
+    ig = lambda m: ensemble_information_gain(samples_from_member_means(m, [-2.0, 2.0]), 4, 2, 1.0).item()
     single = ensemble_information_gain(samples_from_member_means(same[:, :1], [-2.0, 2.0]), 4, 2, 1.0).item()
     assert single < ig(same) < ig(different)
     assert ig(different) == pytest.approx(2 * single, rel=1e-9)  # orthogonal patterns add independently

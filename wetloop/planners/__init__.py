@@ -42,11 +42,11 @@ __all__ = [
     "ScreenAcquisition",
     "ScreenPlanner",
     "ScreenWorldLike",
-    "bernoulli_information_gain",
-    "thompson_batch",
     "WorldLike",
     "WorldModelMismatch",
+    "bernoulli_information_gain",
     "ensemble_information_gain",
     "readout_features",
     "space_filling_batch",
+    "thompson_batch",
 ]

@@ -7,7 +7,7 @@ candidates each, and returns (b,) scores, one per joint q-batch. Each supports `
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
@@ -22,13 +22,13 @@ from ._protocols import OutcomeLike
 from .errors import WorldModelMismatch
 
 __all__ = [
-    "member_grams",
-    "information_gain",
-    "ensemble_information_gain",
+    "CostWeightedAcquisition",
+    "EnsembleExpectedImprovement",
     "EnsembleInformationGain",
     "ReadoutObjective",
-    "EnsembleExpectedImprovement",
-    "CostWeightedAcquisition",
+    "ensemble_information_gain",
+    "information_gain",
+    "member_grams",
 ]
 
 
@@ -41,7 +41,7 @@ def member_grams(samples: Tensor, members: int, particles: int, aleatoric_floor:
     where mu_j (M, T) are the members' means over particles and sigma^2_j (T) the mean over members
     of the within-member variance, floored at `aleatoric_floor`^2; its Gram is Z_j Z_j^T.
     """
-    *batch, s, q, t = samples.shape
+    *batch, _, q, t = samples.shape
     y = samples.reshape(*batch, members, particles, q, t)
     mu = y.mean(-3)  # (..., M, q, T)
     aleatoric = y.var(-3, correction=0).mean(-3).clamp_min(aleatoric_floor**2)  # (..., q, T)

@@ -21,9 +21,9 @@ readout in mg/dL gets a floor in mg/dL, a fraction one in fractions). The margin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import functools
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -34,7 +34,7 @@ from ._protocols import OutcomeLike
 from ._safety import limit_margin
 from .errors import WorldModelMismatch
 
-__all__ = ["Feature", "ReadoutFeatures", "readout_features", "FRACTION_STATS"]
+__all__ = ["FRACTION_STATS", "Feature", "ReadoutFeatures", "readout_features"]
 
 Readouts = Mapping[str, Tensor]
 FRACTION_STATS = ("time_in_range", "time_above", "time_below")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -10,7 +10,7 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, Readout, observed_safe, readout_value
 
-__all__ = ["encode", "encodable", "unique_proposals", "observed_readouts", "safe_utilities"]
+__all__ = ["encodable", "encode", "observed_readouts", "safe_utilities", "unique_proposals"]
 
 History = Sequence[tuple[Intervention, Observation]]
 

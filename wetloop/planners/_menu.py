@@ -8,7 +8,7 @@ would repeat the same rollouts; `MenuModel` rolls every candidate out once and a
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import torch
 from botorch.models.ensemble import EnsembleModel
@@ -20,13 +20,13 @@ from torch import Tensor
 
 from .errors import PlannerError, WorldModelMismatch
 
-__all__ = ["MenuModel", "MenuCost", "RowIndex", "EnsembleEnumerationSampler", "ensemble_shape", "menu_statistic"]
+__all__ = ["EnsembleEnumerationSampler", "MenuCost", "MenuModel", "RowIndex", "ensemble_shape", "menu_statistic"]
 
 
 def ensemble_shape(model: Model) -> tuple[int, int]:
     """(members, particles) of a world model's BoTorch model, or WorldModelMismatch."""
     try:
-        members, particles = int(getattr(model, "members")), int(getattr(model, "particles"))
+        members, particles = int(model.members), int(model.particles)
     except (AttributeError, TypeError, ValueError):
         raise WorldModelMismatch(
             f"{type(model).__name__} lacks int `members` or int `particles`; the planner needs them to split "

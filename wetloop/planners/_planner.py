@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from botorch.optim import optimize_acqf_discrete
 from torch import Tensor
 
 from wetloop.campaign import (
-    Band, CampaignSpec, Intervention, Observation, Proposal, RankedProposal, Ranking, Readout, SafetyRemoval,
-    ScoreBreakdown, Series,
+    Band,
+    CampaignSpec,
+    Intervention,
+    Observation,
+    Proposal,
+    RankedProposal,
+    Ranking,
+    Readout,
+    SafetyRemoval,
+    ScoreBreakdown,
+    Series,
 )
 
 from ._acquisition import CostWeightedAcquisition, EnsembleExpectedImprovement, EnsembleInformationGain, ReadoutObjective

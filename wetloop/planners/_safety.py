@@ -8,7 +8,7 @@ watches (`limit_margin`). Units in reasons come from the declared `Series.unit` 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -17,7 +17,7 @@ from wetloop.campaign import CampaignSpec, Proposal, Readout, SafetyLimit, Safet
 
 from .errors import WorldModelMismatch
 
-__all__ = ["p_unsafe", "safety_removals", "outside_start", "limit_margin", "extreme_names", "unit_of"]
+__all__ = ["extreme_names", "limit_margin", "outside_start", "p_unsafe", "safety_removals", "unit_of"]
 
 Readouts = Mapping[str, Tensor]
 
