@@ -22,8 +22,8 @@ class PlannerConfig(BaseSettings):
 
     - `ei_weight` (1.0): EI is the quantity the campaign is after, so it sets the scale.
     - `ig_weight` (0.01): one nat of information is worth 0.01 units of EI (one percentage point of
-      time in range). IG is measured on the readouts the campaign decides by (the objective and one
-      safety margin per limit, see `ReadoutFeatures`), each in units of its own noise floor, so a
+      time in range). IG is measured on the readouts the campaign decides by (the objective's margin
+      to the best result so far and one safety margin per limit, see `ReadoutFeatures`), each in units of its own noise floor, so a
       candidate the ensemble is unsure about scores a few nats (0.5 * log(1 + spread^2 / floor^2)
       per direction of disagreement): IG breaks near-ties and pulls early rounds towards what the
       model does not know, without outvoting a real expected gain. For an objective with a larger
@@ -34,9 +34,11 @@ class PlannerConfig(BaseSettings):
       its predicted samples over the menu and its observed values, whichever is wider. The floor
       keeps IG finite where particles agree exactly, and states that differences much smaller than
       the readout's range cannot be resolved.
-    - `safety_margin_width` (0.25): the distance to a safety threshold within which disagreement
-      counts, as a fraction of the margin readout's scale; beyond it, the margin saturates (tanh),
-      so members disagreeing about values far from any limit add almost no IG.
+    - `ig_margin_width` (0.25): the distance to a decision threshold (a safety limit; for the
+      objective, once a safe result exists, the best one so far) within which disagreement counts,
+      as a fraction of the margin's scale; beyond it, the margin saturates (tanh), so members
+      disagreeing about values far from any limit, or about how bad a clearly worse candidate is,
+      add almost no IG.
     - `band_level` (0.9): central interval of the predicted series band for each selected candidate.
     - `start_region_first` (True): before any world model exists, candidates outside the spec's
       conservative `start` region (numeric variables only) are removed.
@@ -54,7 +56,7 @@ class PlannerConfig(BaseSettings):
     ei_weight: float = Field(default=1.0, ge=0.0)
     ig_weight: float = Field(default=0.01, ge=0.0)
     ig_noise_fraction: float = Field(default=0.01, gt=0.0, le=1.0)
-    safety_margin_width: float = Field(default=0.25, gt=0.0)
+    ig_margin_width: float = Field(default=0.25, gt=0.0)
     band_level: float = Field(default=0.9, gt=0.0, lt=1.0)
     start_region_first: bool = True
     screen_ig_weight: float = Field(default=0.05, ge=0.0)

@@ -5,7 +5,10 @@ mostly about things no decision depends on: members that disagree whether a hope
 at 400 or 600 mg/dL teach the campaign nothing it will use. So IG is measured on K features per
 sample, one per quantity that ranks or filters candidates:
 
-- the objective readout, divided by its noise floor;
+- the objective: before any safe result, its readout; after, its utility's margin to the best safe
+  result so far (the incumbent), saturated as below: what the campaign decides is whether a
+  candidate beats the incumbent, so disagreement about how bad a clearly worse candidate is (a
+  regimen whose time in range is 0.1 or 0.3) counts little;
 - per safety limit, a margin: the signed distance m from the watched value to the threshold
   (positive on the safe side; for a two-sided limit, the nearer side), saturated as
   w * tanh(m / w) and divided by its noise floor. Within about w of the threshold the margin is
@@ -16,7 +19,7 @@ Each feature's noise floor is `ig_noise_fraction` times its scale: 1.0 for a dec
 (time in range/above/below) or a binary readout, otherwise the 10-90 % quantile range of its
 predicted samples over the menu and its observed values in the history, whichever is wider (a
 readout in mg/dL gets a floor in mg/dL, a fraction one in fractions). The margin width w is
-`safety_margin_width` times the margin's scale.
+`ig_margin_width` times the margin's scale.
 """
 
 from __future__ import annotations
@@ -84,17 +87,17 @@ class ReadoutFeatures:
 
 def readout_features(
     spec: CampaignSpec, predicted: Readouts, observed: Sequence[Mapping[str, float]],
-    declared: Sequence[Readout], noise_fraction: float, margin_width: float,
+    declared: Sequence[Readout], noise_fraction: float, margin_width: float, incumbent: float | None = None,
 ) -> list[Feature]:
     """The objective's feature and one margin per safety limit, scaled from the menu and the history.
 
     Shapes: predicted[name] (S, n), the menu's readout samples; `observed`, one readout dict per
-    run experiment. A limit whose margin the outcome cannot give (neither its watched readout nor
-    the extremes of its series, see `limit_margin`) falls back to its 0/1 event readout, scale 1.
+    run experiment. `incumbent`: the best safe observed utility, or None. A limit whose margin the
+    outcome cannot give (neither its watched readout nor the extremes of its series, see
+    `limit_margin`) falls back to its 0/1 event readout, scale 1.
     """
     build = _Builder(predicted, observed, {r.name: r for r in declared}, noise_fraction, margin_width)
-    objective = spec.objective.readout
-    features = [build(objective, lambda r: r.get(objective), fraction=build.is_fraction(objective), saturate=False)]
+    features = [_objective_feature(spec, build, incumbent)]
     for limit in spec.safety:
         if limit_margin(limit, predicted, declared) is not None:
             margin = functools.partial(limit_margin, limit, declared=declared)
@@ -104,6 +107,21 @@ def readout_features(
             event = unsafe_readout_name(limit)
             features.append(build(f"event {event}", functools.partial(_get, event), fraction=True, saturate=False))
     return features
+
+
+def _objective_feature(spec: CampaignSpec, build: _Builder, incumbent: float | None) -> Feature:
+    """The objective readout; once a safe result exists, its utility's margin to the incumbent, saturated."""
+    name = spec.objective.readout
+    fraction = build.is_fraction(name)  # every direction's utility of a fraction spans at most 1
+    if incumbent is None:
+        return build(name, functools.partial(_get, name), fraction=fraction, saturate=False)
+    raw = functools.partial(_utility_margin, spec, incumbent)
+    return build(f"{name} utility - best {incumbent:.3g}", raw, fraction=fraction, saturate=True)
+
+
+def _utility_margin(spec: CampaignSpec, incumbent: float, readouts: Readouts) -> Tensor | None:
+    value = readouts.get(spec.objective.readout)
+    return None if value is None else spec.objective.utility(value.double()) - incumbent
 
 
 def _get(name: str, readouts: Readouts) -> Tensor | None:

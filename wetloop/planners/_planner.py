@@ -32,7 +32,7 @@ from ._menu import MenuCost, MenuModel
 from ._protocols import WorldLike
 from ._safety import outside_start, p_unsafe, safety_removals, unit_of
 from ._spacefill import MaxMinDistance, space_filling_batch
-from .errors import EmptyMenu, PlannerError
+from .errors import EmptyMenu, PlannerError, WorldModelMismatch
 
 __all__ = ["Planner"]
 
@@ -168,9 +168,7 @@ class Planner:
 
     def _model_based(self, state: _Round, world: WorldLike) -> None:
         """One posterior over the whole menu; safety filter; score and select the survivors; bands."""
-        X = world.encode([p.intervention for p in state.menu])
-        model = MenuModel(world.botorch_model(), X)
-        readouts = world.outcome.readouts(model.samples.transpose(0, 1))  # each (S, n)
+        X, model, readouts = self._predict(state, world)
         probs = p_unsafe(readouts, self.spec.safety, len(state.menu), world, self.readouts)
         units = [unit_of(limit, self.series, self.readouts) for limit in self.spec.safety]
         state.keep, state.removed = safety_removals(state.menu, probs, self.spec.safety, units)
@@ -182,6 +180,18 @@ class Planner:
         state.notes += self._menu_notes(state, self._q(state))
         state.bands = {i: band for i in state.picked if (band := self._band(world, state.menu[i].intervention))}
 
+    def _predict(self, state: _Round, world: WorldLike) -> tuple[Tensor, MenuModel, dict[str, Tensor]]:
+        """The menu encoded (n, d), its posterior (rolled out once) and its readout samples, each (S, n)."""
+        X = world.encode([p.intervention for p in state.menu])
+        model = MenuModel(world.botorch_model(), X)
+        readouts = world.outcome.readouts(model.samples.transpose(0, 1))
+        if self.spec.objective.readout not in readouts:
+            raise WorldModelMismatch(
+                f"the world model's outcome gives readouts {sorted(readouts)} but not the objective's "
+                f"{self.spec.objective.readout!r}; fix the spec's objective.readout or teach the outcome model that readout",
+                world=world)
+        return X, model, readouts
+
     def _band(self, world: WorldLike, intervention: Intervention) -> Band | None:
         """The world model's predicted band, when it predicts one (a scalar model has none)."""
         predict = getattr(world, "predict_band", None)
@@ -191,10 +201,10 @@ class Planner:
         self, model: MenuModel, world: WorldLike, state: _Round, utility: Tensor, readouts: dict[str, Tensor]
     ) -> tuple[CostWeightedAcquisition, EnsembleExpectedImprovement, EnsembleInformationGain]:
         """The composite acquisition and its two terms, with best_f from the safe history. utility, readouts (S, n)."""
-        best_f = self._best_f(state, utility)
+        best_f, incumbent = self._best_f(state, utility)
         objective = ReadoutObjective(world.outcome, self.spec.objective.readout, self.spec.objective.utility)
         ei = EnsembleExpectedImprovement(model, best_f, objective)
-        features = self._features(world, state, readouts)
+        features = self._features(world, state, readouts, incumbent)
         ig = EnsembleInformationGain(model, aleatoric_floor=1.0, features=features)  # features are in floor units
         terms = [(self.config.ei_weight, ei), (self.config.ig_weight, ig)]
         acq = CostWeightedAcquisition(model, terms, MenuCost(model.choices, state.costs))
@@ -205,22 +215,25 @@ class Planner:
             "and IG of the picks before it per unit of its cost."))
         return acq, ei, ig
 
-    def _features(self, world: WorldLike, state: _Round, readouts: dict[str, Tensor]) -> ReadoutFeatures:
+    def _features(
+        self, world: WorldLike, state: _Round, readouts: dict[str, Tensor], incumbent: float | None
+    ) -> ReadoutFeatures:
         """IG's features (objective, safety margins), scaled from the menu's readouts (S, n) and the history."""
         observed = [observed_readouts(o, self.readouts) for _, o in state.history if o.status == "ok"]
-        features = readout_features(self.spec, readouts, observed, self.readouts,
-                                    self.config.ig_noise_fraction, self.config.safety_margin_width)
+        features = readout_features(self.spec, readouts, observed, self.readouts, self.config.ig_noise_fraction,
+                                    self.config.ig_margin_width, incumbent)
         return ReadoutFeatures(world.outcome, features)
 
-    def _best_f(self, state: _Round, utility: Tensor) -> float:
-        """Best safe observed utility; with none, the lowest predicted one (EI then ranks by expected utility)."""
+    def _best_f(self, state: _Round, utility: Tensor) -> tuple[float, float | None]:
+        """(best_f, the incumbent): the best safe observed utility, twice; with none, the lowest predicted one
+        (EI then ranks by expected utility) and no incumbent. utility (S, n)."""
         observed = safe_utilities(self.spec, state.history, self.readouts)
         if observed:
             state.notes.append(f"best_f = {max(observed):.4g}, the best utility among {len(observed)} safe results.")
-            return max(observed)
+            return max(observed), max(observed)
         floor = float(utility[:, state.keep].min())
         state.notes.append(f"No safe result observed yet: best_f = {floor:.4g}, the lowest predicted utility.")
-        return floor
+        return floor, None
 
     def _score(
         self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, ei: EnsembleExpectedImprovement,
