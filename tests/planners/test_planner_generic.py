@@ -17,6 +17,7 @@ from wetloop.planners import (
     PlannerError,
     WorldModelMismatch,
     ensemble_information_gain,
+    readout_features,
 )
 
 from .fakes import FakeScalarWorld, FakeWorld, a_for_level, make_mixed_spec, make_spec, mixed, proposal
@@ -204,3 +205,20 @@ def test_history_sets_the_best_f_of_a_scalar_campaign() -> None:
     ranking = Planner(spec).rank(MENU, FakeScalarWorld(spec), history, round=2)
     assert "best_f = 0.5" in ranking.note
     assert torch.tensor([r.score.expected_improvement for r in ranking.ranked]).min() >= 0.0
+
+
+def test_once_a_safe_result_exists_disagreement_about_clearly_worse_candidates_counts_little(spec) -> None:
+    declared = spec.with_overrides(readouts=[{"name": "time_in_range", "series": "glucose", "stat": "time_in_range",
+                                               "low": 70.0, "high": 180.0}])
+    members = torch.tensor([[0.1, 0.9], [0.3, 0.98]], dtype=torch.float64)  # (M=2, n=2): a worse and a near candidate
+
+    def spread(incumbent):
+        (objective, _) = readout_features(declared, {"time_in_range": members}, [], declared.readouts, 0.01, 0.25,
+                                          incumbent=incumbent)
+        values = objective({"time_in_range": members})
+        return (values[1] - values[0]).abs().tolist()  # members' disagreement per candidate, in floor units
+
+    worse, near = spread(None)
+    assert worse == pytest.approx(20.0) and near == pytest.approx(8.0)  # raw: the worse one looks more informative
+    worse, near = spread(1.0)
+    assert near > 7.0 and worse < 0.2  # against the incumbent: the near one is what the campaign needs to know
