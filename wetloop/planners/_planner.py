@@ -143,15 +143,18 @@ class Planner:
         state.notes += [self._first_round_note(), *self._menu_notes(state, q)]
 
     def _random_order(self, state: _Round) -> None:
-        """No generic encoding (a categorical variable whose names the world decides): a seeded random batch."""
+        """No generic encoding (a categorical variable whose names the world decides): with no distance to
+        spread the batch by, the cheapest candidates, in a seeded random order among equal costs."""
         order = torch.randperm(len(state.menu), generator=torch.Generator().manual_seed(self.spec.seed)).tolist()
+        order.sort(key=lambda i: float(state.costs[i]))  # stable: the random order breaks ties
         selectable = set(state.selectable)
         state.picked = [i for i in order if i in selectable][: self._q(state)]
         state.scores = {i: ScoreBreakdown(cost=float(state.costs[i]), acquisition=0.0) for i in state.keep}
         names = [v.name for v in self.spec.interventions if v.kind == "categorical" and v.choices is None]
         state.notes += [(
             f"No world model yet (first round), and {names} have no choices to measure distances with: the batch is "
-            f"drawn at random (seed {self.spec.seed}); acquisition = 0 for every candidate."), *self._menu_notes(state, self._q(state))]
+            f"the cheapest candidates, drawn at random (seed {self.spec.seed}) among equal costs; acquisition = 0 for "
+            "every candidate."), *self._menu_notes(state, self._q(state))]
 
     def _first_round_note(self) -> str:
         why = "candidates outside the spec's start region were removed, and " if self.config.start_region_first else ""
