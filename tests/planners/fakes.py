@@ -11,7 +11,7 @@ cube is the intervention space itself.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from botorch.models.ensemble import EnsembleModel
@@ -29,6 +29,7 @@ def make_spec(batch: int = 3, cost: float = 1.0, seed: int = 0, start_a: tuple[f
             {"name": "a", "unit": "u", "lower": 0.0, "upper": 1.0, "start": list(start_a)},
             {"name": "b", "unit": "v", "lower": 0.0, "upper": 1.0},
         ],
+        "series": [{"name": "glucose", "unit": "mg/dL"}],
         "safety": [{"name": "severe hypoglycaemia", "series": "glucose", "below": 54.0, "max_probability": 0.05}],
         "cost": {"per_experiment": cost}, "budget": {"rounds": 3, "batch": batch}, "seed": seed,
     })
@@ -77,8 +78,9 @@ class FakeOutcome:
         low, high = self.range
         out = {"time_in_range": ((samples >= low) & (samples <= high)).to(samples.dtype).mean(-1),
                "min_glucose": samples.amin(-1), "mean_glucose": samples.mean(-1), "max_glucose": samples.amax(-1)}
-        for limit in self.spec.safety:
-            out[unsafe_readout_name(limit)] = (samples < limit.below).any(-1).to(samples.dtype)
+        for limit in self.spec.safety:  # event readouts of below-only glucose limits; the planner derives the rest
+            if limit.series == "glucose" and limit.above is None:
+                out[unsafe_readout_name(limit)] = (samples < limit.below).any(-1).to(samples.dtype)
         return out
 
 
@@ -112,3 +114,73 @@ def observed(intervention: Intervention, time_in_range: float, unsafe: float = 0
     """A history entry: the intervention and an 'ok' observation with the given readouts."""
     readouts = {"time_in_range": time_in_range, "below_54_glucose": unsafe}
     return intervention, Observation(experiment_key=intervention.key(), status="ok", readouts=readouts)
+
+
+# -- a scalar world with every kind of variable ------------------------------------------------------
+
+
+def make_mixed_spec(batch: int = 2, per_item: float = 0.0, seed: int = 0) -> CampaignSpec:
+    """An integer dose, a categorical medium, a set of clamped genes; two lab-reported readouts."""
+    return CampaignSpec.model_validate({
+        "name": "fake-mixed", "question": "which dose, medium and clamps give the most viable cells?", "world": "fake",
+        "objective": {"readout": "viability", "direction": "maximize"},
+        "interventions": [
+            {"name": "dose", "kind": "integer", "unit": "uM", "lower": 0, "upper": 10, "start": [0, 6]},
+            {"name": "medium", "kind": "categorical", "choices": ["rich", "lean", "salt"]},
+            {"name": "clamp", "kind": "set", "items": ["g1", "g2", "g3"], "levels": ["ko", "oe"], "max_items": 2},
+        ],
+        "readouts": [{"name": "viability"}, {"name": "toxicity", "unit": "AU"}],
+        "safety": [{"name": "toxic", "readout": "toxicity", "above": 0.8, "max_probability": 0.1}],
+        "cost": {"per_experiment": 1.0, "per_item": {"clamp": per_item} if per_item else {}},
+        "budget": {"rounds": 3, "batch": batch}, "seed": seed,
+    })
+
+
+def mixed(dose: int, medium: str = "rich", clamp: dict[str, str] | None = None) -> Proposal:
+    return Proposal(intervention=Intervention(values={"dose": float(dose), "medium": medium, "clamp": clamp or {}}))
+
+
+class FakeScalarEnsemble(EnsembleModel):
+    """X (..., n, 10) encoded as the mixed spec encodes -> readouts (..., M * P, n, 2), member-major.
+
+    viability = 0.3 + 0.4 * dose / 10 + 0.1 * [medium is rich] + (m - (M - 1) / 2) * 0.05 * clamped + particle
+    toxicity  = dose / 10 (every member agrees)
+
+    so the members disagree about viability only by how many genes are clamped (k: +-0.1 k, +-0.05 k).
+    """
+
+    def __init__(self, members: int = 5, particle_offsets: Sequence[float] = (-0.002, 0.002)) -> None:
+        super().__init__()
+        self.members, self.particles = members, len(particle_offsets)
+        self.particle_offsets = torch.tensor(particle_offsets, dtype=torch.float64)
+        self._num_outputs = 2
+
+    def forward(self, X: Tensor) -> Tensor:
+        X = X.double()
+        dose, rich, clamped = X[..., 0].unsqueeze(-2), X[..., 1].unsqueeze(-2), X[..., 4:].sum(-1).unsqueeze(-2)
+        member = (torch.arange(self.members, dtype=torch.float64) - (self.members - 1) / 2).repeat_interleave(self.particles)
+        particle = self.particle_offsets.repeat(self.members)
+        viability = 0.3 + 0.4 * dose + 0.1 * rich + member[:, None] * 0.05 * clamped + particle[:, None]  # (..., S, n)
+        toxicity = dose.expand_as(viability)
+        return torch.stack([viability, toxicity], dim=-1)
+
+
+class ScalarOutcome:
+    """Readouts of scalar samples (..., 2) -> (...): viability and toxicity, no event readouts."""
+
+    def readouts(self, samples: Tensor) -> dict[str, Tensor]:
+        return {"viability": samples[..., 0], "toxicity": samples[..., 1]}
+
+
+class FakeScalarWorld:
+    """A WorldLike with one-hot and set-indicator inputs, scalar samples, and no predict_band at all."""
+
+    def __init__(self, spec: CampaignSpec) -> None:
+        self.spec, self.model, self.outcome, self.version = spec, FakeScalarEnsemble(), ScalarOutcome(), "scalar-v1"
+
+    def encode(self, interventions: Sequence[Intervention]) -> Tensor:
+        rows = [[u for v in self.spec.interventions for u in v.encode(x.values[v.name])] for x in interventions]
+        return torch.tensor(rows, dtype=torch.float64).reshape(len(rows), sum(v.width for v in self.spec.interventions))
+
+    def botorch_model(self) -> EnsembleModel:
+        return self.model

@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 from botorch.utils.testing import MockModel, MockPosterior
-from .fakes import FakeEnsemble, FakeOutcome, make_spec
 
 from wetloop.planners import (
     CostWeightedAcquisition,
@@ -18,6 +17,8 @@ from wetloop.planners import (
     ReadoutObjective,
     ensemble_information_gain,
 )
+
+from .fakes import FakeEnsemble, FakeOutcome, make_spec
 
 
 def samples_from_member_means(means: torch.Tensor, particle_offsets: list[float]) -> torch.Tensor:
@@ -48,7 +49,7 @@ def test_joint_information_gain_rewards_members_disagreeing_in_different_ways() 
     pattern_b = torch.tensor([0.0, 0.0, 10.0, -10.0], dtype=torch.float64)
     same = torch.stack([pattern_a, pattern_a], dim=-1)[..., None] + 120  # (M=4, q=2, T=1)
     different = torch.stack([pattern_a, pattern_b], dim=-1)[..., None] + 120
-    ig = lambda m: ensemble_information_gain(samples_from_member_means(m, [-2.0, 2.0]), 4, 2, 1.0).item()  # noqa: E731
+    ig = lambda m: ensemble_information_gain(samples_from_member_means(m, [-2.0, 2.0]), 4, 2, 1.0).item()
     single = ensemble_information_gain(samples_from_member_means(same[:, :1], [-2.0, 2.0]), 4, 2, 1.0).item()
     assert single < ig(same) < ig(different)
     assert ig(different) == pytest.approx(2 * single, rel=1e-9)  # orthogonal patterns add independently
@@ -93,7 +94,7 @@ def test_expected_improvement_is_higher_where_predicted_value_beats_best_f() -> 
 def composite(model, cost: float) -> CostWeightedAcquisition:
     ei = EnsembleExpectedImprovement(model, best_f=0.5, objective=objective())
     ig = EnsembleInformationGain(model, aleatoric_floor=5.0)
-    return CostWeightedAcquisition(model, [(1.0, ei), (0.01, ig)], cost_per_experiment=cost)
+    return CostWeightedAcquisition(model, [(1.0, ei), (0.01, ig)], cost=cost)
 
 
 def test_composite_is_the_weighted_sum_divided_by_cost_and_doubling_cost_halves_it() -> None:
@@ -106,15 +107,16 @@ def test_composite_is_the_weighted_sum_divided_by_cost_and_doubling_cost_halves_
     assert two.tolist() == pytest.approx((one / 2).tolist())
 
 
-def test_pending_points_make_the_value_that_of_the_joint_batch_costed_in_full() -> None:
+def test_pending_points_make_the_value_what_the_candidate_adds_per_unit_of_its_own_cost() -> None:
     model = FakeEnsemble()
     pending = torch.tensor([[0.5, 1.0]], dtype=torch.float64)
     X = torch.tensor([[0.25, 0.5], [0.6, 0.2]], dtype=torch.float64).unsqueeze(-2)  # (2, 1, 2)
-    acq = composite(model, 1.0)
-    joint = acq(torch.cat([X, pending.expand(2, 1, 2)], dim=-2))  # (2, 2, 2): each with the pending point
+    acq = composite(model, 2.0)
+    joint = acq(torch.cat([X, pending.expand(2, 1, 2)], dim=-2)) * 4.0  # value of each pair (cost 2 + 2)
+    before = acq(pending.unsqueeze(0)) * 2.0  # value of the pending point alone
     acq.set_X_pending(pending)
-    assert acq(X).tolist() == pytest.approx(joint.tolist())
-    assert acq(X).tolist() != pytest.approx(composite(model, 1.0)(X).tolist())
+    assert acq(X).tolist() == pytest.approx(((joint - before) / 2.0).tolist())
+    assert acq(X).tolist() != pytest.approx(composite(model, 2.0)(X).tolist())
 
 
 def test_menu_model_rolls_out_once_and_matches_the_base_model() -> None:

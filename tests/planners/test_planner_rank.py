@@ -7,11 +7,12 @@ import math
 
 import pytest
 import torch
-from .fakes import FakeEnsemble, FakeWorld, a_for_level, make_spec, observed, proposal
 from pydantic import ValidationError
 
 from wetloop.campaign import Intervention, Observation, Ranking, WetloopError
 from wetloop.planners import EmptyMenu, Planner, PlannerConfig, PlannerError, WorldModelMismatch
+
+from .fakes import FakeEnsemble, FakeWorld, a_for_level, make_spec, observed, proposal
 
 PARTICLES = (-1.5, -0.5, 0.5, 1.5)
 

@@ -1,7 +1,8 @@
 """The planner room: ranks candidate experiments with BoTorch acquisitions over an ensemble world model.
 
 `Planner.rank(proposals, world, history, round) -> campaign.Ranking`: a safety filter on the
-predicted P(unsafe), then (ei_weight * EI + ig_weight * IG) / cost, and a batch of
+predicted P(unsafe), then (ei_weight * EI + ig_weight * IG) / cost with each candidate's own cost
+and IG on the readouts decisions use (objective, safety margins), and a batch of
 `spec.budget.batch` picked greedily with `optimize_acqf_discrete`, never one already run.
 Before any world model exists, a space-filling batch. Never trains anything.
 """
@@ -14,7 +15,8 @@ from ._acquisition import (
     ensemble_information_gain,
 )
 from ._config import PlannerConfig
-from ._menu import EnsembleEnumerationSampler, MenuModel
+from ._features import Feature, ReadoutFeatures, readout_features
+from ._menu import EnsembleEnumerationSampler, MenuCost, MenuModel
 from ._planner import Planner
 from ._protocols import OutcomeLike, WorldLike
 from ._spacefill import MaxMinDistance, space_filling_batch
@@ -26,15 +28,19 @@ __all__ = [
     "EnsembleEnumerationSampler",
     "EnsembleExpectedImprovement",
     "EnsembleInformationGain",
+    "Feature",
     "MaxMinDistance",
+    "MenuCost",
     "MenuModel",
     "OutcomeLike",
     "Planner",
     "PlannerConfig",
     "PlannerError",
+    "ReadoutFeatures",
     "ReadoutObjective",
     "WorldLike",
     "WorldModelMismatch",
     "ensemble_information_gain",
+    "readout_features",
     "space_filling_batch",
 ]

@@ -7,7 +7,7 @@ candidates each, and returns (b,) scores, one per joint q-batch. Each supports `
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
@@ -22,24 +22,26 @@ from ._protocols import OutcomeLike
 from .errors import WorldModelMismatch
 
 __all__ = [
-    "member_grams",
-    "information_gain",
-    "ensemble_information_gain",
+    "CostWeightedAcquisition",
+    "EnsembleExpectedImprovement",
     "EnsembleInformationGain",
     "ReadoutObjective",
-    "EnsembleExpectedImprovement",
-    "CostWeightedAcquisition",
+    "ensemble_information_gain",
+    "information_gain",
+    "member_grams",
 ]
 
 
 def member_grams(samples: Tensor, members: int, particles: int, aleatoric_floor: float) -> Tensor:
     """Each candidate's contribution to the information Gram matrix: (..., S, q, T) -> (..., q, M, M).
 
+    T counts the numbers observed per candidate: time points of raw samples, or IG features.
+
     For candidate j: Z_j = (mu_j - mean over members of mu_j) / sqrt(M * sigma^2_j), shape (M, T),
     where mu_j (M, T) are the members' means over particles and sigma^2_j (T) the mean over members
     of the within-member variance, floored at `aleatoric_floor`^2; its Gram is Z_j Z_j^T.
     """
-    *batch, s, q, t = samples.shape
+    *batch, _, q, t = samples.shape
     y = samples.reshape(*batch, members, particles, q, t)
     mu = y.mean(-3)  # (..., M, q, T)
     aleatoric = y.var(-3, correction=0).mean(-3).clamp_min(aleatoric_floor**2)  # (..., q, T)
@@ -85,33 +87,41 @@ class EnsembleInformationGain(AcquisitionFunction):
     BoTorch's BALD needs a fully Bayesian model; this is its deep-ensemble counterpart, a Gaussian
     approximation of the disagreement between members (see `ensemble_information_gain`). The model
     must be an ensemble model with int attributes `members` and `particles` whose posterior has
-    `values` (b, S, q, T). On a `MenuModel` each candidate's Gram is computed once and reused.
+    `values` (b, S, q, D). `features` maps samples (..., D) to the K numbers IG is measured on
+    (..., K), e.g. `ReadoutFeatures` (readouts in units of their noise floors, with
+    `aleatoric_floor` 1.0); None measures it on the raw D outputs. On a `MenuModel` each
+    candidate's Gram is computed once and reused.
     """
 
-    def __init__(self, model: Model, aleatoric_floor: float = 5.0, X_pending: Tensor | None = None) -> None:
+    def __init__(
+        self, model: Model, aleatoric_floor: float = 5.0, X_pending: Tensor | None = None,
+        features: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
         super().__init__(model=model)
-        self.members, self.particles, _ = ensemble_shape(model)
-        self.aleatoric_floor = aleatoric_floor
+        self.members, self.particles = ensemble_shape(model)
+        self.aleatoric_floor, self.features = aleatoric_floor, features
         self.set_X_pending(X_pending)
 
     @concatenate_pending_points
     @t_batch_mode_transform()
     def forward(self, X: Tensor) -> Tensor:
-        """X (b, q, d) -> information gain (b,) of observing the q trajectories jointly."""
-        key = ("member_grams", self.aleatoric_floor)
+        """X (b, q, d) -> information gain (b,) of observing the q candidates' outcomes jointly."""
+        key = ("member_grams", self.aleatoric_floor, id(self.features))
         grams = menu_statistic(self.model, X, key, self._grams)  # (b, q, M, M)
         if grams is None:
             grams = self._grams(self.model.posterior(X).values)
         return information_gain(grams)
 
     def _grams(self, samples: Tensor) -> Tensor:
-        return member_grams(samples, self.members, self.particles, self.aleatoric_floor)
+        """samples (..., S, q, D) -> Grams (..., q, M, M), on the features when there are some."""
+        values = samples if self.features is None else self.features(samples)
+        return member_grams(values, self.members, self.particles, self.aleatoric_floor)
 
 
 class ReadoutObjective(MCAcquisitionObjective):
-    """Maps trajectory samples to the utility of one readout: samples (..., q, T) -> (..., q).
+    """Maps world-model samples to the utility of one readout: samples (..., q, D) -> (..., q).
 
-    `outcome.readouts` turns each sampled trajectory into readouts; `utility` (e.g. the spec's
+    `outcome.readouts` turns each sample (a trajectory, or a scalar model's readouts) into readouts; `utility` (e.g. the spec's
     `objective.utility`, which is elementwise and so works on tensors) makes it a number to maximise.
     """
 
@@ -162,15 +172,20 @@ class EnsembleExpectedImprovement(MCAcquisitionFunction):
         return self._get_samples_and_objectives(X)[1]
 
     def _per_candidate(self, samples: Tensor) -> Tensor:
-        """samples (S, n, T) -> objective (n, S)."""
+        """samples (S, n, D) -> objective (n, S)."""
         return self.objective(samples.unsqueeze(1)).squeeze(1).transpose(0, 1)
 
 
 class CostWeightedAcquisition(AcquisitionFunction):
-    """(sum_i w_i * a_i(X)) / (cost per experiment * experiments in the batch).
+    """Value per unit of cost: V(X) / cost(X), with V = sum_i w_i * a_i and cost(X) the batch's total cost.
 
-    `terms` are (weight, acquisition) pairs evaluated on the same joint batch; pending points are
-    concatenated here, before the terms see X, so they are costed too. Terms with weight 0 are
+    `cost` is a number (every experiment costs the same) or a function X (..., q, d) -> (..., q) of
+    per-candidate costs (`MenuCost`). With pending points P (the greedy loop's earlier picks), the
+    value is what X adds to them per unit of X's own cost: (V(X + P) - V(P)) / cost(X), the
+    cost-effective greedy rule (BoTorch's `InverseCostWeightedUtility` also divides a gain over
+    the current value by cost). Dividing the joint V(X + P) by the joint cost instead would prefer
+    a cheap candidate that adds nothing over a dearer one that adds much, since it dilutes the
+    batch's ratio least. With equal costs both rules pick the same points. Terms with weight 0 are
     not evaluated.
     """
 
@@ -178,19 +193,31 @@ class CostWeightedAcquisition(AcquisitionFunction):
         self,
         model: Model,
         terms: Sequence[tuple[float, AcquisitionFunction]],
-        cost_per_experiment: float,
+        cost: float | Callable[[Tensor], Tensor],
         X_pending: Tensor | None = None,
     ) -> None:
         super().__init__(model=model)
         kept = [(float(w), acq) for w, acq in terms if w != 0.0]
         self.weights = [w for w, _ in kept]
         self.terms = torch.nn.ModuleList(acq for _, acq in kept)
-        self.cost_per_experiment = float(cost_per_experiment)
+        self.cost = cost
         self.set_X_pending(X_pending)
 
-    @concatenate_pending_points
     @t_batch_mode_transform()
     def forward(self, X: Tensor) -> Tensor:
         """X (b, q, d) -> cost-weighted acquisition (b,)."""
-        value = sum(w * acq(X) for w, acq in zip(self.weights, self.terms))
-        return value / (self.cost_per_experiment * X.shape[-2])
+        pending = self.X_pending
+        if pending is None:
+            return self._value(X) / self._cost(X)
+        joint = torch.cat([X, pending.to(X).expand(*X.shape[:-2], *pending.shape)], dim=-2)
+        return (self._value(joint) - self._value(pending.to(X).unsqueeze(0))) / self._cost(X)
+
+    def _value(self, X: Tensor) -> Tensor:
+        """X (b, q, d) -> weighted sum of the terms (b,)."""
+        return sum(w * acq(X) for w, acq in zip(self.weights, self.terms))
+
+    def _cost(self, X: Tensor) -> Tensor:
+        """X (b, q, d) -> total cost of each t-batch (b,)."""
+        if callable(self.cost):
+            return self.cost(X).to(X).sum(-1)
+        return torch.full(X.shape[:-2], float(self.cost) * X.shape[-2], dtype=X.dtype, device=X.device)

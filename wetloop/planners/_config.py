@@ -2,46 +2,78 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["PlannerConfig"]
 
+_ENV_PREFIX = "WETLOOP_PLANNER_"
+
 
 class PlannerConfig(BaseSettings):
     """How the planner weighs value against information, and what it asks the world model for.
 
-    acquisition = (ei_weight * EI + ig_weight * IG) / cost, where EI is in the objective's units
-    (for `time_in_range`, a fraction in [0, 1]) and IG is in nats.
+    acquisition = (ei_weight * EI + ig_weight * IG) / cost, where EI is in the objective's utility
+    units (for `time_in_range`, a fraction in [0, 1]), IG is in nats, and cost is each candidate's
+    `spec.cost_of(values)` (for a batch: marginal value per unit of the candidate's cost).
 
     - `ei_weight` (1.0): EI is the quantity the campaign is after, so it sets the scale.
-    - `ig_weight` (0.01): one nat of information about the model is worth one percentage point of
-      expected improvement in time in range. A candidate the ensemble is unsure about scores a few
-      nats (0.5 * log(1 + spread^2 / noise^2) per direction of disagreement), so IG can move a
-      candidate by a few points of EI: it breaks near-ties and pulls early rounds towards what the
-      model does not know, without outvoting a real expected gain. For an objective in mg/dL
-      (e.g. mean_glucose, EI of tens) raise it roughly a hundredfold.
-    - `aleatoric_floor` (5.0 mg/dL): the smallest observation noise standard deviation assumed per
-      time point in the information gain; a CGM cannot resolve differences much below this, and it
-      keeps IG finite where the model's particles agree exactly (e.g. at t = 0).
-    - `band_level` (0.9): central interval of the predicted glucose band for each selected candidate.
+    - `ig_weight` (0.01): one nat of information is worth 0.01 units of EI (one percentage point of
+      time in range). IG is measured on the readouts the campaign decides by (the objective's margin
+      to the best result so far and one safety margin per limit, see `ReadoutFeatures`), each in units of its own noise floor, so a
+      candidate the ensemble is unsure about scores a few nats (0.5 * log(1 + spread^2 / floor^2)
+      per direction of disagreement): IG breaks near-ties and pulls early rounds towards what the
+      model does not know, without outvoting a real expected gain. For an objective with a larger
+      utility scale (e.g. mean glucose, EI of tens) raise it in proportion.
+    - `ig_noise_fraction` (0.01): each readout's noise floor (the smallest observation noise
+      standard deviation IG assumes) is this fraction of the readout's scale: 1.0 for a declared
+      fraction (time in range/above/below, or a binary readout), else the 10-90 % quantile range of
+      its predicted samples over the menu and its observed values, whichever is wider. The floor
+      keeps IG finite where particles agree exactly, and states that differences much smaller than
+      the readout's range cannot be resolved.
+    - `ig_margin_width` (0.25): the distance to a decision threshold (a safety limit; for the
+      objective, once a safe result exists, the best one so far) within which disagreement counts,
+      as a fraction of the margin's scale; beyond it, the margin saturates (tanh), so members
+      disagreeing about values far from any limit, or about how bad a clearly worse candidate is,
+      add almost no IG.
+    - `band_level` (0.9): central interval of the predicted series band for each selected candidate.
     - `start_region_first` (True): before any world model exists, candidates outside the spec's
-      conservative `start` region are removed (nothing could predict their safety).
+      conservative `start` region (numeric variables only) are removed.
     - Screens (`ScreenPlanner`): acquisition = P(hit) + `screen_ig_weight` (0.05) * IG in nats (IG of a
       Bernoulli readout is at most log 2, so it can lift an uncertain gene by a few points of P(hit));
       the batch is Thompson sampling over the ensemble's members (no weight to set);
       `screen_keep_top` (300): ranked genes kept in the record besides the batch.
+
+    Unknown settings are errors, as keyword arguments (`PlannerConfig(ig_wieght=5)`) and as
+    environment variables (`WETLOOP_PLANNER_IG_WIEGHT=5`), which pydantic-settings alone would ignore.
     """
 
-    model_config = SettingsConfigDict(env_prefix="WETLOOP_PLANNER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, extra="forbid")
 
     ei_weight: float = Field(default=1.0, ge=0.0)
     ig_weight: float = Field(default=0.01, ge=0.0)
-    aleatoric_floor: float = Field(default=5.0, gt=0.0)
+    ig_noise_fraction: float = Field(default=0.01, gt=0.0, le=1.0)
+    ig_margin_width: float = Field(default=0.25, gt=0.0)
     band_level: float = Field(default=0.9, gt=0.0, lt=1.0)
     start_region_first: bool = True
     screen_ig_weight: float = Field(default=0.05, ge=0.0)
     screen_keep_top: int = Field(default=300, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_environment(cls, data: Any) -> Any:
+        """pydantic-settings reads only known fields from the environment: a misspelt variable would
+        silently do nothing, so name it here."""
+        known = {name.upper() for name in cls.model_fields}
+        unknown = sorted(k for k in os.environ if k.upper().startswith(_ENV_PREFIX)
+                         and k.upper()[len(_ENV_PREFIX):] not in known)
+        if unknown:
+            settings = ", ".join(_ENV_PREFIX + k for k in sorted(known))
+            raise ValueError(f"unknown planner setting(s) in the environment: {unknown}; unset them (known: {settings})")
+        return data
 
     @model_validator(mode="after")
     def _some_weight(self) -> PlannerConfig:

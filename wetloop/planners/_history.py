@@ -1,27 +1,36 @@
-"""What the planner reads from the campaign's history: which points were run, and the best safe result."""
+"""What the planner reads from the campaign's history and the spec: encodings, run points, best safe result."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, glucose_readouts, observed_safe
+from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, Readout, observed_safe, readout_value
 
-__all__ = ["encode", "unique_proposals", "observed_readouts", "safe_utilities"]
+__all__ = ["encodable", "encode", "observed_readouts", "safe_utilities", "unique_proposals"]
 
 History = Sequence[tuple[Intervention, Observation]]
 
 
-def encode(spec: CampaignSpec, interventions: Sequence[Intervention]) -> Tensor:
-    """Interventions -> unit-cube X (n, d), columns in spec order (the world model's own encoding).
+def encodable(spec: CampaignSpec) -> bool:
+    """Whether every variable has a generic encoding (a categorical variable without choices has none:
+    the world decides its names, e.g. a screen's genes)."""
+    return all(v.kind != "categorical" or v.choices is not None for v in spec.interventions)
 
-    Used before any world model exists; with one, the planner uses `world.encode`.
+
+def encode(spec: CampaignSpec, interventions: Sequence[Intervention]) -> Tensor:
+    """Interventions -> X (n, d) in [0, 1], d = sum of `Variable.width`: each variable's `encode`
+    (unit scale for numbers, one-hot for a choice, item x level indicators for a set), in spec order.
+
+    Used before any world model exists; with one, the planner uses `world.encode`. Check
+    `encodable(spec)` first: a categorical variable without choices raises TypeError here.
     """
-    rows = [[v.to_unit(x.values[v.name]) for v in spec.interventions] for x in interventions]
-    return torch.tensor(rows, dtype=torch.float64).reshape(len(rows), len(spec.interventions))
+    width = sum(v.width for v in spec.interventions)
+    rows = [[u for v in spec.interventions for u in v.encode(x.values[v.name])] for x in interventions]
+    return torch.tensor(rows, dtype=torch.float64).reshape(len(rows), width)
 
 
 def unique_proposals(proposals: Sequence[Proposal]) -> list[Proposal]:
@@ -36,24 +45,33 @@ def unique_proposals(proposals: Sequence[Proposal]) -> list[Proposal]:
     return kept
 
 
-def observed_readouts(observation: Observation, spec: CampaignSpec) -> dict[str, float]:
-    """The observation's readouts, completed from its glucose trajectory where the lab left some out."""
+def observed_readouts(observation: Observation, declared: Sequence[Readout] = ()) -> dict[str, float]:
+    """The observation's readouts, completed from its trajectory where the lab left some out: each
+    declared readout computed from its series, and `min_<series>` / `max_<series>` of every series
+    (the extremes safety margins are measured on)."""
     readouts = dict(observation.readouts)
     trajectory = observation.trajectory
-    if trajectory is not None and "glucose" in trajectory.series:
-        for name, value in glucose_readouts(np.asarray(trajectory.series["glucose"]), spec).items():
-            readouts.setdefault(name, value)
+    if trajectory is None or not trajectory.times_min:
+        return readouts
+    times = np.asarray(trajectory.times_min, dtype=float)
+    for name, values in trajectory.series.items():
+        readouts.setdefault(f"min_{name}", float(np.min(values)))
+        readouts.setdefault(f"max_{name}", float(np.max(values)))
+    for r in declared:
+        if r.series is not None and r.series in trajectory.series:
+            readouts.setdefault(r.name, readout_value(r, times, np.asarray(trajectory.series[r.series])))
     return readouts
 
 
-def safe_utilities(spec: CampaignSpec, history: History) -> list[float]:
+def safe_utilities(spec: CampaignSpec, history: History, declared: Sequence[Readout] | None = None) -> list[float]:
     """Objective utility of every 'ok' experiment observed safe (every safety event readout 0.0).
 
     An experiment whose safety readouts are missing is not counted: its result cannot be shown safe.
+    `declared` readouts (default: the spec's) complete an objective the lab left out (`observed_readouts`).
     """
     utilities = []
     for _, observation in history:
-        readouts = observed_readouts(observation, spec)
-        if spec.objective.readout in readouts and observed_safe(spec, observation):
-            utilities.append(spec.objective.utility(readouts[spec.objective.readout]))
+        value = observed_readouts(observation, spec.readouts if declared is None else declared).get(spec.objective.readout)
+        if value is not None and observed_safe(spec, observation):
+            utilities.append(spec.objective.utility(value))
     return utilities

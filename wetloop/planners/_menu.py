@@ -8,7 +8,7 @@ would repeat the same rollouts; `MenuModel` rolls every candidate out once and a
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import torch
 from botorch.models.ensemble import EnsembleModel
@@ -18,73 +18,100 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.base import MCSampler
 from torch import Tensor
 
-from .errors import WorldModelMismatch
+from .errors import PlannerError, WorldModelMismatch
 
-__all__ = ["MenuModel", "EnsembleEnumerationSampler", "ensemble_shape", "menu_statistic"]
+__all__ = ["EnsembleEnumerationSampler", "MenuCost", "MenuModel", "RowIndex", "ensemble_shape", "menu_statistic"]
 
 
-def ensemble_shape(model: Model) -> tuple[int, int, tuple[float, ...]]:
-    """(members, particles, times_min) of a world model's BoTorch model, or WorldModelMismatch."""
+def ensemble_shape(model: Model) -> tuple[int, int]:
+    """(members, particles) of a world model's BoTorch model, or WorldModelMismatch."""
     try:
-        members, particles = int(getattr(model, "members")), int(getattr(model, "particles"))
-        times = tuple(float(t) for t in getattr(model, "times_min"))
+        members, particles = int(model.members), int(model.particles)
     except (AttributeError, TypeError, ValueError):
         raise WorldModelMismatch(
-            f"{type(model).__name__} lacks int `members`, int `particles` or `times_min`; the planner needs "
-            "them to split posterior samples into ensemble members (give the EnsembleModel these attributes)",
+            f"{type(model).__name__} lacks int `members` or int `particles`; the planner needs them to split "
+            "posterior samples into ensemble members (give the EnsembleModel these attributes)",
             world=model,
         ) from None
-    return members, particles, times
+    return members, particles
+
+
+class RowIndex:
+    """Finds rows of X among a fixed set of rows: a dict from row values to the first index with them.
+
+    The greedy loop looks up b * q rows per evaluation; comparing each against all n rows as tensors
+    would cost b * q * n * d per call.
+    """
+
+    def __init__(self, rows: Tensor) -> None:
+        self._index: dict[tuple[float, ...], int] = {}
+        for i, row in enumerate(rows.tolist()):
+            self._index.setdefault(tuple(row), i)
+
+    def __call__(self, X: Tensor) -> Tensor | None:
+        """Index of each row of X (..., q, d) -> (..., q) long, or None if any row is not among them."""
+        rows = [self._index.get(tuple(row)) for row in X.reshape(-1, X.shape[-1]).tolist()]
+        if None in rows:
+            return None
+        return torch.tensor(rows, dtype=torch.long).reshape(X.shape[:-1])
+
+
+class MenuCost:
+    """Each candidate's cost, looked up by its row: X (..., q, d) -> (..., q) float64.
+
+    `costs` (n,) are the costs of the rows of `choices` (n, d), e.g. `spec.cost_of` of each menu
+    intervention; every cost must be positive (it divides the acquisition).
+    """
+
+    def __init__(self, choices: Tensor, costs: Tensor) -> None:
+        self.index, self.costs = RowIndex(choices), costs.to(torch.float64)
+
+    def __call__(self, X: Tensor) -> Tensor:
+        index = self.index(X)
+        if index is None:
+            raise PlannerError("a candidate to be costed is not on the menu the costs were computed for; "
+                               "build MenuCost from every row the acquisition will see")
+        return self.costs[index]
 
 
 class MenuModel(EnsembleModel):
     """An `EnsembleModel` that serves a base ensemble model's samples for a fixed menu of inputs.
 
-    Shapes: choices (n, d); stored samples (n, S, T). `forward(X)` with X (..., q, d), every row
-    one of the choices, returns (..., S, q, T) without calling the base model; any other X is
+    Shapes: choices (n, d); stored samples (n, S, D), D opaque outputs (time points of a series,
+    readouts of a scalar model). `forward(X)` with X (..., q, d), every row one of the choices,
+    returns (..., S, q, D) without calling the base model; any other X is
     passed to the base model. Samples are stored in float64 so that probabilities and logdets are
     computed at full precision whatever the base model's dtype.
     """
 
     def __init__(self, base: Model, choices: Tensor) -> None:
         super().__init__()
-        self.members, self.particles, self.times_min = ensemble_shape(base)
-        self.base, self.choices = base, choices
-        self._index: dict[tuple[float, ...], int] = {}  # row values -> first menu index with them
-        for i, row in enumerate(choices.tolist()):
-            self._index.setdefault(tuple(row), i)
+        self.members, self.particles = ensemble_shape(base)
+        self.base, self.choices, self._index = base, choices, RowIndex(choices)
         with torch.no_grad():
-            values = base.posterior(choices).values  # (S, n, T)
+            values = base.posterior(choices).values  # (S, n, D)
         self._check(values, len(choices))
-        self.samples = values.to(torch.float64).transpose(0, 1).contiguous()  # (n, S, T)
+        self.samples = values.to(torch.float64).transpose(0, 1).contiguous()  # (n, S, D)
         self._num_outputs = values.shape[-1]
         self._statistics: dict[Hashable, Tensor] = {}
 
     def _check(self, values: Tensor, n: int) -> None:
-        expected = (self.members * self.particles, n, len(self.times_min))
-        if tuple(values.shape) != expected:
+        if values.dim() != 3 or tuple(values.shape[:2]) != (self.members * self.particles, n):
             raise WorldModelMismatch(
                 f"the world model's posterior for {n} candidates has values of shape {tuple(values.shape)}, "
-                f"expected (S, n, T) = {expected} from members={self.members}, particles={self.particles} and "
-                f"{len(self.times_min)} times; check the model's forward and its attributes",
+                f"expected (S, n, D) with S = members * particles = {self.members * self.particles}; "
+                "check the model's forward and its `members` and `particles` attributes",
                 world=self.base,
             )
 
     def lookup(self, X: Tensor) -> Tensor | None:
-        """Menu index of each row of X (..., q, d) -> (..., q) long, or None if any row is not on the menu.
-
-        A dict from row values to index: the greedy loop looks up b * q rows per evaluation, and
-        comparing each against all n choices as tensors would cost b * q * n * d per call.
-        """
-        rows = [self._index.get(tuple(row)) for row in X.reshape(-1, X.shape[-1]).tolist()]
-        if None in rows:
-            return None
-        return torch.tensor(rows, dtype=torch.long).reshape(X.shape[:-1])
+        """Menu index of each row of X (..., q, d) -> (..., q) long, or None if any row is not on the menu."""
+        return self._index(X)
 
     def statistic(self, X: Tensor, key: Hashable, fn: Callable[[Tensor], Tensor]) -> Tensor | None:
         """A per-candidate statistic of the samples, computed once for the whole menu, gathered for X's rows.
 
-        `fn` maps samples (S, n, T) to (n, ...); the result is cached under `key`. Returns
+        `fn` maps samples (S, n, D) to (n, ...); the result is cached under `key`. Returns
         (..., q, ...) for X (..., q, d), or None when a row of X is not on the menu. Acquisitions whose
         joint value is built from per-candidate pieces (an information Gram matrix, a utility per
         sample) use it so the sequential greedy loop never recomputes them.
@@ -97,11 +124,11 @@ class MenuModel(EnsembleModel):
         return self._statistics[key][index]
 
     def forward(self, X: Tensor) -> Tensor:
-        """X (..., q, d) -> samples (..., S, q, T), gathered from the menu when every row is on it."""
+        """X (..., q, d) -> samples (..., S, q, D), gathered from the menu when every row is on it."""
         index = self.lookup(X)
         if index is None:
             return self.base.posterior(X).values.to(torch.float64)
-        return self.samples[index].transpose(-3, -2)  # (..., q, S, T) -> (..., S, q, T)
+        return self.samples[index].transpose(-3, -2)  # (..., q, S, D) -> (..., S, q, D)
 
 
 def menu_statistic(model: Model, X: Tensor, key: Hashable, fn: Callable[[Tensor], Tensor]) -> Tensor | None:

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from botorch.optim import optimize_acqf_discrete
 from torch import Tensor
 
 from wetloop.campaign import (
-    Band, CampaignSpec, Intervention, Observation, Proposal, RankedProposal, Ranking, SafetyRemoval, ScoreBreakdown,
+    Band,
+    CampaignSpec,
+    Intervention,
+    Observation,
+    Proposal,
+    RankedProposal,
+    Ranking,
+    Readout,
+    SafetyRemoval,
+    ScoreBreakdown,
+    Series,
 )
 
 from ._acquisition import CostWeightedAcquisition, EnsembleExpectedImprovement, EnsembleInformationGain, ReadoutObjective
 from ._config import PlannerConfig
-from ._history import encode, safe_utilities, unique_proposals
-from ._menu import MenuModel
+from ._features import ReadoutFeatures, readout_features
+from ._history import encodable, encode, observed_readouts, safe_utilities, unique_proposals
+from ._menu import MenuCost, MenuModel
 from ._protocols import WorldLike
-from ._safety import outside_start, p_unsafe, safety_removals
+from ._safety import outside_start, p_unsafe, safety_removals, unit_of
 from ._spacefill import MaxMinDistance, space_filling_batch
-from .errors import EmptyMenu
+from .errors import EmptyMenu, PlannerError, WorldModelMismatch
 
 __all__ = ["Planner"]
 
@@ -33,6 +45,7 @@ class _Round:
 
     menu: list[Proposal]
     is_run: list[bool]
+    costs: Tensor  # (n,) each candidate's spec.cost_of, float64
     history: list[tuple[Intervention, Observation]]
     dropped: int
     keep: list[int] = field(default_factory=list)
@@ -55,15 +68,25 @@ class Planner:
     """Ranks candidate experiments for one round of a campaign and picks a batch of `spec.budget.batch`.
 
     With a world model: a safety filter on the predicted P(unsafe), then
-    acquisition = (ei_weight * EI + ig_weight * IG) / cost, the batch picked greedily with
-    `optimize_acqf_discrete` (each pick conditions the joint EI and IG on the picks before it).
-    Without one (the first round): a space-filling batch by greedy max-min distance.
-    It never trains anything.
+    acquisition = (ei_weight * EI + ig_weight * IG) / cost, cost = `spec.cost_of` each candidate,
+    IG measured on the objective and the safety margins (`ReadoutFeatures`); the batch is picked
+    greedily with `optimize_acqf_discrete`, each pick maximising what it adds to the picks before it
+    (joint EI and IG) per unit of its own cost. Without one (the first round): a space-filling batch
+    by greedy max-min distance per unit of cost. It never trains anything.
+
+    `series` and `readouts` are the declarations the world knows (`World.series(spec)`,
+    `World.readouts(spec)`), default the spec's: they give units for safety reasons, the readouts
+    that are fractions, and the min/max readouts of a series that safety margins use.
     """
 
-    def __init__(self, spec: CampaignSpec, config: PlannerConfig | None = None) -> None:
+    def __init__(
+        self, spec: CampaignSpec, config: PlannerConfig | None = None, *,
+        series: Sequence[Series] | None = None, readouts: Sequence[Readout] | None = None,
+    ) -> None:
         self.spec = spec
         self.config = config if config is not None else PlannerConfig()
+        self.series = tuple(spec.series if series is None else series)
+        self.readouts = tuple(spec.readouts if readouts is None else readouts)
 
     def rank(
         self, proposals: Sequence[Proposal], world: WorldLike | None, history: History, round: int
@@ -86,80 +109,134 @@ class Planner:
     def _start(self, proposals: Sequence[Proposal], history: History) -> _Round:
         menu = unique_proposals(proposals)
         run = {x.key() for x, _ in history}
-        return _Round(menu=menu, is_run=[p.intervention.key() in run for p in menu],
+        return _Round(menu=menu, is_run=[p.intervention.key() in run for p in menu], costs=self._costs(menu),
                       history=list(history), dropped=len(proposals) - len(menu))
+
+    def _costs(self, menu: Sequence[Proposal]) -> Tensor:
+        """Each candidate's cost (n,) float64; a cost that is not positive cannot divide an acquisition."""
+        costs = [self.spec.cost_of(dict(p.intervention.values)) for p in menu]
+        bad = [(p.intervention.values, c) for p, c in zip(menu, costs) if not (c > 0 and math.isfinite(c))]
+        if bad:
+            raise PlannerError(f"the spec's cost gives {bad[0][0]} a cost of {bad[0][1]:g}; every candidate must cost more "
+                               "than 0 (check cost.per_unit against the variables' lower bounds)")
+        return torch.tensor(costs, dtype=torch.float64)
 
     # -- first round: no model -------------------------------------------------------------------
 
     def _space_filling(self, state: _Round) -> None:
-        """Greedy max-min batch over the candidates inside the start region (when so configured)."""
+        """Greedy max-min batch (distance per unit of cost) over the candidates inside the start region."""
         if self.config.start_region_first:
             state.keep, state.removed = outside_start(self.spec, state.menu)
         else:
             state.keep = list(range(len(state.menu)))
+        if not encodable(self.spec):
+            return self._random_order(state)
         X = encode(self.spec, [p.intervention for p in state.menu])
         reference = torch.cat([encode(self.spec, state.ran), X[[i for i, r in enumerate(state.is_run) if r]]])
         q, choices = self._q(state), state.selectable
-        rows, dists = space_filling_batch(X[choices], reference, q, self.spec.seed) if q else ([], [])
+        rows, values = space_filling_batch(X[choices], reference, q, self.spec.seed, state.costs[choices]) if q else ([], [])
         state.picked = [choices[r] for r in rows]
-        rest = MaxMinDistance(torch.cat([reference, X[state.picked]]))(X[state.keep].unsqueeze(-2))
-        acquisition = dict(zip(state.keep, rest.tolist())) | dict(zip(state.picked, dists))
-        cost = self.spec.cost.per_experiment
-        state.scores = {i: ScoreBreakdown(cost=cost, acquisition=acquisition[i]) for i in state.keep}
+        cost = MenuCost(X, state.costs)
+        rest = MaxMinDistance(torch.cat([reference, X[state.picked]]), cost=cost)(X[state.keep].unsqueeze(-2))
+        acquisition = dict(zip(state.keep, rest.tolist())) | dict(zip(state.picked, values))
+        state.scores = {i: ScoreBreakdown(cost=float(state.costs[i]), acquisition=acquisition[i]) for i in state.keep}
         state.notes += [self._first_round_note(), *self._menu_notes(state, q)]
+
+    def _random_order(self, state: _Round) -> None:
+        """No generic encoding (a categorical variable whose names the world decides): with no distance to
+        spread the batch by, the cheapest candidates, in a seeded random order among equal costs."""
+        order = torch.randperm(len(state.menu), generator=torch.Generator().manual_seed(self.spec.seed)).tolist()
+        order.sort(key=lambda i: float(state.costs[i]))  # stable: the random order breaks ties
+        selectable = set(state.selectable)
+        state.picked = [i for i in order if i in selectable][: self._q(state)]
+        state.scores = {i: ScoreBreakdown(cost=float(state.costs[i]), acquisition=0.0) for i in state.keep}
+        names = [v.name for v in self.spec.interventions if v.kind == "categorical" and v.choices is None]
+        state.notes += [(
+            f"No world model yet (first round), and {names} have no choices to measure distances with: the batch is "
+            f"the cheapest candidates, drawn at random (seed {self.spec.seed}) among equal costs; acquisition = 0 for "
+            "every candidate."), *self._menu_notes(state, self._q(state))]
 
     def _first_round_note(self) -> str:
         why = "candidates outside the spec's start region were removed, and " if self.config.start_region_first else ""
+        per_cost = " per unit of cost" if self.spec.cost.varies else ""
         return (
             "No world model yet (first round): nothing can predict safety or value, so the campaign's safety rests "
-            f"on the spec's conservative start region; {why}the batch is space-filling (greedy max-min distance in "
-            f"the unit cube, ties broken with seed {self.spec.seed}). acquisition = distance to the nearest point "
-            "already chosen or run (for the first pick with nothing run, the cube's diameter)."
+            f"on the spec's conservative start region; {why}the batch is space-filling (greedy max-min distance{per_cost} "
+            f"in the encoded unit cube, ties broken with seed {self.spec.seed}). acquisition = distance to the nearest "
+            f"point already chosen or run (for the first pick with nothing run, the cube's diameter), divided by the "
+            "candidate's cost."
         )
 
     # -- later rounds: a world model -----------------------------------------------------------
 
     def _model_based(self, state: _Round, world: WorldLike) -> None:
         """One posterior over the whole menu; safety filter; score and select the survivors; bands."""
-        X = world.encode([p.intervention for p in state.menu])
-        model = MenuModel(world.botorch_model(), X)
-        readouts = world.outcome.readouts(model.samples.transpose(0, 1))  # each (S, n)
-        probs = p_unsafe(readouts, self.spec.safety, len(state.menu), world)
-        state.keep, state.removed = safety_removals(state.menu, probs, self.spec.safety)
+        X, model, readouts = self._predict(state, world)
+        probs = p_unsafe(readouts, self.spec.safety, len(state.menu), world, self.readouts)
+        units = [unit_of(limit, self.series, self.readouts) for limit in self.spec.safety]
+        state.keep, state.removed = safety_removals(state.menu, probs, self.spec.safety, units)
         if state.keep:
             utility = self.spec.objective.utility(readouts[self.spec.objective.readout].double())  # (S, n)
-            acq, ei, ig = self._acquisitions(model, world, state, utility)
+            acq, ei, ig = self._acquisitions(model, world, state, utility, readouts)
             self._score(state, X, acq, ei, ig, readouts, probs)
             self._select(state, X, acq, model, world)
         state.notes += self._menu_notes(state, self._q(state))
-        state.bands = {i: world.predict_band(state.menu[i].intervention, level=self.config.band_level)
-                       for i in state.picked}
+        state.bands = {i: band for i in state.picked if (band := self._band(world, state.menu[i].intervention))}
+
+    def _predict(self, state: _Round, world: WorldLike) -> tuple[Tensor, MenuModel, dict[str, Tensor]]:
+        """The menu encoded (n, d), its posterior (rolled out once) and its readout samples, each (S, n)."""
+        X = world.encode([p.intervention for p in state.menu])
+        model = MenuModel(world.botorch_model(), X)
+        readouts = world.outcome.readouts(model.samples.transpose(0, 1))
+        if self.spec.objective.readout not in readouts:
+            raise WorldModelMismatch(
+                f"the world model's outcome gives readouts {sorted(readouts)} but not the objective's "
+                f"{self.spec.objective.readout!r}; fix the spec's objective.readout or teach the outcome model that readout",
+                world=world)
+        return X, model, readouts
+
+    def _band(self, world: WorldLike, intervention: Intervention) -> Band | None:
+        """The world model's predicted band, when it predicts one (a scalar model has none)."""
+        predict = getattr(world, "predict_band", None)
+        return predict(intervention, level=self.config.band_level) if callable(predict) else None
 
     def _acquisitions(
-        self, model: MenuModel, world: WorldLike, state: _Round, utility: Tensor
+        self, model: MenuModel, world: WorldLike, state: _Round, utility: Tensor, readouts: dict[str, Tensor]
     ) -> tuple[CostWeightedAcquisition, EnsembleExpectedImprovement, EnsembleInformationGain]:
-        """The composite acquisition and its two terms, with best_f from the safe history. utility (S, n)."""
-        best_f = self._best_f(state, utility)
+        """The composite acquisition and its two terms, with best_f from the safe history. utility, readouts (S, n)."""
+        best_f, incumbent = self._best_f(state, utility)
         objective = ReadoutObjective(world.outcome, self.spec.objective.readout, self.spec.objective.utility)
         ei = EnsembleExpectedImprovement(model, best_f, objective)
-        ig = EnsembleInformationGain(model, aleatoric_floor=self.config.aleatoric_floor)
+        features = self._features(world, state, readouts, incumbent)
+        ig = EnsembleInformationGain(model, aleatoric_floor=1.0, features=features)  # features are in floor units
         terms = [(self.config.ei_weight, ei), (self.config.ig_weight, ig)]
-        acq = CostWeightedAcquisition(model, terms, self.spec.cost.per_experiment)
+        acq = CostWeightedAcquisition(model, terms, MenuCost(model.choices, state.costs))
         state.notes.insert(0, (
             f"Ranked with world model {world.version}: acquisition = ({self.config.ei_weight:g} * EI + "
-            f"{self.config.ig_weight:g} * IG) / cost, EI in {self.spec.objective.readout} utility, IG in nats; "
-            "the batch is picked greedily, each pick conditioning the joint EI and IG on the picks before it."))
+            f"{self.config.ig_weight:g} * IG) / cost, EI in {self.spec.objective.readout} utility, IG in nats on "
+            f"{features.describe()}; the batch is picked greedily, each pick maximising what it adds to the joint EI "
+            "and IG of the picks before it per unit of its cost."))
         return acq, ei, ig
 
-    def _best_f(self, state: _Round, utility: Tensor) -> float:
-        """Best safe observed utility; with none, the lowest predicted one (EI then ranks by expected utility)."""
-        observed = safe_utilities(self.spec, state.history)
+    def _features(
+        self, world: WorldLike, state: _Round, readouts: dict[str, Tensor], incumbent: float | None
+    ) -> ReadoutFeatures:
+        """IG's features (objective, safety margins), scaled from the menu's readouts (S, n) and the history."""
+        observed = [observed_readouts(o, self.readouts) for _, o in state.history if o.status == "ok"]
+        features = readout_features(self.spec, readouts, observed, self.readouts, self.config.ig_noise_fraction,
+                                    self.config.ig_margin_width, incumbent)
+        return ReadoutFeatures(world.outcome, features)
+
+    def _best_f(self, state: _Round, utility: Tensor) -> tuple[float, float | None]:
+        """(best_f, the incumbent): the best safe observed utility, twice; with none, the lowest predicted one
+        (EI then ranks by expected utility) and no incumbent. utility (S, n)."""
+        observed = safe_utilities(self.spec, state.history, self.readouts)
         if observed:
             state.notes.append(f"best_f = {max(observed):.4g}, the best utility among {len(observed)} safe results.")
-            return max(observed)
+            return max(observed), max(observed)
         floor = float(utility[:, state.keep].min())
         state.notes.append(f"No safe result observed yet: best_f = {floor:.4g}, the lowest predicted utility.")
-        return floor
+        return floor, None
 
     def _score(
         self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, ei: EnsembleExpectedImprovement,
@@ -178,7 +255,7 @@ class Planner:
         for j, i in enumerate(state.keep):
             state.scores[i] = ScoreBreakdown(
                 info_gain=g[j], expected_improvement=e[j], expected_value=mean[j], value_std=std[j],
-                cost=self.spec.cost.per_experiment, p_unsafe=worst[j], acquisition=a[j])
+                cost=float(state.costs[i]), p_unsafe=worst[j], acquisition=a[j])
 
     def _select(
         self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, model: MenuModel, world: WorldLike

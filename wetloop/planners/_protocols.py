@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from botorch.models.model import Model
 from torch import Tensor
@@ -14,13 +15,18 @@ __all__ = ["OutcomeLike", "WorldLike"]
 
 @runtime_checkable
 class OutcomeLike(Protocol):
-    """Turns glucose trajectory samples into the readouts the lab reports."""
+    """Turns the world model's samples into the readouts the lab reports."""
 
     def readouts(self, samples: Tensor) -> dict[str, Tensor]:
-        """Readouts per sample. Shapes: samples (..., T) in mg/dL -> each readout (...).
+        """Readouts per sample. Shapes: samples (..., D) -> each readout (...).
 
-        Must hold the objective's readout and, for each safety limit on glucose,
-        `campaign.unsafe_readout_name(limit)` as 1.0 (an event happened) or 0.0.
+        D is the model's own: time points of a series (a time-course model), one column per
+        readout (a scalar model), series x time; the planner never looks inside a sample. Must
+        hold the objective's readout and, for each safety limit, either the 0/1 event readout
+        `campaign.unsafe_readout_name(limit)` or what the limit watches: its readout, or for a
+        series limit the series' extremes (a declared min/max readout, or `min_<series>` /
+        `max_<series>`). The extremes also let information gain measure how close to each limit a
+        candidate is (`ReadoutFeatures`), so give them when the model can.
         """
         ...
 
@@ -30,22 +36,25 @@ class WorldLike(Protocol):
     """A fitted world model, as the planner sees it (`worldmodel.TrajectoryWorldModel` is one).
 
     `botorch_model()` returns an `EnsembleModel` whose `posterior(X)` for X (batch, q, d) has
-    `values` (batch, S, q, T): glucose samples in mg/dL at the model's `times_min` (T floats).
-    S = members * particles, member-major (sample s belongs to member s // particles); the model
-    carries int attributes `members` and `particles`.
+    `values` (batch, S, q, D), D opaque (see `OutcomeLike.readouts`). S = members * particles,
+    member-major (sample s belongs to member s // particles); the model carries int attributes
+    `members` and `particles`.
     """
 
     version: str
     outcome: OutcomeLike
 
     def encode(self, interventions: Sequence[Intervention]) -> Tensor:
-        """Interventions -> unit-cube inputs X (n, d), via `spec.variable(name).to_unit`."""
+        """Interventions -> inputs X (n, d), d the model's own (it may exceed the number of variables:
+        one-hot choices, set indicators). Equal interventions must give equal rows."""
         ...
 
     def botorch_model(self) -> Model:
         """The ensemble as a BoTorch `EnsembleModel` (see the class docstring for shapes)."""
         ...
 
-    def predict_band(self, intervention: Intervention, level: float = 0.9) -> Band:
-        """The predicted glucose band (median and central `level` interval) of one intervention."""
+    def predict_band(self, intervention: Intervention, level: float = 0.9) -> Band | None:
+        """The predicted band (median and central `level` interval) of one intervention's main series,
+        or None when the model predicts no series (a scalar model). Optional: a world model without
+        this method gets no bands."""
         ...

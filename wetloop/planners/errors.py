@@ -14,7 +14,7 @@ from typing import Any
 
 from wetloop.campaign import WetloopError
 
-__all__ = ["PlannerError", "EmptyMenu", "WorldModelMismatch"]
+__all__ = ["EmptyMenu", "PlannerError", "WorldModelMismatch"]
 
 
 class PlannerError(WetloopError):
