@@ -165,7 +165,7 @@ class World:
     def make_planner(self, spec: CampaignSpec, config: Any = None) -> Any:
         from wetloop.planners import Planner
 
-        return Planner(spec, config)
+        return Planner(spec, config, series=self.series(spec), readouts=self.readouts(spec))
 
     def offline_proposer(self) -> Any:
         """This world's own offline proposer, or None for the generic one."""

@@ -6,6 +6,7 @@ The outcome model works on whatever grid it is given; the planner hands it the w
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, SafetyLimit, glucose_range, unsafe_readout_name
@@ -37,7 +38,7 @@ class OutcomeModel:
             "max_glucose": glucose.amax(-1),
         }
         for limit in self.limits:
-            out[unsafe_readout_name(limit)] = (glucose < limit.below).any(-1).to(glucose.dtype)
+            out[unsafe_readout_name(limit)] = _crossed(glucose, limit).any(-1).to(glucose.dtype)
         return out
 
     __call__ = readouts
@@ -52,4 +53,10 @@ class OutcomeModel:
 
         Shapes: samples (b, S, T) -> each value (b,), the fraction of the S samples with an event.
         """
-        return {limit.name: (samples < limit.below).any(-1).to(samples.dtype).mean(-1) for limit in self.limits}
+        return {limit.name: _crossed(samples, limit).any(-1).to(samples.dtype).mean(-1) for limit in self.limits}
+
+
+def _crossed(glucose: Tensor, limit: SafetyLimit) -> Tensor:
+    """Where glucose is below the limit's `below` or above its `above`. Shapes: (..., T) -> (..., T) bool."""
+    low = glucose < limit.below if limit.below is not None else torch.zeros_like(glucose, dtype=torch.bool)
+    return low | (glucose > limit.above) if limit.above is not None else low
