@@ -79,7 +79,8 @@ def _kill_in_round_2(run_dir: Path, env: dict[str, str]) -> None:
             assert time.monotonic() < deadline, "round 2 did not start in time"
             time.sleep(0.02)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # a fast world may have finished the round already: nothing to kill
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
