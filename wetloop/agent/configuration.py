@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from wetloop.campaign import StrictSettings
 
 __all__ = ["LLMSettings", "AgentSettings"]
 
@@ -11,13 +13,13 @@ __all__ = ["LLMSettings", "AgentSettings"]
 
 
 
-class LLMSettings(BaseSettings):
+class LLMSettings(StrictSettings):
     """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server ...).
 
     With no `base_url` and no `api_key`, no endpoint is configured and the offline proposer runs.
     """
 
-    model_config = SettingsConfigDict(env_prefix="WETLOOP_LLM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_LLM_", extra="forbid")
 
     base_url: str | None = None
     api_key: SecretStr | None = None
@@ -31,10 +33,10 @@ class LLMSettings(BaseSettings):
         return bool(self.base_url or self.api_key)
 
 
-class AgentSettings(BaseSettings):
+class AgentSettings(StrictSettings):
     """How the loop runs: review mode, candidate menu size, lab workers."""
 
-    model_config = SettingsConfigDict(env_prefix="WETLOOP_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_", extra="forbid")
 
     review: bool = False
     candidates_per_round: int = Field(default=48, ge=4)

@@ -34,6 +34,7 @@ from ._spec import (
 )
 from ._worlds import WORLD_REGISTRY, get_world, register_world_class, world_names
 from ._proposals import CandidateDraft, HypothesisDraft, ProposalContext, Proposer, ProposerReply, safe_history
+from ._settings import StrictSettings
 from ._store import KINDS, CampaignStore, StoredRecord
 from .errors import (
     AppendOnlyViolation,
@@ -47,6 +48,7 @@ from .errors import (
 )
 
 __all__ = [
+    "StrictSettings",
     "CandidateDraft",
     "HypothesisDraft",
     "ProposalContext",

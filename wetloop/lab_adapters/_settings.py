@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from wetloop.campaign import StrictSettings
 
 __all__ = ["LabSettings", "default_cache_dir"]
 
@@ -17,12 +19,12 @@ def default_cache_dir() -> Path:
     return Path(base) / "wetloop" / "simglucose"
 
 
-class LabSettings(BaseSettings):
+class LabSettings(StrictSettings):
     """`WETLOOP_LAB_CACHE_DIR`: where simulated days, the journal and run markers live.
     `WETLOOP_LAB_WORKERS`: processes that simulate days in parallel (default: one per CPU).
     """
 
-    model_config = SettingsConfigDict(env_prefix="WETLOOP_LAB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_LAB_", extra="forbid")
 
     cache_dir: Path = Field(default_factory=default_cache_dir)
     workers: int | None = Field(default=None, ge=1)

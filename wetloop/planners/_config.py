@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from wetloop.campaign import StrictSettings
 
 __all__ = ["PlannerConfig"]
 
 _ENV_PREFIX = "WETLOOP_PLANNER_"
 
 
-class PlannerConfig(BaseSettings):
+class PlannerConfig(StrictSettings):
     """How the planner weighs value against information, and what it asks the world model for.
 
     acquisition = (ei_weight * EI + ig_weight * IG) / cost, where EI is in the objective's utility
@@ -61,19 +60,6 @@ class PlannerConfig(BaseSettings):
     start_region_first: bool = True
     screen_ig_weight: float = Field(default=0.05, ge=0.0)
     screen_keep_top: int = Field(default=300, ge=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_unknown_environment(cls, data: Any) -> Any:
-        """pydantic-settings reads only known fields from the environment: a misspelt variable would
-        silently do nothing, so name it here."""
-        known = {name.upper() for name in cls.model_fields}
-        unknown = sorted(k for k in os.environ if k.upper().startswith(_ENV_PREFIX)
-                         and k.upper()[len(_ENV_PREFIX):] not in known)
-        if unknown:
-            settings = ", ".join(_ENV_PREFIX + k for k in sorted(known))
-            raise ValueError(f"unknown planner setting(s) in the environment: {unknown}; unset them (known: {settings})")
-        return data
 
     @model_validator(mode="after")
     def _some_weight(self) -> PlannerConfig:

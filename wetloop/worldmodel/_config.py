@@ -12,12 +12,14 @@ from typing import Literal
 
 import torch
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from wetloop.campaign import StrictSettings
 
 __all__ = ["WorldModelConfig", "torch_threads"]
 
 
-class WorldModelConfig(BaseSettings):
+class WorldModelConfig(StrictSettings):
     """Architecture, training and rollout settings of `TrajectoryWorldModel`."""
 
     model_config = SettingsConfigDict(env_prefix="WETLOOP_WORLDMODEL_", frozen=True, extra="forbid")

@@ -26,14 +26,30 @@ import torch
 from botorch.models.ensemble import EnsembleModel
 from gpytorch.utils.warnings import GPInputWarning
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, Readout, computed_readouts, unsafe_readout_name
+from wetloop.campaign import (
+    CampaignSpec,
+    Intervention,
+    Observation,
+    Readout,
+    StrictSettings,
+    computed_readouts,
+    unsafe_readout_name,
+)
 
 from ._config import torch_threads
 from ._ensemble import train_ensemble
-from ._generic import RobustEnsemble, check_key, encode_interventions, read_payload, require_encodable, spec_key, weights_hash
+from ._generic import (
+    RobustEnsemble,
+    check_key,
+    encode_interventions,
+    read_payload,
+    require_encodable,
+    spec_key,
+    weights_hash,
+)
 from ._readout_torch import SampleOutcome
 from ._scalar_gp import GPDrawsModel, GPInputs, fit_gp, new_gp
 from .errors import NotFittedError, NoTrainingData, WorldModelError
@@ -44,7 +60,7 @@ _FORMAT = "wetloop.worldmodel.scalar/1"
 History = Sequence[tuple[Intervention, Observation]]
 
 
-class ScalarModelConfig(BaseSettings):
+class ScalarModelConfig(StrictSettings):
     """Size and training of the scalar model (environment prefix `WETLOOP_SCALARMODEL_`)."""
 
     model_config = SettingsConfigDict(env_prefix="WETLOOP_SCALARMODEL_", frozen=True, extra="forbid")

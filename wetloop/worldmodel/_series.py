@@ -26,10 +26,18 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from torch import Tensor
 
-from wetloop.campaign import Band, CampaignSpec, Intervention, Observation, Readout, Series
+from wetloop.campaign import (
+    Band,
+    CampaignSpec,
+    Intervention,
+    Observation,
+    Readout,
+    Series,
+    StrictSettings,
+)
 
 from ._config import torch_threads
 from ._ensemble import train_ensemble
@@ -44,7 +52,13 @@ from ._generic import (
     weights_hash,
 )
 from ._readout_torch import SampleOutcome
-from ._series_data import InputsFn, StateTransform, elapsed_fraction, input_channels, on_grid
+from ._series_data import (
+    InputsFn,
+    StateTransform,
+    elapsed_fraction,
+    input_channels,
+    on_grid,
+)
 from ._series_rollout import Dynamics, SeriesEnsembleModel
 from .errors import NotFittedError, NoTrainingData, WorldModelError
 
@@ -54,7 +68,7 @@ _FORMAT = "wetloop.worldmodel.series/1"
 History = Sequence[tuple[Intervention, Observation]]
 
 
-class SeriesModelConfig(BaseSettings):
+class SeriesModelConfig(StrictSettings):
     """Size, training and rollouts of the series model (environment prefix `WETLOOP_SERIESMODEL_`)."""
 
     model_config = SettingsConfigDict(env_prefix="WETLOOP_SERIESMODEL_", frozen=True, extra="forbid")

@@ -34,25 +34,30 @@ import numpy as np
 import torch
 from botorch.models.ensemble import EnsembleModel
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from scipy.stats import rankdata
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, SpecError
-from wetloop.worlds.crispr_screen import load_essentials, load_screen
-
+from wetloop.campaign import (
+    CampaignSpec,
+    Intervention,
+    Observation,
+    SpecError,
+    StrictSettings,
+)
 from wetloop.worldmodel import torch_threads
-from wetloop.worlds.crispr_screen._genes import GeneKnowledge
-from wetloop.worlds.crispr_screen._features import ScreenFeatures
 from wetloop.worldmodel.errors import ModelFileError
+from wetloop.worlds.crispr_screen import load_essentials, load_screen
+from wetloop.worlds.crispr_screen._features import ScreenFeatures
+from wetloop.worlds.crispr_screen._genes import GeneKnowledge
 
 __all__ = ["ScreenModelConfig", "ScreenEnsembleModel", "ScreenWorldModel", "ScreenFitReport", "screen_features"]
 
 
-class ScreenModelConfig(BaseSettings):
+class ScreenModelConfig(StrictSettings):
     """Ensemble size and training of the screen model (env prefix `WETLOOP_SCREENMODEL_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="WETLOOP_SCREENMODEL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_SCREENMODEL_", extra="forbid")
 
     members: int = Field(default=16, ge=2)
     hidden: int = Field(default=4, ge=1)
