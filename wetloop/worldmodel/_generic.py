@@ -27,7 +27,7 @@ def require_encodable(spec: CampaignSpec, model: str) -> None:
         raise WorldModelError(
             f"the {model} cannot encode categorical variable(s) {bad}: they have no `choices`, so there is no fixed "
             "one-hot column per value. List the choices in the spec, or give the world its own model "
-            "(override World.new_model, as the screen world does)")
+            "(override World.new_model with a model that knows the names)")
 
 
 def encode_interventions(spec: CampaignSpec, interventions: Sequence[Intervention]) -> Tensor:
