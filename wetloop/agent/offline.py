@@ -7,7 +7,8 @@ random set of items (between `min_items` and `max_items`) at random levels.
 
 Later rounds, two generic hypotheses, plus the world's own:
 - exploration: interventions just beyond the safely explored region may do better (Sobol points in
-  that region widened by `margin` in the unit cube; other variables drawn at random);
+  that region widened by `margin` in the unit cube; other variables drawn at random); it fills the
+  menu up to `n_candidates` after the other hypotheses, and has at least a third of it;
 - local optimum: the best safe result so far sits near the optimum (Gaussian moves of the numeric
   variables around the top results, shrinking with the round; now and then one categorical switches
   to another choice, or one set adds, removes or swaps an item, or flips an item's level);
@@ -58,8 +59,10 @@ class OfflineProposer:
             hyps = [self._start_design(ctx, rng)]
         else:
             n_local = ctx.n_candidates // 3
-            hyps = [self._explore(ctx, safe, ctx.n_candidates - 2 * n_local, rng), self._local(ctx, safe, n_local, rng)]
-            hyps += world_hypotheses(ctx, safe, n_local)
+            domain = world_hypotheses(ctx, safe, n_local)
+            # exploration fills the menu up to n_candidates, so a world without hypotheses gets as many
+            n_explore = max(ctx.n_candidates - n_local - sum(len(h.candidates) for h in domain), n_local)
+            hyps = [self._explore(ctx, safe, n_explore, rng), self._local(ctx, safe, n_local, rng), *domain]
         return ProposerReply(source=self.name, hypotheses=_fresh(ctx, hyps))
 
     # -- round 1 -----------------------------------------------------------------------------
