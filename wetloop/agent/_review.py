@@ -64,7 +64,8 @@ def edit_problem(spec: CampaignSpec, x: Intervention, world: Any | None) -> str 
         p = predicted_p_unsafe(world, [x])[0]
         for lim in spec.safety:
             if p.get(lim.name, 0.0) > lim.max_probability:
-                return f"edit predicted unsafe: P({lim.series} < {lim.below:g}) = {p[lim.name]:.2f} > {lim.max_probability:g} ({lim.name})"
+                # describe(): a limit may watch a readout, or have only an upper threshold
+                return f"edit predicted unsafe: P({lim.describe()}) = {p[lim.name]:.2f} > {lim.max_probability:g} ({lim.name})"
     return None
 
 

@@ -20,6 +20,7 @@ from wetloop.campaign import Budget, CampaignSpec, Decision, Intervention, Wetlo
 
 from ._cli_lab import register_lab_commands
 from ._cli_sila import register_sila_commands
+from ._edits import parse_edit_text
 from .configuration import AgentSettings, LLMSettings
 from .errors import ReviewError, RunDirError
 
@@ -144,7 +145,7 @@ def review_cmd(
     approve_all: Annotated[bool, typer.Option("--approve-all", help="Approve every proposal not otherwise decided.")] = False,
     approve: Annotated[Optional[list[int]], typer.Option("--approve", help="Approve proposal N (repeatable).")] = None,
     reject: Annotated[Optional[list[str]], typer.Option("--reject", help="Reject: 'N=reason' (repeatable).")] = None,
-    edit: Annotated[Optional[list[str]], typer.Option("--edit", help="Edit: 'N:name=value,name=value' (repeatable).")] = None,
+    edit: Annotated[Optional[list[str]], typer.Option("--edit", help="Edit: 'N:name=value,name=value' (repeatable); a set as item:level+item:level or none.")] = None,
     by: Annotated[Optional[str], typer.Option(help="Reviewer name recorded with each decision.")] = None,
     web: Annotated[bool, typer.Option("--web", help="Review on a web page on 127.0.0.1 (its URL, with a token, is printed once).")] = False,
     port: Annotated[int, typer.Option(help="Port of the --web page (default: a free one).")] = 0,
@@ -191,13 +192,8 @@ def _print_review(payload: dict[str, Any]) -> None:
         out.print(f"  removed for safety: {r['describe']}: {r['reason']}")
 
 
-def _parse_edit(spec: CampaignSpec, text: str, base: dict[str, float]) -> Intervention:
-    try:
-        pairs = dict(kv.split("=", 1) for kv in text.split(","))
-        values = {**base, **{k.strip(): float(v) for k, v in pairs.items()}}
-    except ValueError:
-        raise ReviewError(f"cannot read edit {text!r}; write name=value pairs, e.g. basal=0.5,carb_ratio=22") from None
-    x = Intervention(values=values)
+def _parse_edit(spec: CampaignSpec, text: str, base: dict[str, Any]) -> Intervention:
+    x = parse_edit_text(spec, base, text)  # the web page reads its edits with the same parser
     problems = x.violations(spec)
     if problems:
         raise ReviewError("edit refused: " + "; ".join(problems) + ". Nothing was submitted; review again with values inside the limits.", decision=text)
@@ -207,24 +203,29 @@ def _parse_edit(spec: CampaignSpec, text: str, base: dict[str, float]) -> Interv
 def _decisions_from_flags(spec, payload, by, approve_all, approve, reject, edit) -> list[Decision]:
     by_index = {p["index"]: p for p in payload["selected"]}
     chosen: dict[int, Decision] = {}
+    flag: dict[int, str] = {}
 
-    def index(text: str) -> int:
+    def index(text: str, given: str) -> int:
         if not text.strip().isdigit() or int(text) not in by_index:
             raise ReviewError(f"no proposal #{text.strip()} in this round; choose from {sorted(by_index)}")
-        return int(text)
+        i = int(text)
+        if i in flag:  # two flags on one proposal: refuse rather than let the last one silently win
+            raise ReviewError(f"proposal #{i} has two decisions ({flag[i]} and {given}); give each proposal one decision")
+        flag[i] = given
+        return i
 
     for n in approve:
-        i = index(str(n))
+        i = index(str(n), f"--approve {n}")
         chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="approve", by=by)
     for item in reject:
         n, _, reason = item.partition("=")
-        i = index(n)
+        i = index(n, f"--reject {item!r}")
         if not reason.strip():
             raise ReviewError(f"--reject {item!r} needs a reason: --reject '{i}=why'")
         chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="reject", by=by, reason=reason.strip())
     for item in edit:
         n, _, values = item.partition(":")
-        i = index(n)
+        i = index(n, f"--edit {item!r}")
         edited = _parse_edit(spec, values, by_index[i]["values"])
         chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review")
     for i, p in by_index.items():

@@ -1,10 +1,20 @@
 """The LLM proposer: any OpenAI-compatible endpoint, structured outputs, prompts from `prompts/`.
 
-The reply schema is built from the spec (one number field per intervention variable), so the model
-is asked for exactly the variables the campaign has. A reply that fails to parse, is refused, or
-cannot be fetched becomes a `ProposerReply` with `problems` and no candidates; the graph records it
-and falls back to the offline proposer. Out-of-bounds numbers are passed through on purpose: the
-graph's validation rejects them with a reason, so they are recorded, never run.
+The reply schema is built from the spec, one field per intervention variable, for every kind:
+a number with its limits (`integer` type for an integer variable), a name (an `enum` of the choices
+when the spec lists them), and for a set variable a list of `{item, level}` objects (`maxItems` =
+max_items), turned back into the `{item: level}` mapping the loop uses. A list, not an object keyed by
+item: OpenAI's strict mode wants every property of an object required and supports neither
+`propertyNames` nor `maxProperties`, while `enum`, `minimum`/`maximum` and `minItems`/`maxItems` are allowed.
+
+The limits in the schema guide the model; they are not checked when the reply is parsed: an
+out-of-bounds number or an unknown name passes through on purpose, and the graph's validation
+rejects it with a reason, so it is recorded, never run. The lists are bounded (`maxItems`, and the
+reply is cut to the same bounds) and so is the reply's length (`max_tokens`), so a small model cannot
+list candidates until the request times out.
+
+A reply that fails to parse, is refused, is cut off, or cannot be fetched becomes a `ProposerReply`
+with `problems` and no candidates; the graph records it and falls back to the offline proposer.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from typing import Any
 
 import openai
 from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wetloop.campaign import CampaignSpec, Variable, unsafe_readout_name
 from wetloop.prompts import render_prompt
@@ -20,34 +31,73 @@ from wetloop.prompts import render_prompt
 from ._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
 from .configuration import LLMSettings
 
-__all__ = ["LLMProposer", "reply_schema"]
+__all__ = ["LLMLimits", "LLMProposer", "reply_schema"]
 
 
-def reply_schema(spec: CampaignSpec) -> type[BaseModel]:
-    """The structured-output model: hypotheses, each with candidates having one field per variable."""
+class LLMLimits(BaseSettings):
+    """How much one reply may hold: tokens, hypotheses, candidates (environment `WETLOOP_LLM_MAX_TOKENS`,
+    `WETLOOP_LLM_MAX_HYPOTHESES`; explicit arguments win). Candidates per hypothesis are bounded by the
+    number the round asks for."""
+
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_LLM_", extra="ignore")
+
+    max_tokens: int = Field(default=4000, ge=256)
+    max_hypotheses: int = Field(default=4, ge=1)
+
+
+def reply_schema(spec: CampaignSpec, max_candidates: int = 48, max_hypotheses: int = 4) -> type[BaseModel]:
+    """The structured-output model: up to `max_hypotheses` hypotheses, each with up to `max_candidates`
+    candidates having one field per variable (see the module docstring for each kind)."""
     fields: dict[str, Any] = {v.name: _field(v) for v in spec.interventions}
     fields["rationale"] = (str, Field(description="one sentence: why this candidate tests or exploits the hypothesis"))
     candidate = create_model("Candidate", **fields)
     hypothesis = create_model(
         "HypothesisWithCandidates",
         statement=(str, Field(description="a clear, testable hypothesis about the system")),
-        candidates=(list[candidate], ...),  # type: ignore[valid-type]
+        candidates=(list[candidate], Field(json_schema_extra={"maxItems": max_candidates})),  # type: ignore[valid-type]
     )
-    return create_model("ProposerReplySchema", hypotheses=(list[hypothesis], ...))  # type: ignore[valid-type]
+    return create_model("ProposerReplySchema",
+                        hypotheses=(list[hypothesis], Field(json_schema_extra={"maxItems": max_hypotheses})))  # type: ignore[valid-type]
 
 
-def _field(v: Variable) -> tuple[type, Any]:
-    """A number within the hard limits, or a name (e.g. a gene symbol) for a categorical variable."""
+def _field(v: Variable) -> tuple[Any, Any]:
+    """The schema field of one variable. Limits go in the JSON schema only (see the module docstring)."""
+    about = v.description or v.name
     if v.kind == "categorical":
+        enum = {"enum": list(v.choices)} if v.choices else {}
         allowed = f"; one of {', '.join(v.choices)}" if v.choices else ""
-        return str, Field(description=f"{v.description or v.name}: a name{allowed}")
-    return float, Field(description=f"{v.description or v.name} in {v.unit}, between {v.lower:g} and {v.upper:g}")
+        return str, Field(description=f"{about}: a name{allowed}", json_schema_extra=enum or None)
+    if v.kind == "set":
+        return list[_set_entry(v)], Field(  # type: ignore[misc]
+            description=f"{about}: between {v.min_items} and {v.most_items} items, each with its level; an item at most once",
+            json_schema_extra={"minItems": v.min_items, "maxItems": v.most_items})
+    limits: dict[str, Any] = {"minimum": v.lower, "maximum": v.upper}
+    if v.kind == "integer":  # parsed as a float, so 2.5 reaches validation (and its reason) instead of failing the reply
+        limits = {"type": "integer", "minimum": int(v.lower), "maximum": int(v.upper)}  # type: ignore[arg-type]
+    unit = f" in {v.unit}" if v.unit else ""
+    return float, Field(description=f"{about}{unit}, between {v.lower:g} and {v.upper:g}", json_schema_extra=limits)
+
+
+def _set_entry(v: Variable) -> type[BaseModel]:
+    """One chosen item of set variable `v` with its level (a model per variable: its own enums)."""
+    title = "".join(part.title() for part in v.name.split("_")) + "Item"
+    return create_model(
+        title,
+        item=(str, Field(description=f"one of {', '.join(v.items or ())}", json_schema_extra={"enum": list(v.items or ())})),
+        level=(str, Field(description=f"one of {', '.join(v.levels)}", json_schema_extra={"enum": list(v.levels)})),
+    )
 
 
 def _limits(v: Variable) -> str:
+    """One line of the prompt's intervention space."""
+    about = f"; {v.description}" if v.description else ""
     if v.kind == "categorical":
-        return f"- {v.name}: a name{' (' + ', '.join(v.choices) + ')' if v.choices else ''}{'; ' + v.description if v.description else ''}"
-    return f"- {v.name} ({v.unit}): {v.lower:g} to {v.upper:g}{'; ' + v.description if v.description else ''}"
+        return f"- {v.name}: a name{' (' + ', '.join(v.choices) + ')' if v.choices else ''}{about}"
+    if v.kind == "set":
+        return (f"- {v.name}: a list of {v.min_items} to {v.most_items} items from {', '.join(v.items or ())}, "
+                f"each once with a level ({', '.join(v.levels)}){about}")
+    whole = "whole number " if v.kind == "integer" else ""
+    return f"- {v.name}{f' ({v.unit})' if v.unit else ''}: {whole}{v.lower:g} to {v.upper:g}{about}"
 
 
 class LLMProposer:
@@ -55,8 +105,9 @@ class LLMProposer:
 
     name = "llm"
 
-    def __init__(self, settings: LLMSettings, client: openai.OpenAI | None = None) -> None:
+    def __init__(self, settings: LLMSettings, client: openai.OpenAI | None = None, limits: LLMLimits | None = None) -> None:
         self.settings = settings
+        self.limits = limits or LLMLimits()
         self.client = client or openai.OpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
@@ -65,7 +116,8 @@ class LLMProposer:
         )
 
     def propose(self, ctx: ProposalContext) -> ProposerReply:
-        schema = reply_schema(ctx.spec)
+        """Hypotheses and candidates from the LLM, or a reply whose `problems` say why there are none."""
+        schema = reply_schema(ctx.spec, ctx.n_candidates, self.limits.max_hypotheses)
         try:
             completion = self.client.chat.completions.parse(
                 model=self.settings.model,
@@ -75,9 +127,13 @@ class LLMProposer:
                 ],
                 response_format=schema,
                 temperature=self.settings.temperature,
+                max_tokens=self.limits.max_tokens,
             )
         except (ValidationError, ValueError) as exc:
             return self._problem(f"the LLM reply did not match the schema: {_first_line(exc)}")
+        except openai.LengthFinishReasonError:
+            return self._problem(f"the LLM reply was cut off at max_tokens={self.limits.max_tokens} before it was complete; "
+                                 "raise WETLOOP_LLM_MAX_TOKENS, or ask for fewer candidates per round")
         except openai.OpenAIError as exc:
             return self._problem(f"the LLM endpoint failed: {type(exc).__name__}: {_first_line(exc)}")
         message = completion.choices[0].message
@@ -85,20 +141,33 @@ class LLMProposer:
             return self._problem(f"the LLM refused: {message.refusal}")
         if message.parsed is None:
             return self._problem("the LLM reply had no parsable content")
-        return self._to_reply(ctx.spec, message.parsed)
+        return self._to_reply(ctx, message.parsed)
 
     def _problem(self, text: str) -> ProposerReply:
         return ProposerReply(source=self.name, problems=[text])
 
-    def _to_reply(self, spec: CampaignSpec, parsed: BaseModel) -> ProposerReply:
-        hyps = []
-        for h in parsed.hypotheses:  # type: ignore[attr-defined]
-            drafts = [
-                CandidateDraft(values={n: getattr(c, n) for n in spec.variable_names}, rationale=c.rationale)
-                for c in h.candidates
-            ]
-            hyps.append(HypothesisDraft(statement=h.statement, candidates=drafts))
-        return ProposerReply(source=self.name, hypotheses=hyps)
+    def _to_reply(self, ctx: ProposalContext, parsed: BaseModel) -> ProposerReply:
+        """The parsed reply as drafts, cut to the schema's list bounds (an endpoint may ignore `maxItems`)."""
+        spec, given = ctx.spec, parsed.hypotheses  # type: ignore[attr-defined]
+        hyps = [
+            HypothesisDraft(statement=h.statement, candidates=[
+                CandidateDraft(values={v.name: _value(v, getattr(c, v.name)) for v in spec.interventions}, rationale=c.rationale)
+                for c in h.candidates[: ctx.n_candidates]])
+            for h in given[: self.limits.max_hypotheses]
+        ]
+        cut = len(given) > self.limits.max_hypotheses or any(len(h.candidates) > ctx.n_candidates for h in given)
+        dropped = (f"the LLM listed more than {self.limits.max_hypotheses} hypotheses or more than {ctx.n_candidates} "
+                   "candidates under one; the rest were dropped")
+        problems = [dropped] if cut else []
+        return ProposerReply(source=self.name, hypotheses=hyps, problems=problems)
+
+
+def _value(v: Variable, raw: Any) -> Any:
+    """A schema field's value as the loop holds it: a set's `[{item, level}]` list becomes `{item: level}`
+    (an item named twice keeps its last level; validation then judges the count)."""
+    if v.kind == "set":
+        return {entry.item: entry.level for entry in raw}
+    return raw
 
 
 def _first_line(exc: Exception) -> str:
@@ -109,7 +178,7 @@ def user_prompt(ctx: ProposalContext) -> str:
     spec = ctx.spec
     variables = "\n".join(_limits(v) for v in spec.interventions)
     safety = "\n".join(
-        f"- {s.name}: P(any {s.series} below {s.below:g}) must stay under {s.max_probability:g}" for s in spec.safety
+        f"- {s.name}: P({s.describe()}{' at any time' if s.series else ''}) must stay under {s.max_probability:g}" for s in spec.safety
     ) or "- none"
     objective = f"{spec.objective.direction} the readout `{spec.objective.readout}`"
     return render_prompt(
@@ -128,17 +197,34 @@ def user_prompt(ctx: ProposalContext) -> str:
 
 
 def _history_table(ctx: ProposalContext) -> str:
+    """The experiments so far as a markdown table: the variables, the status, and a few readouts."""
     if not ctx.history:
         return "None yet: this is the first round."
     spec = ctx.spec
-    readouts = [spec.objective.readout, "min_glucose", "max_glucose"] + [unsafe_readout_name(s) for s in spec.safety]
+    readouts = _table_readouts(ctx)
     head = "| " + " | ".join([*spec.variable_names, "status", *readouts]) + " |"
     rows = [head, "|" + "---|" * (len(spec.variable_names) + 1 + len(readouts))]
     for x, obs in ctx.history:
-        vals = [v if isinstance(v := x.values[n], str) else f"{v:.4g}" for n in spec.variable_names]
+        vals = [_cell(v, x.values.get(v.name)) for v in spec.interventions]
         outs = [f"{obs.readouts[r]:.4g}" if r in obs.readouts else "-" for r in readouts]
         rows.append("| " + " | ".join([*vals, obs.status, *outs]) + " |")
     return "\n".join(rows)
+
+
+def _table_readouts(ctx: ProposalContext, most: int = 8) -> list[str]:
+    """The objective's readout, the safety events, then other readouts the lab reported (at most `most`)."""
+    first = [ctx.spec.objective.readout] + [unsafe_readout_name(s) for s in ctx.spec.safety]
+    seen = sorted({name for _, obs in ctx.history for name in obs.readouts} - set(first))
+    return (first + seen)[:most]
+
+
+def _cell(v: Variable, value: Any) -> str:
+    """One value in a table cell: numbers without their unit (the header row has no room for it)."""
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, str)):
+        return v.describe(value)
+    return f"{value:.4g}" if v.kind == "continuous" else f"{value:g}"
 
 
 def _hypotheses_text(ctx: ProposalContext) -> str:

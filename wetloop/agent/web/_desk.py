@@ -14,10 +14,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ValidationError
+from wetloop.campaign import CampaignSpec, CampaignStore, Decision, Intervention, Value, get_world
 
-from wetloop.campaign import CampaignSpec, CampaignStore, Decision, Intervention, get_world
-
+from .. import _edits
 from .._review import edit_problem
 from ..errors import ReviewError
 
@@ -69,21 +68,12 @@ class DeskStatus:
     error: str = ""
 
 
-def parse_edit(spec: CampaignSpec, base: dict[str, float], typed: dict[str, str]) -> Intervention:
-    """The edited intervention: typed numbers replace `base` values (a blank field keeps it)."""
-    values = dict(base)
-    for var in spec.interventions:
-        text = typed.get(var.name, "").strip()
-        if not text:
-            continue
-        try:
-            values[var.name] = float(text)
-        except ValueError:
-            raise ReviewError(f"cannot read {text!r} as a number for {var.name} ({var.unit}); type a number such as {base[var.name]:g}") from None
-    try:
-        return Intervention(values=values)
-    except ValidationError:
-        raise ReviewError(f"edited values must be finite numbers, got {typed}") from None
+def parse_edit(spec: CampaignSpec, base: dict[str, Value], typed: dict[str, str]) -> Intervention:
+    """The edited intervention: typed values replace `base` values (a blank field keeps it).
+
+    The CLI's `--edit` reads its values with the same parser (`agent._edits`), so both say the same
+    thing about the same typo; a ReviewError names the variable and the form it expects."""
+    return _edits.parse_edit(spec, base, typed)
 
 
 class ReviewDesk:

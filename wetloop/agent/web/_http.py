@@ -20,6 +20,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from .._edits import edit_hint
 from ._desk import ReviewDesk
 
 __all__ = ["COOKIE", "TEMPLATE_DIR", "csrf_of", "templates", "guard", "render", "message", "read_form"]
@@ -40,9 +41,9 @@ def _num(value: Any, digits: int = 3) -> str:
 
 
 def templates() -> Jinja2Templates:
-    """The page templates (`templates/web/`), autoescaped, with `num` and `pct` filters."""
+    """The page templates (`templates/web/`), autoescaped, with `num`, `pct` and `edit_hint` (the expected form of an edit) filters."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(num=_num, pct=lambda v: "—" if v is None else f"{100 * v:.0f}%")
+    env.filters.update(num=_num, pct=lambda v: "—" if v is None else f"{100 * v:.0f}%", edit_hint=edit_hint)
     return Jinja2Templates(env=env)
 
 

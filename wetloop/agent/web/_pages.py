@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from wetloop.campaign import CampaignSpec, CampaignStore, Hypothesis, RankedProposal, Ranking
 
+from .._edits import edit_text
 from ..report import SURPRISE_FRACTION, CampaignView, band_figure, load_view, objective_figure, rows_of, trajectory_figure
 from ._desk import Draft, DraftDecision
 
@@ -46,7 +47,7 @@ class Card:
 
     def field(self, name: str) -> str:
         """What the edit field of variable `name` shows: what was typed, else the proposed value."""
-        return self.typed.get(name, f"{self.proposal['values'][name]:g}")
+        return self.typed.get(name, edit_text(self.proposal["values"][name]))
 
 
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
