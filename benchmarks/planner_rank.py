@@ -16,7 +16,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.planners.fakes import FakeEnsemble, FakeWorld, make_spec, observed, proposal  # noqa: E402
-
 from wetloop.planners import Planner  # noqa: E402
 
 
@@ -36,9 +35,11 @@ def main(times: int = 97, repeats: int = 5) -> None:
         planner.rank(menu, world, history, round=2)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    print(f"rank: 200 candidates, 5 x 10 ensemble, T={times}, q=4, 2 threads: "
-          f"wall median {sorted(wall)[repeats // 2] * 1e3:.0f} ms (min {min(wall) * 1e3:.0f}), "
-          f"CPU median {sorted(cpu)[repeats // 2] * 1e3:.0f} ms")
+    print(
+        f"rank: 200 candidates, 5 x 10 ensemble, T={times}, q=4, 2 threads: "
+        f"wall median {sorted(wall)[repeats // 2] * 1e3:.0f} ms (min {min(wall) * 1e3:.0f}), "
+        f"CPU median {sorted(cpu)[repeats // 2] * 1e3:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

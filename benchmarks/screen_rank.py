@@ -14,11 +14,9 @@ import time
 import numpy as np
 import torch
 
-from wetloop.worlds.crispr_screen._bench import screen_spec
 from wetloop.campaign import Intervention, Observation
-from wetloop.worlds.crispr_screen import screen_of
-from wetloop.worlds.crispr_screen import ScreenPlanner
-from wetloop.worlds.crispr_screen import ScreenWorldModel
+from wetloop.worlds.crispr_screen import ScreenPlanner, ScreenWorldModel, screen_of
+from wetloop.worlds.crispr_screen._bench import screen_spec
 
 
 def main() -> None:
@@ -30,8 +28,13 @@ def main() -> None:
     spec = screen_spec("IFNG", None, 5, 128, 0)
     screen, world = screen_of(spec), ScreenWorldModel(spec)
     genes = np.random.default_rng(0).choice(screen.genes, 256, replace=False)
-    history = [(Intervention(values={"gene": str(g)}), Observation(experiment_key=str(g), status="ok", readouts={
-        "hit": float(g in screen.hits), "score": 0.0})) for g in genes]
+    history = [
+        (
+            Intervention(values={"gene": str(g)}),
+            Observation(experiment_key=str(g), status="ok", readouts={"hit": float(g in screen.hits), "score": 0.0}),
+        )
+        for g in genes
+    ]
     world.fit(history)
     planner, times = ScreenPlanner(spec), []
     for _ in range(args.repeats):
@@ -39,8 +42,10 @@ def main() -> None:
         ranking = planner.rank([], world, history, 3)
         times.append(time.perf_counter() - t0)
     untested = world.selectable & ~np.isin(np.array(world.genes), genes)
-    print(f"ranked {int(untested.sum())} untested selectable genes, batch {len(ranking.selected)}, "
-          f"{args.threads} threads: median {np.median(times):.3f} s, max {max(times):.3f} s (target < 2 s)")
+    print(
+        f"ranked {int(untested.sum())} untested selectable genes, batch {len(ranking.selected)}, "
+        f"{args.threads} threads: median {np.median(times):.3f} s, max {max(times):.3f} s (target < 2 s)"
+    )
 
 
 if __name__ == "__main__":

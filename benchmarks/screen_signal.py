@@ -17,10 +17,8 @@ import argparse
 import numpy as np
 from scipy.stats import rankdata
 
+from wetloop.worlds.crispr_screen import DYNAMIC_NAMES, ScreenWorldModel, load_essentials, screen_of
 from wetloop.worlds.crispr_screen._bench import screen_spec
-from wetloop.worlds.crispr_screen import load_essentials
-from wetloop.worlds.crispr_screen import screen_of
-from wetloop.worlds.crispr_screen import DYNAMIC_NAMES, ScreenWorldModel
 
 
 def auroc(y: np.ndarray, x: np.ndarray) -> float:
@@ -47,8 +45,10 @@ def main() -> None:
         everything = np.ones(len(hit), bool)
         columns = {"prior = degree (no results)": model.prior_probability(), "task-text match (no results)": f.prior}
         columns |= dict(zip(DYNAMIC_NAMES, f.dynamic(everything, hit, score).T))
-        print(f"\n{name}: {int(hit[keep].sum())} non-essential hits among {int(keep.sum())} genes "
-              f"(base rate {hit[keep].mean():.3f}); every other gene's result known")
+        print(
+            f"\n{name}: {int(hit[keep].sum())} non-essential hits among {int(keep.sum())} genes "
+            f"(base rate {hit[keep].mean():.3f}); every other gene's result known"
+        )
         print(f"  {'feature':28s} {'AUROC':>6s} {'hit rate, top ' + str(args.top):>18s}")
         for col, x in columns.items():
             x = x[keep]

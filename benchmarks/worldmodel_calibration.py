@@ -21,9 +21,7 @@ import numpy as np
 
 from wetloop.campaign import Experiment, Intervention, default_spec_path, glucose_readouts, load_spec
 from wetloop.lab_adapters import wait_for
-from wetloop.worlds.simglucose import SimglucoseLab
-from wetloop.worlds.simglucose import calibration_report
-from wetloop.worlds.simglucose import TrajectoryWorldModel
+from wetloop.worlds.simglucose import SimglucoseLab, TrajectoryWorldModel, calibration_report
 
 
 def regimens(n: int = 24, seed: int = 7) -> list[Intervention]:
@@ -51,12 +49,22 @@ def score(spec, pairs: list, n_train: int, n_test: int = 8, splits: int = 3) -> 
         model.fit(train)
         cal = calibration_report(model, test)
         tir_err = [
-            abs(float(model.outcome(model.sample([x])[0])["time_in_range"].mean())
-                - glucose_readouts(np.array(o.trajectory.series["glucose"]), spec)["time_in_range"])
+            abs(
+                float(model.outcome(model.sample([x])[0])["time_in_range"].mean())
+                - glucose_readouts(np.array(o.trajectory.series["glucose"]), spec)["time_in_range"]
+            )
             for x, o in test
         ]
-        rows.append([cal.one_step_crps, cal.persistence_mae, cal.one_step_coverage, cal.open_loop_crps,
-                     cal.open_loop_coverage, float(np.mean(tir_err))])
+        rows.append(
+            [
+                cal.one_step_crps,
+                cal.persistence_mae,
+                cal.one_step_coverage,
+                cal.open_loop_crps,
+                cal.open_loop_coverage,
+                float(np.mean(tir_err)),
+            ]
+        )
     m = np.mean(rows, axis=0)
     keys = ("one_step_crps", "persistence_mae", "one_step_coverage", "open_loop_crps", "open_loop_coverage", "tir_abs_error")
     return dict(zip(keys, m.round(3).tolist()))
@@ -70,12 +78,17 @@ def main() -> None:
     t0 = time.perf_counter()
     pairs = simulate(spec, regimens(), args.cache_dir)
     print(f"{len(pairs)} real days ready in {time.perf_counter() - t0:.0f} s")
-    print("| training days | one-step CRPS (persistence) | one-step 90% coverage | open-loop CRPS | open-loop 90% coverage | TIR abs error |")
+    print(
+        "| training days | one-step CRPS (persistence) | one-step 90% coverage | open-loop CRPS | open-loop 90% coverage | TIR abs error |"
+    )
     print("|---|---|---|---|---|---|")
     for n in (4, 8, 20):
         r = score(spec, pairs, n)
-        print(f"| {n} | {r['one_step_crps']:.2f} ({r['persistence_mae']:.2f}) | {r['one_step_coverage']:.2f} | "
-              f"{r['open_loop_crps']:.1f} | {r['open_loop_coverage']:.2f} | {r['tir_abs_error']:.3f} |", flush=True)
+        print(
+            f"| {n} | {r['one_step_crps']:.2f} ({r['persistence_mae']:.2f}) | {r['one_step_coverage']:.2f} | "
+            f"{r['open_loop_crps']:.1f} | {r['open_loop_coverage']:.2f} | {r['tir_abs_error']:.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 DATA = (Path(__file__).resolve().parents[1] / "../shared/data").resolve()
-needs_data = pytest.mark.skipif(not (DATA / "screens").is_dir(), reason=f"shared data not found at {DATA} (CI puts shared/ beside the repo)")
+needs_data = pytest.mark.skipif(
+    not (DATA / "screens").is_dir(), reason=f"shared data not found at {DATA} (CI puts shared/ beside the repo)"
+)
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the file's package
-                base = list(path.relative_to(PACKAGE).parent.parts)[: len(path.relative_to(PACKAGE).parent.parts) - node.level + 1]
+                base = list(path.relative_to(PACKAGE).parent.parts)[
+                    : len(path.relative_to(PACKAGE).parent.parts) - node.level + 1
+                ]
                 found.append((node.lineno, ".".join(["wetloop", *base, *(node.module.split(".") if node.module else [])])))
             else:
                 found.append((node.lineno, node.module or ""))
@@ -72,23 +74,37 @@ def test_a_backward_edge_is_caught(tmp_path: Path) -> None:
 WORLD_WORDS = ("simglucose", "crispr", "glucose", "basal", "carb_ratio", "insulin", "screen", "libroadrunner", "sbml")
 # Known leftovers, to be moved into their world folders; this list may only shrink.
 LEFTOVERS = {
-    ("agent/_cli_lab.py", "glucose"), ("agent/_cli_lab.py", "simglucose"),
-    ("agent/cli.py", "glucose"), ("agent/cli.py", "simglucose"), ("agent/cli.py", "screen"), ("agent/cli.py", "crispr"),
+    ("agent/_cli_lab.py", "glucose"),
+    ("agent/_cli_lab.py", "simglucose"),
+    ("agent/cli.py", "glucose"),
+    ("agent/cli.py", "simglucose"),
+    ("agent/cli.py", "screen"),
+    ("agent/cli.py", "crispr"),
     ("agent/report.py", "glucose"),
-    ("campaign/__init__.py", "glucose"), ("campaign/_readouts.py", "glucose"),
-    ("lab_adapters/_http_faults.py", "glucose"), ("lab_adapters/_settings.py", "glucose"),
-    ("lab_adapters/_settings.py", "simglucose"), ("lab_adapters/_simulated.py", "glucose"),
+    ("campaign/__init__.py", "glucose"),
+    ("campaign/_readouts.py", "glucose"),
+    ("lab_adapters/_http_faults.py", "glucose"),
+    ("lab_adapters/_settings.py", "glucose"),
+    ("lab_adapters/_settings.py", "simglucose"),
+    ("lab_adapters/_simulated.py", "glucose"),
     ("planners/_config.py", "screen"),
-    ("worldmodel/_config.py", "glucose"), ("worldmodel/_config.py", "basal"), ("worldmodel/_config.py", "insulin"),
+    ("worldmodel/_config.py", "glucose"),
+    ("worldmodel/_config.py", "basal"),
+    ("worldmodel/_config.py", "insulin"),
 }
 
 
 def _code_words(path: Path) -> set[str]:
     """The WORLD_WORDS used in a file's code (identifiers and non-docstring strings)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    docs = {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
-            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    docs = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     texts = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -128,7 +144,9 @@ def test_a_planted_world_name_is_caught() -> None:
 def test_rooms_never_import_a_world() -> None:
     for path in _generic_files():
         for line, name in _imports(path):
-            assert not name.startswith("wetloop.worlds"), f"{path.name}:{line} imports {name}: rooms find worlds through campaign.get_world"
+            assert not name.startswith("wetloop.worlds"), (
+                f"{path.name}:{line} imports {name}: rooms find worlds through campaign.get_world"
+            )
 
 
 def test_leftovers_are_still_there() -> None:

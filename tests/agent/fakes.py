@@ -20,9 +20,18 @@ from wetloop.worlds.simglucose import dosing_schedule
 
 def completion(content: str | None, refusal: str | None = None) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "scripted",
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": content, "refusal": refusal}}],
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "scripted",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+            }
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
@@ -44,8 +53,12 @@ class ScriptedLLM:
         return httpx2.Response(200, json=completion(content))
 
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(api_key="test", base_url="http://llm.test/v1", max_retries=0,
-                             http_client=httpx2.Client(transport=httpx2.MockTransport(self)))
+        return openai.OpenAI(
+            api_key="test",
+            base_url="http://llm.test/v1",
+            max_retries=0,
+            http_client=httpx2.Client(transport=httpx2.MockTransport(self)),
+        )
 
 
 def toy_glucose_day(spec: CampaignSpec, x: Intervention) -> Trajectory:
@@ -63,6 +76,11 @@ def toy_glucose_day(spec: CampaignSpec, x: Intervention) -> Trajectory:
     times = tuple(float(t) for t in np.append(d.times_min, d.times_min[-1] + 3.0))
     return Trajectory(
         times_min=times,
-        series={"glucose": tuple(g), "cgm": tuple(g), "insulin": tuple(np.append(d.insulin_u, 0.0)), "carbs": tuple(np.append(d.carbs_g, 0.0))},
+        series={
+            "glucose": tuple(g),
+            "cgm": tuple(g),
+            "insulin": tuple(np.append(d.insulin_u, 0.0)),
+            "carbs": tuple(np.append(d.carbs_g, 0.0)),
+        },
         units={"glucose": "mg/dL", "cgm": "mg/dL", "insulin": "U", "carbs": "g"},
     )

@@ -38,7 +38,9 @@ def test_bench_adapters_measures_http_against_in_process_and_skips_what_cannot_r
     assert http["ratio"] == pytest.approx(http["overhead_s"] / local["overhead_s"], rel=0.01)
     assert http["requests"] >= http["lab_calls"] >= 2 * 2  # each experiment: a submit and at least one poll
     assert local["requests"] is None
-    assert figures["skipped"] == [{"adapter": "nowhere", "reason": 'wetloop.lab_adapters.nowhere is missing: pip install "wetloop[nowhere]"'}]
+    assert figures["skipped"] == [
+        {"adapter": "nowhere", "reason": 'wetloop.lab_adapters.nowhere is missing: pip install "wetloop[nowhere]"'}
+    ]
 
     console = Console(record=True, width=80)
     print_adapters_bench(figures, console)

@@ -36,7 +36,9 @@ def test_review_by_flags_then_finish(tmp_path, fast_env) -> None:
     with CampaignStore(run_dir / "store.sqlite") as store:
         assert store.count(store.campaign_ids()[0], "submission") == 0  # refused reviews submit nothing
 
-    second = runner.invoke(app, ["review", "--dir", str(run_dir), "--approve", "1", "--reject", "2=too close to #1", "--by", "ada"])
+    second = runner.invoke(
+        app, ["review", "--dir", str(run_dir), "--approve", "1", "--reject", "2=too close to #1", "--by", "ada"]
+    )
     assert second.exit_code == 0, second.output
     assert "round 2 awaits review" in second.output
     last = runner.invoke(app, ["review", "--dir", str(run_dir), "--edit", "1:basal=0.3,carb_ratio=30", "--approve-all"])
@@ -57,11 +59,16 @@ def test_review_by_flags_then_finish(tmp_path, fast_env) -> None:
 
 
 def test_errors_speak_to_a_person(tmp_path) -> None:
-    missing = subprocess.run([sys.executable, "-m", "wetloop.agent.cli", "run", str(tmp_path / "nope.yaml")],
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, "-m", "wetloop.agent.cli", "run", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
-    nothing = subprocess.run([sys.executable, "-m", "wetloop.agent.cli", "status", "--dir", str(tmp_path)],
-                             capture_output=True, text=True, timeout=120)
+    nothing = subprocess.run(
+        [sys.executable, "-m", "wetloop.agent.cli", "status", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert nothing.returncode == 2 and "holds no campaign" in nothing.stderr
 
 

@@ -20,8 +20,12 @@ from wetloop.campaign import CampaignStore, default_spec_path
 from wetloop.worlds.simglucose import SimglucoseLab
 
 FAST_ENV = {
-    "WETLOOP_WORLDMODEL_HIDDEN": "32", "WETLOOP_WORLDMODEL_LAYERS": "2", "WETLOOP_WORLDMODEL_EPOCHS": "10",
-    "WETLOOP_WORLDMODEL_MIN_STEPS": "150", "WETLOOP_WORLDMODEL_PARTICLES": "4", "WETLOOP_LAB_WORKERS": "2",
+    "WETLOOP_WORLDMODEL_HIDDEN": "32",
+    "WETLOOP_WORLDMODEL_LAYERS": "2",
+    "WETLOOP_WORLDMODEL_EPOCHS": "10",
+    "WETLOOP_WORLDMODEL_MIN_STEPS": "150",
+    "WETLOOP_WORLDMODEL_PARTICLES": "4",
+    "WETLOOP_LAB_WORKERS": "2",
 }
 
 
@@ -52,8 +56,13 @@ def _cli(*args: str) -> list[str]:
 def test_kill_9_mid_round_then_resume_loses_nothing_and_runs_nothing_twice(tmp_path, kind, at_least) -> None:
     spec_path, run_dir = short_spec(tmp_path, rounds=3, batch=2), tmp_path / "run"
     env = {**os.environ, **FAST_ENV, "WETLOOP_LAB_CACHE_DIR": str(tmp_path / "unused-cache")}
-    proc = subprocess.Popen(_cli("run", str(spec_path), "--dir", str(run_dir)), env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cli("run", str(spec_path), "--dir", str(run_dir)),
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 240
         while _count(run_dir / "store.sqlite", kind) < at_least:

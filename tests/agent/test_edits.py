@@ -14,40 +14,57 @@ BASE = {"dose": 1.0, "n_doses": 2.0, "medium": "rich", "gene": "STAT1", "cocktai
 @pytest.fixture()
 def spec() -> CampaignSpec:
     return CampaignSpec(
-        name="kinds", question="Which mix works?", world="no-such-world", objective={"readout": "y"}, budget={"rounds": 2, "batch": 2},
+        name="kinds",
+        question="Which mix works?",
+        world="no-such-world",
+        objective={"readout": "y"},
+        budget={"rounds": 2, "batch": 2},
         interventions=[
             {"name": "dose", "unit": "uM", "lower": 0.01, "upper": 10.0, "scale": "log"},
             {"name": "n_doses", "kind": "integer", "lower": 1, "upper": 6},
             {"name": "medium", "kind": "categorical", "choices": ["rich", "poor"]},
             {"name": "gene", "kind": "categorical"},
             {"name": "cocktail", "kind": "set", "items": ["Gata1", "Pu1", "Fli1"], "levels": ["ko", "oe"], "max_items": 2},
-        ])
+        ],
+    )
 
 
-@pytest.mark.parametrize("name, text, value", [
-    ("dose", " 0.5 ", 0.5), ("dose", "1e-2", 0.01), ("dose", "+3", 3.0), ("dose", ".25", 0.25),
-    ("n_doses", "3", 3.0), ("n_doses", "4.0", 4.0),
-    ("medium", "poor", "poor"), ("medium", "POOR", "poor"),  # the spec's spelling, whatever the case
-    ("gene", "IRF1", "IRF1"),
-    ("cocktail", "Gata1:oe+Pu1:ko", {"Gata1": "oe", "Pu1": "ko"}), ("cocktail", "pu1:KO", {"Pu1": "ko"}),
-    ("cocktail", "none", {}),
-])
+@pytest.mark.parametrize(
+    "name, text, value",
+    [
+        ("dose", " 0.5 ", 0.5),
+        ("dose", "1e-2", 0.01),
+        ("dose", "+3", 3.0),
+        ("dose", ".25", 0.25),
+        ("n_doses", "3", 3.0),
+        ("n_doses", "4.0", 4.0),
+        ("medium", "poor", "poor"),
+        ("medium", "POOR", "poor"),  # the spec's spelling, whatever the case
+        ("gene", "IRF1", "IRF1"),
+        ("cocktail", "Gata1:oe+Pu1:ko", {"Gata1": "oe", "Pu1": "ko"}),
+        ("cocktail", "pu1:KO", {"Pu1": "ko"}),
+        ("cocktail", "none", {}),
+    ],
+)
 def test_each_kind_reads_its_form(spec, name, text, value) -> None:
     assert parse_value(spec.variable(name), text) == value
 
 
-@pytest.mark.parametrize("name, text, says", [
-    ("dose", "nan", "cannot read 'nan' as a value of dose; type a number from 0.01 to 10 uM"),
-    ("dose", "inf", "cannot read 'inf'"),
-    ("dose", "1e999", "cannot read '1e999'"),  # matches the pattern, overflows: still refused
-    ("dose", "1_000", "cannot read '1_000'"),
-    ("dose", "١٢", "cannot read"),  # Arabic-Indic digits: float() would take them
-    ("dose", "lots", "e.g."),
-    ("n_doses", "2.5", "n_doses must be a whole number, got '2.5'; type a whole number from 1 to 6"),
-    ("cocktail", "Gata1:oe+Gata1:ko", "names Gata1 twice"),
-    ("cocktail", "Gata1:", "cannot read 'Gata1:' in cocktail"),
-    ("cocktail", "Gata1", "item:level joined by +"),  # two levels: the level must be given
-])
+@pytest.mark.parametrize(
+    "name, text, says",
+    [
+        ("dose", "nan", "cannot read 'nan' as a value of dose; type a number from 0.01 to 10 uM"),
+        ("dose", "inf", "cannot read 'inf'"),
+        ("dose", "1e999", "cannot read '1e999'"),  # matches the pattern, overflows: still refused
+        ("dose", "1_000", "cannot read '1_000'"),
+        ("dose", "١٢", "cannot read"),  # Arabic-Indic digits: float() would take them
+        ("dose", "lots", "e.g."),
+        ("n_doses", "2.5", "n_doses must be a whole number, got '2.5'; type a whole number from 1 to 6"),
+        ("cocktail", "Gata1:oe+Gata1:ko", "names Gata1 twice"),
+        ("cocktail", "Gata1:", "cannot read 'Gata1:' in cocktail"),
+        ("cocktail", "Gata1", "item:level joined by +"),  # two levels: the level must be given
+    ],
+)
 def test_errors_name_the_variable_and_the_form(spec, name, text, says) -> None:
     with pytest.raises(ReviewError) as exc:
         parse_value(spec.variable(name), text)
@@ -55,8 +72,14 @@ def test_errors_name_the_variable_and_the_form(spec, name, text, says) -> None:
 
 
 def test_a_single_level_may_be_left_out() -> None:
-    spec = CampaignSpec(name="s", question="q", world="w", objective={"readout": "y"}, budget={"rounds": 1, "batch": 1},
-                        interventions=[{"name": "genes", "kind": "set", "items": ["A", "B"]}])
+    spec = CampaignSpec(
+        name="s",
+        question="q",
+        world="w",
+        objective={"readout": "y"},
+        budget={"rounds": 1, "batch": 1},
+        interventions=[{"name": "genes", "kind": "set", "items": ["A", "B"]}],
+    )
     assert parse_value(spec.variable("genes"), "A+B") == {"A": "on", "B": "on"}
 
 
@@ -66,12 +89,15 @@ def test_an_edit_keeps_what_it_does_not_mention(spec) -> None:
     assert parse_edit(spec, BASE, {"dose": "  ", "medium": "poor"}).values == {**BASE, "medium": "poor"}  # blank keeps
 
 
-@pytest.mark.parametrize("text, says", [
-    ("dose", "cannot read 'dose' in edit 'dose'; write name=value pairs separated by commas, e.g. dose="),
-    ("dose=", "cannot read 'dose='"),
-    ("dose=1,dose=2", "gives dose twice"),
-    ("volume=3", "no variable named volume; the variables are dose, n_doses, medium, gene, cocktail"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("dose", "cannot read 'dose' in edit 'dose'; write name=value pairs separated by commas, e.g. dose="),
+        ("dose=", "cannot read 'dose='"),
+        ("dose=1,dose=2", "gives dose twice"),
+        ("volume=3", "no variable named volume; the variables are dose, n_doses, medium, gene, cocktail"),
+    ],
+)
 def test_one_line_edit_errors(spec, text, says) -> None:
     with pytest.raises(ReviewError) as exc:
         parse_edit_text(spec, BASE, text)
@@ -110,12 +136,15 @@ def _payload() -> dict:
     return {"selected": [{"index": i, "proposal_key": f"k{i}", "values": BASE} for i in (1, 2)]}
 
 
-@pytest.mark.parametrize("approve, reject, edit, says", [
-    ([1], ["1=too risky"], [], "proposal #1 has two decisions (--approve 1 and --reject '1=too risky')"),
-    ([], ["2=no"], ["2:dose=0.5"], "proposal #2 has two decisions (--reject '2=no' and --edit '2:dose=0.5')"),
-    ([], [], ["1:dose=0.5", "1:dose=0.6"], "proposal #1 has two decisions"),
-    ([1, 1], [], [], "proposal #1 has two decisions"),
-])
+@pytest.mark.parametrize(
+    "approve, reject, edit, says",
+    [
+        ([1], ["1=too risky"], [], "proposal #1 has two decisions (--approve 1 and --reject '1=too risky')"),
+        ([], ["2=no"], ["2:dose=0.5"], "proposal #2 has two decisions (--reject '2=no' and --edit '2:dose=0.5')"),
+        ([], [], ["1:dose=0.5", "1:dose=0.6"], "proposal #1 has two decisions"),
+        ([1, 1], [], [], "proposal #1 has two decisions"),
+    ],
+)
 def test_conflicting_cli_flags_are_an_error(spec, approve, reject, edit, says) -> None:
     from wetloop.agent.cli import _decisions_from_flags
 

@@ -45,12 +45,20 @@ def test_autonomous_campaign_runs_every_node_and_stores_everything_once(spec, tm
 
 
 def test_llm_candidates_are_validated_and_a_broken_reply_falls_back(spec, tmp_path, fake_labs, quiet) -> None:
-    reply = {"hypotheses": [{"statement": "Low basal and moderate boluses are safe.", "candidates": [
-        {"basal": 0.3, "carb_ratio": 30.0, "rationale": "in bounds"},
-        {"basal": 0.4, "carb_ratio": 25.0, "rationale": "in bounds"},
-        {"basal": 0.5, "carb_ratio": 35.0, "rationale": "in bounds"},
-        {"basal": 9.0, "carb_ratio": 20.0, "rationale": "out of bounds"},
-        {"basal": 0.3, "carb_ratio": 30.0, "rationale": "duplicate"}]}]}
+    reply = {
+        "hypotheses": [
+            {
+                "statement": "Low basal and moderate boluses are safe.",
+                "candidates": [
+                    {"basal": 0.3, "carb_ratio": 30.0, "rationale": "in bounds"},
+                    {"basal": 0.4, "carb_ratio": 25.0, "rationale": "in bounds"},
+                    {"basal": 0.5, "carb_ratio": 35.0, "rationale": "in bounds"},
+                    {"basal": 9.0, "carb_ratio": 20.0, "rationale": "out of bounds"},
+                    {"basal": 0.3, "carb_ratio": 30.0, "rationale": "duplicate"},
+                ],
+            }
+        ]
+    }
     script = ScriptedLLM([reply, "not json at all"])
     proposer = LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client())
     with _open(spec.with_overrides(budget={"rounds": 2, "batch": 3}), tmp_path, fake_labs, quiet, proposer=proposer) as c:
@@ -61,7 +69,9 @@ def test_llm_candidates_are_validated_and_a_broken_reply_falls_back(spec, tmp_pa
         assert any("duplicate" in r for r in reasons)
         assert any("did not match the schema" in r for r in reasons)
         assert all(e.intervention.violations(c.spec) == [] for e in c.store.experiments(c.campaign_id))
-        sources = {p.source for p in c.store.proposals(c.campaign_id, round=1)} | {p.source for p in c.store.proposals(c.campaign_id, round=2)}
+        sources = {p.source for p in c.store.proposals(c.campaign_id, round=1)} | {
+            p.source for p in c.store.proposals(c.campaign_id, round=2)
+        }
         assert sources == {"llm", "offline"}
         assert len(script.requests) == 2
 
@@ -69,8 +79,11 @@ def test_llm_candidates_are_validated_and_a_broken_reply_falls_back(spec, tmp_pa
 def test_a_reply_with_no_valid_candidate_falls_back_and_the_campaign_goes_on(spec, tmp_path, fake_labs, quiet) -> None:
     """Candidates that all fail the hard limits once left the planner an empty menu: the round crashed,
     and so did every resume from the checkpoint after `validate`."""
-    only_bad = {"hypotheses": [{"statement": "Much more basal.", "candidates": [
-        {"basal": 9.0, "carb_ratio": 20.0, "rationale": "out of bounds"}]}]}
+    only_bad = {
+        "hypotheses": [
+            {"statement": "Much more basal.", "candidates": [{"basal": 9.0, "carb_ratio": 20.0, "rationale": "out of bounds"}]}
+        ]
+    }
     script = ScriptedLLM([only_bad])
     proposer = LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client())
     with _open(spec.with_overrides(budget={"rounds": 1, "batch": 3}), tmp_path, fake_labs, quiet, proposer=proposer) as c:
@@ -105,8 +118,10 @@ def test_review_gate_stops_before_submission_and_applies_decisions(spec, tmp_pat
         # a valid edit is submitted with the edited values
         sel2 = second.review["selected"]
         edited = Intervention(values={"basal": 0.33, "carb_ratio": 33.0})
-        c.review([Decision(proposal_key=sel2[0]["proposal_key"], action="edit", by="person:ada", edited=edited)]
-                 + [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in sel2[1:]])
+        c.review(
+            [Decision(proposal_key=sel2[0]["proposal_key"], action="edit", by="person:ada", edited=edited)]
+            + [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in sel2[1:]]
+        )
         values = [e.intervention.values for e in c.store.experiments(c.campaign_id, round=2)]
         assert {"basal": 0.33, "carb_ratio": 33.0} in values
         third = c.pending_review()
@@ -125,7 +140,9 @@ class GarblingLab(SimulatedLab):
     def _poll(self, ticket):
         if self.garbled in (None, ticket.experiment_key):
             self.garbled = ticket.experiment_key
-            raise MalformedResult(ticket.experiment_key, {"glucose": "NaN,NaN", "status": "ok?"}, "glucose is not a number series")
+            raise MalformedResult(
+                ticket.experiment_key, {"glucose": "NaN,NaN", "status": "ok?"}, "glucose is not a number series"
+            )
         return super()._poll(ticket)
 
 
@@ -156,7 +173,9 @@ def test_when_safety_removes_every_candidate_nothing_runs_and_no_review_is_asked
     with _open(strict, tmp_path, fake_labs, quiet, settings=AgentSettings(review=True)) as c:
         first = c.run()
         assert first.review is not None and first.review["round"] == 1  # round 1: no model, start region
-        last = c.review([Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in first.review["selected"]])
+        last = c.review(
+            [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in first.review["selected"]]
+        )
         assert last.done and last.review is None
         assert [e.round for e in c.store.experiments(c.campaign_id)] == [1, 1, 1]
         later = [r for r in c.store.rankings(c.campaign_id) if r.round > 1]

@@ -18,13 +18,21 @@ def _proposer(script: ScriptedLLM) -> LLMProposer:
     return LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client())
 
 
-GOOD = {"hypotheses": [
-    {"statement": "More basal lowers the fasting level.", "candidates": [
-        {"basal": 0.7, "carb_ratio": 22.0, "rationale": "raise basal"},
-        {"basal": 0.8, "carb_ratio": 25.0, "rationale": "raise more"}]},
-    {"statement": "Tiny carb ratios are dangerous.", "candidates": [
-        {"basal": 0.5, "carb_ratio": 1.0, "rationale": "out of bounds on purpose"}]},
-]}
+GOOD = {
+    "hypotheses": [
+        {
+            "statement": "More basal lowers the fasting level.",
+            "candidates": [
+                {"basal": 0.7, "carb_ratio": 22.0, "rationale": "raise basal"},
+                {"basal": 0.8, "carb_ratio": 25.0, "rationale": "raise more"},
+            ],
+        },
+        {
+            "statement": "Tiny carb ratios are dangerous.",
+            "candidates": [{"basal": 0.5, "carb_ratio": 1.0, "rationale": "out of bounds on purpose"}],
+        },
+    ]
+}
 
 
 def test_structured_reply_becomes_hypotheses(spec) -> None:
@@ -44,10 +52,13 @@ def test_structured_reply_becomes_hypotheses(spec) -> None:
     assert "adolescent#003" in user and "basal (U/h): 0.05 to 3" in user and "about 12 candidate" in user
 
 
-@pytest.mark.parametrize("bad, problem", [
-    ("this is not json", "did not match the schema"),
-    ('{"hypotheses": [{"statement": "x", "candidates": [{"basal": "lots"}]}]}', "did not match the schema"),
-])
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        ("this is not json", "did not match the schema"),
+        ('{"hypotheses": [{"statement": "x", "candidates": [{"basal": "lots"}]}]}', "did not match the schema"),
+    ],
+)
 def test_malformed_reply_is_a_problem_not_a_crash(spec, bad, problem) -> None:
     reply = _proposer(ScriptedLLM([bad])).propose(ProposalContext(spec=spec, round=1, history=[]))
     assert reply.n_candidates == 0 and problem in reply.problems[0]
@@ -73,11 +84,25 @@ def test_settings_decide_offline(monkeypatch) -> None:
 def test_categorical_variables_are_asked_for_as_names() -> None:
     from wetloop.campaign import CampaignSpec, Intervention, Observation
 
-    screen = CampaignSpec(name="s", question="Which knockouts raise IFNG?", world="crispr_screen",
-                          objective={"readout": "hit"}, interventions=[{"name": "gene", "kind": "categorical"}],
-                          budget={"rounds": 2, "batch": 4})
-    reply = {"hypotheses": [{"statement": "JAK-STAT signalling regulates IFNG.", "candidates": [
-        {"gene": "STAT1", "rationale": "core of the pathway"}, {"gene": "JAK1", "rationale": "upstream kinase"}]}]}
+    screen = CampaignSpec(
+        name="s",
+        question="Which knockouts raise IFNG?",
+        world="crispr_screen",
+        objective={"readout": "hit"},
+        interventions=[{"name": "gene", "kind": "categorical"}],
+        budget={"rounds": 2, "batch": 4},
+    )
+    reply = {
+        "hypotheses": [
+            {
+                "statement": "JAK-STAT signalling regulates IFNG.",
+                "candidates": [
+                    {"gene": "STAT1", "rationale": "core of the pathway"},
+                    {"gene": "JAK1", "rationale": "upstream kinase"},
+                ],
+            }
+        ]
+    }
     script = ScriptedLLM([reply])
     history = [(Intervention(values={"gene": "IRF1"}), Observation(experiment_key="k", status="ok", readouts={"hit": 1.0}))]
     out = _proposer(script).propose(ProposalContext(spec=screen, round=2, history=history))

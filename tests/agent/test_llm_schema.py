@@ -15,7 +15,10 @@ from .fakes import ScriptedLLM, completion
 @pytest.fixture()
 def spec() -> CampaignSpec:
     return CampaignSpec(
-        name="kinds", question="Which cocktail makes erythrocytes?", world="no-such-world", objective={"readout": "ery"},
+        name="kinds",
+        question="Which cocktail makes erythrocytes?",
+        world="no-such-world",
+        objective={"readout": "ery"},
         budget={"rounds": 3, "batch": 2},
         interventions=[
             {"name": "dose", "unit": "uM", "lower": 0.01, "upper": 10.0, "scale": "log"},
@@ -24,11 +27,14 @@ def spec() -> CampaignSpec:
             {"name": "gene", "kind": "categorical"},
             {"name": "cocktail", "kind": "set", "items": ["Gata1", "Pu1", "Fli1"], "levels": ["ko", "oe"], "max_items": 2},
         ],
-        safety=[{"name": "toxicity", "readout": "dead", "above": 0.3, "max_probability": 0.1}])
+        safety=[{"name": "toxicity", "readout": "dead", "above": 0.3, "max_probability": 0.1}],
+    )
 
 
 def _proposer(script: ScriptedLLM, **limits) -> LLMProposer:
-    return LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client(), limits=LLMLimits(**limits))
+    return LLMProposer(
+        LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client(), limits=LLMLimits(**limits)
+    )
 
 
 def _candidate(**values) -> dict:
@@ -51,16 +57,28 @@ def test_the_schema_covers_every_kind(spec) -> None:
     cocktail = props["cocktail"]
     assert (cocktail["type"], cocktail["minItems"], cocktail["maxItems"]) == ("array", 0, 2)
     entry = schema["$defs"][cocktail["items"]["$ref"].rsplit("/", 1)[-1]]
-    assert entry["properties"]["item"]["enum"] == ["Gata1", "Pu1", "Fli1"] and entry["properties"]["level"]["enum"] == ["ko", "oe"]
+    assert entry["properties"]["item"]["enum"] == ["Gata1", "Pu1", "Fli1"] and entry["properties"]["level"]["enum"] == [
+        "ko",
+        "oe",
+    ]
     for obj in schema["$defs"].values():  # OpenAI strict mode: closed objects, every property required
         assert obj["additionalProperties"] is False and set(obj["required"]) == set(obj["properties"])
 
 
 def test_a_reply_of_every_kind_becomes_values(spec) -> None:
-    reply = {"hypotheses": [{"statement": "Gata1 with Fli1 knocked out favours erythrocytes.", "candidates": [
-        _candidate(cocktail=[{"item": "Gata1", "level": "oe"}, {"item": "Fli1", "level": "ko"}]),
-        _candidate(n_doses=2.5, medium="soup", gene="IRF1"),  # out of bounds: passed through, for validation to refuse
-    ]}]}
+    reply = {
+        "hypotheses": [
+            {
+                "statement": "Gata1 with Fli1 knocked out favours erythrocytes.",
+                "candidates": [
+                    _candidate(cocktail=[{"item": "Gata1", "level": "oe"}, {"item": "Fli1", "level": "ko"}]),
+                    _candidate(
+                        n_doses=2.5, medium="soup", gene="IRF1"
+                    ),  # out of bounds: passed through, for validation to refuse
+                ],
+            }
+        ]
+    }
     out = _proposer(ScriptedLLM([reply])).propose(ProposalContext(spec=spec, round=1, history=[], n_candidates=4))
     assert not out.problems
     first, second = (c.values for c in out.hypotheses[0].candidates)
@@ -71,8 +89,12 @@ def test_a_reply_of_every_kind_becomes_values(spec) -> None:
 
 
 def test_long_lists_are_cut_to_the_bounds(spec) -> None:
-    many = {"hypotheses": [{"statement": f"h{i}", "candidates": [_candidate(dose=0.1 * (j + 1)) for j in range(9)]} for i in range(6)]}
-    out = _proposer(ScriptedLLM([many]), max_hypotheses=4).propose(ProposalContext(spec=spec, round=1, history=[], n_candidates=5))
+    many = {
+        "hypotheses": [{"statement": f"h{i}", "candidates": [_candidate(dose=0.1 * (j + 1)) for j in range(9)]} for i in range(6)]
+    }
+    out = _proposer(ScriptedLLM([many]), max_hypotheses=4).propose(
+        ProposalContext(spec=spec, round=1, history=[], n_candidates=5)
+    )
     assert [len(h.candidates) for h in out.hypotheses] == [5, 5, 5, 5]
     assert "more than 4 hypotheses or more than 5 candidates" in out.problems[0]
 
@@ -84,7 +106,9 @@ def test_a_reply_cut_off_at_max_tokens_says_so(spec) -> None:
         return httpx2.Response(200, json=data)
 
     out = _proposer(ScriptedLLM([cut]), max_tokens=300).propose(ProposalContext(spec=spec, round=1, history=[]))
-    assert out.n_candidates == 0 and "cut off at max_tokens=300" in out.problems[0] and "WETLOOP_LLM_MAX_TOKENS" in out.problems[0]
+    assert (
+        out.n_candidates == 0 and "cut off at max_tokens=300" in out.problems[0] and "WETLOOP_LLM_MAX_TOKENS" in out.problems[0]
+    )
 
 
 def test_limits_come_from_the_environment(monkeypatch) -> None:
@@ -94,7 +118,9 @@ def test_limits_come_from_the_environment(monkeypatch) -> None:
 
 def test_the_prompt_describes_every_kind(spec) -> None:
     script = ScriptedLLM([{"hypotheses": []}])
-    x = Intervention(values={"dose": 0.5, "n_doses": 3.0, "medium": "poor", "gene": "IRF1", "cocktail": {"Pu1": "ko", "Gata1": "oe"}})
+    x = Intervention(
+        values={"dose": 0.5, "n_doses": 3.0, "medium": "poor", "gene": "IRF1", "cocktail": {"Pu1": "ko", "Gata1": "oe"}}
+    )
     history = [(x, Observation(experiment_key="k", status="ok", readouts={"ery": 0.4, "dead": 0.1, "mye": 0.2}))]
     _proposer(script).propose(ProposalContext(spec=spec, round=2, history=history))
     user = script.requests[0]["messages"][1]["content"]

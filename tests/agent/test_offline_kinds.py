@@ -23,15 +23,26 @@ from wetloop.campaign import (
 def _mixed(**changes) -> CampaignSpec:
     fields = {"world": "no-such-world", **changes}
     return CampaignSpec(
-        name="kinds", question="Which mix works?", objective={"readout": "y"}, budget={"rounds": 4, "batch": 4},
+        name="kinds",
+        question="Which mix works?",
+        objective={"readout": "y"},
+        budget={"rounds": 4, "batch": 4},
         interventions=[
             {"name": "dose", "unit": "uM", "lower": 0.01, "upper": 10.0, "start": [0.1, 1.0], "scale": "log"},
             {"name": "temp", "unit": "C", "lower": 30.0, "upper": 40.0},
             {"name": "n_doses", "kind": "integer", "lower": 1, "upper": 6, "start": [1, 3]},
             {"name": "medium", "kind": "categorical", "choices": ["rich", "poor", "serum-free"]},
-            {"name": "cocktail", "kind": "set", "items": ["Gata1", "Pu1", "Fli1", "Klf1"], "levels": ["ko", "oe"],
-             "min_items": 1, "max_items": 2},
-        ], **fields)
+            {
+                "name": "cocktail",
+                "kind": "set",
+                "items": ["Gata1", "Pu1", "Fli1", "Klf1"],
+                "levels": ["ko", "oe"],
+                "min_items": 1,
+                "max_items": 2,
+            },
+        ],
+        **fields,
+    )
 
 
 def _history(spec: CampaignSpec, n: int, seed: int = 0) -> list[tuple[Intervention, Observation]]:
@@ -54,7 +65,11 @@ def test_round_one_covers_every_kind_inside_the_start_region() -> None:
     assert {len(x.values["cocktail"]) for x in xs} == {1, 2}  # min_items honoured
     assert {lv for x in xs for lv in x.values["cocktail"].values()} == {"ko", "oe"}
     statement = reply.hypotheses[0].statement
-    assert "dose 0.1 uM to 1 uM" in statement and "n_doses 1 to 3" in statement and "medium any of rich, poor, serum-free" in statement
+    assert (
+        "dose 0.1 uM to 1 uM" in statement
+        and "n_doses 1 to 3" in statement
+        and "medium any of rich, poor, serum-free" in statement
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -62,7 +77,9 @@ def test_later_rounds_stay_inside_the_hard_limits(seed) -> None:
     spec = _mixed(seed=seed)
     history = _history(spec, 10, seed)
     for rnd in (2, 3, 4):
-        reply = OfflineProposer(margin=0.5, local_scale=0.5).propose(ProposalContext(spec=spec, round=rnd, history=history, n_candidates=30, seed=seed))
+        reply = OfflineProposer(margin=0.5, local_scale=0.5).propose(
+            ProposalContext(spec=spec, round=rnd, history=history, n_candidates=30, seed=seed)
+        )
         xs = _candidates(reply)
         assert xs and all(not x.violations(spec) for x in xs), [p for x in xs for p in x.violations(spec)]
         keys = [x.key() for x in xs]
@@ -77,13 +94,23 @@ def test_local_moves_sometimes_switch_a_choice_or_change_the_set() -> None:
     local = reply.hypotheses[1]
     assert local.statement.startswith("The optimum lies near dose=")
     best = max(history, key=lambda t: t[1].readouts["y"])[0]
-    changed = [c for c in local.candidates if (c.values["medium"], c.values["cocktail"]) != (best.values["medium"], best.values["cocktail"])]
+    changed = [
+        c
+        for c in local.candidates
+        if (c.values["medium"], c.values["cocktail"]) != (best.values["medium"], best.values["cocktail"])
+    ]
     assert changed and len(changed) < len(local.candidates)
 
 
 def test_a_space_without_numbers_still_moves() -> None:
-    spec = CampaignSpec(name="c", question="q", world="w", objective={"readout": "y"}, budget={"rounds": 3, "batch": 2},
-                        interventions=[{"name": "cocktail", "kind": "set", "items": ["A", "B", "C"], "levels": ["ko", "oe"], "max_items": 2}])
+    spec = CampaignSpec(
+        name="c",
+        question="q",
+        world="w",
+        objective={"readout": "y"},
+        budget={"rounds": 3, "batch": 2},
+        interventions=[{"name": "cocktail", "kind": "set", "items": ["A", "B", "C"], "levels": ["ko", "oe"], "max_items": 2}],
+    )
     first = OfflineProposer().propose(ProposalContext(spec=spec, round=1, history=[], n_candidates=24))
     assert len(_candidates(first)) > 5  # repeats (the empty set drawn twice) are dropped, not proposed twice
     later = OfflineProposer().propose(ProposalContext(spec=spec, round=2, history=_history(spec, 4), n_candidates=24))
@@ -109,7 +136,9 @@ def test_numbers_are_clipped_to_the_limits() -> None:
     at_edge = Intervention(values={"basal": 3.0, "carb_ratio": 50.0})
     obs = Observation(experiment_key="k", status="ok", readouts=glucose_readouts(np.array([100.0, 150.0, 120.0]), spec))
     for rnd in range(2, 8):
-        reply = OfflineProposer(local_scale=0.5).propose(ProposalContext(spec=spec, round=rnd, history=[(at_edge, obs)], n_candidates=48))
+        reply = OfflineProposer(local_scale=0.5).propose(
+            ProposalContext(spec=spec, round=rnd, history=[(at_edge, obs)], n_candidates=48)
+        )
         assert all(not x.violations(spec) for x in _candidates(reply))
 
 

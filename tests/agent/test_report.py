@@ -56,15 +56,22 @@ def regimen(basal: float, carb_ratio: float) -> Intervention:
 
 def band(lower: float, upper: float) -> Band:
     n = len(TIMES)
-    return Band(series="glucose", level=0.9, times_min=TIMES, lower=(lower,) * n,
-                median=((lower + upper) / 2,) * n, upper=(upper,) * n)
+    return Band(
+        series="glucose", level=0.9, times_min=TIMES, lower=(lower,) * n, median=((lower + upper) / 2,) * n, upper=(upper,) * n
+    )
 
 
 def ranked(x: Intervention, rank: int, selected: bool, ev: float | None = None, b: Band | None = None) -> RankedProposal:
-    score = ScoreBreakdown(cost=1.0, acquisition=1.0 / rank, expected_value=ev,
-                           value_std=None if ev is None else 0.05, p_unsafe=None if ev is None else 0.01)
-    return RankedProposal(proposal=Proposal(intervention=x, hypothesis_id="h1"), rank=rank, score=score,
-                          selected=selected, band=b)
+    score = ScoreBreakdown(
+        cost=1.0,
+        acquisition=1.0 / rank,
+        expected_value=ev,
+        value_std=None if ev is None else 0.05,
+        p_unsafe=None if ev is None else 0.01,
+    )
+    return RankedProposal(
+        proposal=Proposal(intervention=x, hypothesis_id="h1"), rank=rank, score=score, selected=selected, band=b
+    )
 
 
 def run(store: CampaignStore, cid: str, rnd: int, x: Intervention, day: list[float] | None) -> Experiment:
@@ -73,8 +80,12 @@ def run(store: CampaignStore, cid: str, rnd: int, x: Intervention, day: list[flo
     store.append(cid, "experiment", exp, round=rnd, key=exp.key)
     if day is not None:
         spec = store.spec(cid)
-        obs = Observation(experiment_key=exp.key, status="ok", readouts=glucose_readouts(np.array(day), spec),
-                          trajectory=Trajectory(times_min=TIMES, series={"glucose": tuple(day)}))
+        obs = Observation(
+            experiment_key=exp.key,
+            status="ok",
+            readouts=glucose_readouts(np.array(day), spec),
+            trajectory=Trajectory(times_min=TIMES, series={"glucose": tuple(day)}),
+        )
         store.append(cid, "observation", obs, round=rnd, key=exp.key)
     return exp
 
@@ -93,20 +104,32 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[CampaignStore, s
     store.append(cid, "ranking", Ranking(round=1, ranked=(ranked(A1, 1, True), ranked(B1, 2, True))), round=1)
     exps = [run(store, cid, 1, A1, glucose(15)), run(store, cid, 1, B1, glucose(17))]
     store.append(cid, "model", {"version": "m1", "round": 1, "fit": {"rmse_mgdl": 12.5, "coverage_90": 0.875}})
-    removal = SafetyRemoval(proposal=Proposal(intervention=RISKY), p_unsafe=0.31, limit="severe hypoglycaemia",
-                            reason=REMOVAL_REASON)
-    ranking = Ranking(round=2, model_version="m1", removed=(removal,), ranked=(
-        ranked(A2, 1, True, 0.75, band(150.0, 170.0)), ranked(B2, 2, True, 0.85, band(100.0, 220.0)),
-        ranked(C2, 3, False, 0.7)))
+    removal = SafetyRemoval(
+        proposal=Proposal(intervention=RISKY), p_unsafe=0.31, limit="severe hypoglycaemia", reason=REMOVAL_REASON
+    )
+    ranking = Ranking(
+        round=2,
+        model_version="m1",
+        removed=(removal,),
+        ranked=(
+            ranked(A2, 1, True, 0.75, band(150.0, 170.0)),
+            ranked(B2, 2, True, 0.85, band(100.0, 220.0)),
+            ranked(C2, 3, False, 0.7),
+        ),
+    )
     store.append(cid, "ranking", ranking, round=2)
     store.append(cid, "decision", Decision(proposal_key=A2.key(), action="approve", by="alice"), round=2)
-    store.append(cid, "decision", Decision(proposal_key=C2.key(), action="reject", by="bob", reason=REJECT_REASON),
-                 round=2)
-    store.append(cid, "invalid_proposal", {"raw": {"basal": 9.0, "carb_ratio": 20.0}, "reason": "basal out of limits"},
-                 round=2)
+    store.append(cid, "decision", Decision(proposal_key=C2.key(), action="reject", by="bob", reason=REJECT_REASON), round=2)
+    store.append(cid, "invalid_proposal", {"raw": {"basal": 9.0, "carb_ratio": 20.0}, "reason": "basal out of limits"}, round=2)
     exps += [run(store, cid, 2, A2, glucose(22, low=True)), run(store, cid, 2, B2, glucose(20))]
-    updated = Hypothesis(id="h1", statement=HYPOTHESIS, source="offline", round=1, motivated=(exps[0].key,),
-                         evidence_for=("B2 stayed above 54 mg/dL all day",))
+    updated = Hypothesis(
+        id="h1",
+        statement=HYPOTHESIS,
+        source="offline",
+        round=1,
+        motivated=(exps[0].key,),
+        evidence_for=("B2 stayed above 54 mg/dL all day",),
+    )
     store.append(cid, "hypothesis", updated, round=2)
     return store, cid
 
@@ -186,8 +209,9 @@ def test_trajectory_figure_has_a_panel_per_banded_experiment(campaign: tuple[Cam
 
 
 def test_surprise_fraction_interpolates_the_band() -> None:
-    b = Band(series="glucose", level=0.9, times_min=(0.0, 100.0), lower=(100.0, 200.0), median=(150.0, 250.0),
-             upper=(200.0, 300.0))
+    b = Band(
+        series="glucose", level=0.9, times_min=(0.0, 100.0), lower=(100.0, 200.0), median=(150.0, 250.0), upper=(200.0, 300.0)
+    )
     obs = Trajectory(times_min=(0.0, 50.0, 100.0, 200.0), series={"glucose": (150.0, 140.0, 350.0, 0.0)})
     # at 50 min the band is [150, 250], so 140 is outside; the reading at 200 min lies past the band
     assert surprise_fraction(b, obs) == pytest.approx(2 / 3)

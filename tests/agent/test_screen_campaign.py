@@ -1,10 +1,10 @@
 from tests.screen_data import data_env, needs_data  # noqa: F401
-from wetloop.worlds.crispr_screen._report import screen_rows
 from wetloop.agent.configuration import AgentSettings
 from wetloop.agent.report import load_view, write_report
 from wetloop.agent.runner import Campaign
 from wetloop.campaign import Budget, load_spec
 from wetloop.worlds.crispr_screen import load_essentials
+from wetloop.worlds.crispr_screen._report import screen_rows
 
 pytestmark = needs_data
 SPEC = "wetloop/campaign/specs/screen_ifng.yaml"
@@ -61,13 +61,22 @@ def test_a_reviewer_can_swap_a_gene_in_a_screen_campaign(tmp_path, data_env):
     spec = load_spec(SPEC).with_overrides(budget=Budget(rounds=2, batch=4))
     with Campaign.create(spec, tmp_path / "run", settings=AgentSettings(review=True)) as c:
         first = c.run()
-        second = c.review([Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in first.review["selected"]])
+        second = c.review(
+            [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in first.review["selected"]]
+        )
         assert second.review is not None and second.review["round"] == 2  # round 2 ranks with a fitted screen model
         tested = {e.intervention.values["gene"] for e in c.store.experiments(c.campaign_id)}
         swap = next(g for g in ("IRF1", "STAT1", "JAK2", "IFNGR1") if g not in tested)
         sel = second.review["selected"]
-        decisions = [Decision(proposal_key=sel[0]["proposal_key"], action="edit", by="person:ada",
-                              edited=Intervention(values={"gene": swap}), reason="test the receptor pathway")]
+        decisions = [
+            Decision(
+                proposal_key=sel[0]["proposal_key"],
+                action="edit",
+                by="person:ada",
+                edited=Intervention(values={"gene": swap}),
+                reason="test the receptor pathway",
+            )
+        ]
         decisions += [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in sel[1:]]
         assert c.review(decisions).done
         assert swap in {e.intervention.values["gene"] for e in c.store.experiments(c.campaign_id, round=2)}

@@ -29,21 +29,33 @@ if TYPE_CHECKING:
     from wetloop.agent.web import RunningServer
 
 CHROMIUM = os.environ.get("WETLOOP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).is_file(),
-    reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian; CI does) or set WETLOOP_CHROMIUM")
+    reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian; CI does) or set WETLOOP_CHROMIUM",
+)
 
 
 @pytest.fixture()
 def campaign(spec, tmp_path, fake_labs, quiet) -> Iterator[Campaign]:
     """A campaign with review on, stopped at the review of round 2 (round 1 approved by 'setup')."""
-    with Campaign.create(spec, tmp_path / "run", settings=AgentSettings(review=True), lab_factory=fake_labs,
-                         world_config=FAST_WORLD, console=quiet) as c:
+    with Campaign.create(
+        spec, tmp_path / "run", settings=AgentSettings(review=True), lab_factory=fake_labs, world_config=FAST_WORLD, console=quiet
+    ) as c:
         first = c.run()
         assert first.review is not None
-        c.review([Decision(proposal_key=p["proposal_key"], action="approve", by="person:setup") for p in first.review["selected"]])
+        c.review(
+            [Decision(proposal_key=p["proposal_key"], action="approve", by="person:setup") for p in first.review["selected"]]
+        )
         yield c
 
 
@@ -63,7 +75,9 @@ def server(campaign: Campaign) -> Iterator[RunningServer]:
 @pytest.fixture()
 def page(server: RunningServer):
     """A Chromium page (Debian's browser, not a Playwright download), closed after the test."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra); never `playwright install`")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install playwright (the dev extra); never `playwright install`"
+    )
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -144,7 +158,11 @@ def _csrf(page) -> str:
 def _audit_store(c: Campaign, fake_labs) -> None:
     store, cid = c.store, c.campaign_id
     decisions = store.decisions(cid, round=2)
-    assert [(d.action, d.by) for d in decisions] == [("approve", "person:grace"), ("reject", "person:grace"), ("edit", "person:grace")]
+    assert [(d.action, d.by) for d in decisions] == [
+        ("approve", "person:grace"),
+        ("reject", "person:grace"),
+        ("edit", "person:grace"),
+    ]
     assert decisions[1].reason == "too close to the best safe day" and decisions[2].reason == "gentler basal"
     exps = store.experiments(cid, round=2)
     assert len(exps) == 2 and {"basal": 0.3, "carb_ratio": 30.0} in [e.intervention.values for e in exps]

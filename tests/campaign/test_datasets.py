@@ -49,8 +49,10 @@ def test_load_screen_maps_symbols_and_hits(data_env):
 @needs_data
 def test_user_screen_without_topmovers(tmp_path, data_env):
     (tmp_path / "task_prompts").mkdir()
-    (tmp_path / "ground_truth_mini.csv").write_text("Gene,Score\n" + "".join(f"{g},{i}\n" for i, g in enumerate(
-        ["STAT1", "JAK1", "NOTAGENE1", "TP53"] + [f"RPL{i}" for i in range(3, 16)])))
+    (tmp_path / "ground_truth_mini.csv").write_text(
+        "Gene,Score\n"
+        + "".join(f"{g},{i}\n" for i, g in enumerate(["STAT1", "JAK1", "NOTAGENE1", "TP53"] + [f"RPL{i}" for i in range(3, 16)]))
+    )
     (tmp_path / "task_prompts" / "mini.json").write_text('{"Task": "t", "Measurement": "m"}')
     s = load_screen("mini", tmp_path)
     assert s.mapping.unmapped == ("NOTAGENE1",) and s.hits_source.startswith("top 5%") and len(s.hits) == 1

@@ -5,7 +5,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wetloop.campaign import Decision, Experiment, Intervention, InterventionError, Observation, SpecError, Trajectory, default_spec_path, glucose_readouts, load_spec
+from wetloop.campaign import (
+    Decision,
+    Experiment,
+    Intervention,
+    InterventionError,
+    Observation,
+    SpecError,
+    Trajectory,
+    default_spec_path,
+    glucose_readouts,
+    load_spec,
+)
 from wetloop.worlds.simglucose import dosing_schedule
 
 
@@ -99,8 +110,14 @@ def test_categorical_variables_take_names() -> None:
         Variable(name="dose", unit="uM")
     with pytest.raises(TypeError, match="no numeric scale"):
         gene.to_unit(0.5)
-    spec = CampaignSpec(name="s", question="q", world="screen", objective={"readout": "score"},
-                        interventions=(gene,), budget={"rounds": 1, "batch": 1})
+    spec = CampaignSpec(
+        name="s",
+        question="q",
+        world="screen",
+        objective={"readout": "score"},
+        interventions=(gene,),
+        budget={"rounds": 1, "batch": 1},
+    )
     assert Intervention(values={"gene": "STAT1"}).violations(spec) == []
     assert Intervention(values={"gene": 3.0}).violations(spec) == ["gene must be a name, got 3.0"]
     assert Intervention(values={"gene": "STAT1"}).describe(spec) == "gene=STAT1"

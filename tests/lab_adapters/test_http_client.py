@@ -31,8 +31,8 @@ from wetloop.lab_adapters import (
     UnknownTicket,
     make_lab,
 )
-from wetloop.lab_adapters.errors import WorldMismatch
 from wetloop.lab_adapters._http_protocol import campaign_id, local_spec
+from wetloop.lab_adapters.errors import WorldMismatch
 from wetloop.lab_adapters.http import HttpLab
 
 SPEC = load_spec(default_spec_path())
@@ -49,7 +49,9 @@ def experiment(basal: float = 0.6) -> Experiment:
 def observation_of(key: str, basal: float) -> dict[str, Any]:
     glucose = tuple(float(v) for v in 200.0 - 150.0 * basal + 10.0 * np.sin(np.arange(6)))
     trajectory = Trajectory(times_min=tuple(3.0 * i for i in range(6)), series={"glucose": glucose}, units={"glucose": "mg/dL"})
-    obs = Observation(experiment_key=key, status="ok", trajectory=trajectory, readouts=glucose_readouts(np.asarray(glucose), SPEC), lab="fake")
+    obs = Observation(
+        experiment_key=key, status="ok", trajectory=trajectory, readouts=glucose_readouts(np.asarray(glucose), SPEC), lab="fake"
+    )
     return obs.model_dump(mode="json")
 
 
@@ -77,7 +79,9 @@ class FakeLab:
     def handle(self, request: httpx.Request) -> httpx.Response:
         parts = request.url.path.strip("/").split("/")
         if parts == ["v1", "lab"]:
-            return httpx.Response(200, json={"protocol": "wetloop-lab", "version": self.version, "lab": "fake", "world": "simglucose"})
+            return httpx.Response(
+                200, json={"protocol": "wetloop-lab", "version": self.version, "lab": "fake", "world": "simglucose"}
+            )
         if len(parts) == 3:
             self.campaigns[parts[2]] = json.loads(request.content)
             return httpx.Response(201, json={"campaign": parts[2], "world": "simglucose", "created": True})
@@ -95,7 +99,11 @@ class FakeLab:
         self.polls[key] = self.polls.get(key, 0) + 1
         if self.polls[key] <= self.polls_until_done:
             return {"experiment_key": key, "state": "running", "observation": None}
-        return {"experiment_key": key, "state": "done", "observation": observation_of(key, self.experiments[key].intervention.values["basal"])}
+        return {
+            "experiment_key": key,
+            "state": "done",
+            "observation": observation_of(key, self.experiments[key].intervention.values["basal"]),
+        }
 
     def paths(self, method: str | None = None) -> list[str]:
         return [r.url.path for r in self.requests if method is None or r.method == method]
@@ -114,8 +122,12 @@ def test_submit_registers_the_campaign_once_and_puts_the_experiment_at_its_key()
     assert lab.submit(exp) == ticket  # the same key: no second request
     lab.submit(other)
     cid = campaign_id(SPEC)
-    assert fake.paths() == ["/v1/lab", f"/v1/campaigns/{cid}", f"/v1/campaigns/{cid}/experiments/{exp.key}",
-                            f"/v1/campaigns/{cid}/experiments/{other.key}"]
+    assert fake.paths() == [
+        "/v1/lab",
+        f"/v1/campaigns/{cid}",
+        f"/v1/campaigns/{cid}/experiments/{exp.key}",
+        f"/v1/campaigns/{cid}/experiments/{other.key}",
+    ]
     assert CampaignSpec.model_validate(fake.campaigns[cid]) == local_spec(SPEC)  # sent without its lab
     assert fake.experiments[exp.key] == exp
     assert ticket.lab == "http" and ticket.lab_ref == f"v1/campaigns/{cid}/experiments/{exp.key}"
@@ -134,20 +146,28 @@ def test_out_of_bounds_never_reaches_the_lab() -> None:
 
 def test_the_lab_s_own_rejection_becomes_experiment_rejected() -> None:
     fake = FakeLab()
-    fake.script = [None, None, httpx.Response(422, json={"error": "rejected", "message": "no", "reasons": ["lab limit: basal too high"]})]
+    fake.script = [
+        None,
+        None,
+        httpx.Response(422, json={"error": "rejected", "message": "no", "reasons": ["lab limit: basal too high"]}),
+    ]
     with pytest.raises(ExperimentRejected) as info:
         lab_for(fake).submit(experiment())
     assert info.value.reasons == ("lab limit: basal too high",)
 
 
-@pytest.mark.parametrize("fault", [
-    httpx.Response(503, text="busy"),
-    httpx.Response(502),
-    httpx.ConnectError("refused"),
-    httpx.ReadTimeout("slow"),
-    httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
-    httpx.Response(200, content=b'{"experiment_key": "abc", "state": "do'),  # cut short: not JSON
-], ids=["503", "502", "refused", "timeout", "dropped", "truncated"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        httpx.Response(503, text="busy"),
+        httpx.Response(502),
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+        httpx.Response(200, content=b'{"experiment_key": "abc", "state": "do'),  # cut short: not JSON
+    ],
+    ids=["503", "502", "refused", "timeout", "dropped", "truncated"],
+)
 def test_transient_failures_are_retried_and_the_result_is_used(fault: Step) -> None:
     fake = FakeLab()
     lab = lab_for(fake)
@@ -188,10 +208,16 @@ def _no_objective(obs: dict) -> None:
     obs["readouts"].pop("time_in_range")
 
 
-@pytest.mark.parametrize("corrupt, words", [
-    (_null_glucose, "glucose"), (_short_series, "points"), (_negative, "negative"),
-    (_other_key, "someone-else"), (_no_objective, "time_in_range"),
-])
+@pytest.mark.parametrize(
+    "corrupt, words",
+    [
+        (_null_glucose, "glucose"),
+        (_short_series, "points"),
+        (_negative, "negative"),
+        (_other_key, "someone-else"),
+        (_no_objective, "time_in_range"),
+    ],
+)
 def test_a_well_formed_but_invalid_result_is_malformed_with_its_raw_reply(corrupt: Callable[[dict], None], words: str) -> None:
     fake = FakeLab()
     lab = lab_for(fake)
@@ -207,11 +233,15 @@ def test_a_well_formed_but_invalid_result_is_malformed_with_its_raw_reply(corrup
     assert len(fake.paths("GET")) == 2  # a malformed result is not retried
 
 
-@pytest.mark.parametrize("reply", [
-    httpx.Response(200, json={"experiment_key": "x", "result": {}}),  # no state: not this protocol
-    httpx.Response(200, json=["not", "an", "object"]),
-    httpx.Response(418, json={"error": "teapot"}),
-], ids=["no-state", "a-list", "unexpected-status"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(200, json={"experiment_key": "x", "result": {}}),  # no state: not this protocol
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(418, json={"error": "teapot"}),
+    ],
+    ids=["no-state", "a-list", "unexpected-status"],
+)
 def test_replies_outside_the_protocol_raise_protocol_error(reply: httpx.Response) -> None:
     fake = FakeLab()
     lab = lab_for(fake)

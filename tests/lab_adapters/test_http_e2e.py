@@ -37,7 +37,19 @@ class Server:
         self.cache_dir, self.log, self.proc = cache_dir, log, None
 
     def start(self) -> str:
-        cmd = [sys.executable, "-m", "wetloop.agent.cli", "lab", "serve", "--port", "0", "--workers", "2", "--cache-dir", str(self.cache_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "wetloop.agent.cli",
+            "lab",
+            "serve",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+            "--cache-dir",
+            str(self.cache_dir),
+        ]
         with open(self.log, "w") as out:  # a file, not a pipe: the access log must never block the server
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -73,16 +85,23 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def test_a_campaign_runs_through_a_lab_server_in_another_process(tmp_path: Path, server: Server) -> None:
     url = server.start()
-    spec = load_spec(short_spec(tmp_path, rounds=2, batch=2)).with_overrides(lab=LabRef(adapter="http", options={"base_url": url}))
+    spec = load_spec(short_spec(tmp_path, rounds=2, batch=2)).with_overrides(
+        lab=LabRef(adapter="http", options={"base_url": url})
+    )
     run_dir = tmp_path / "run"
-    with Campaign.create(spec, run_dir, settings=AgentSettings(lab_workers=2), world_config=FAST_WORLD, console=Console(quiet=True)) as c:
+    with Campaign.create(
+        spec, run_dir, settings=AgentSettings(lab_workers=2), world_config=FAST_WORLD, console=Console(quiet=True)
+    ) as c:
         assert c.run().done
         keys = sorted(e.key for e in c.store.experiments(c.campaign_id))
         tickets = c.store.submissions(c.campaign_id)
         observed = [r.key for r in c.store.records(c.campaign_id, "observation")]
         observations = c.store.observations(c.campaign_id)
     assert len(keys) == 4 and sorted(tickets) == keys and sorted(observed) == keys
-    assert all(o.status == "ok" and o.raw["simulator"].startswith("simglucose") and o.raw["pid"] != os.getpid() for o in observations.values())
+    assert all(
+        o.status == "ok" and o.raw["simulator"].startswith("simglucose") and o.raw["pid"] != os.getpid()
+        for o in observations.values()
+    )
     assert not (run_dir / "lab").exists() or not any((run_dir / "lab").rglob("*.json"))  # nothing simulated locally
     runs = httpx.get(f"{url}/v1/campaigns/{campaign_id(spec)}/runs").json()
     assert runs["started"] == {k: 1 for k in keys} and runs["completed"] == {k: 1 for k in keys}

@@ -46,7 +46,9 @@ def faulty_lab(tmp_path: Path):
 def test_a_campaign_survives_a_faulty_lab_and_the_store_is_exact(tmp_path: Path, faulty_lab) -> None:
     url, injector = faulty_lab
     options = {"base_url": url, "timeout_s": TIMEOUT_S, "retries": 12, "backoff_s": 0.02, "max_backoff_s": 0.2}
-    spec = load_spec(default_spec_path()).with_overrides(budget=Budget(rounds=3, batch=3), lab=LabRef(adapter="http", options=options))
+    spec = load_spec(default_spec_path()).with_overrides(
+        budget=Budget(rounds=3, batch=3), lab=LabRef(adapter="http", options=options)
+    )
     run_dir = tmp_path / "run"
     settings = AgentSettings(poll_interval_s=0.02)
     with Campaign.create(spec, run_dir, settings=settings, world_config=FAST_WORLD, console=Console(quiet=True)) as campaign:
@@ -62,7 +64,9 @@ def test_a_campaign_survives_a_faulty_lab_and_the_store_is_exact(tmp_path: Path,
     # every fault happened, and some results were corrupted
     assert set(injector.counts) == set(FAULTS), injector.counts
     assert injector.corrupted, "no result was corrupted: the test would prove nothing about quarantine"
-    put_lost = [e for e in injector.events if e.method == "PUT" and "/experiments/" in e.path and e.fault in ("drop_reply", "delay")]
+    put_lost = [
+        e for e in injector.events if e.method == "PUT" and "/experiments/" in e.path and e.fault in ("drop_reply", "delay")
+    ]
     assert put_lost, "no accepted PUT lost its reply: the retry-after-accept path went untested"
     # each experiment: submitted once, observed once, none lost
     assert len(keys) == 9 == len(set(keys))

@@ -44,7 +44,9 @@ class Labs:
 
 
 def experiment(basal: float = 0.6) -> Experiment:
-    return Experiment(campaign_id="c1", round=1, intervention=Intervention(values={"basal": basal, "carb_ratio": 20.0}), approved_by="test")
+    return Experiment(
+        campaign_id="c1", round=1, intervention=Intervention(values={"basal": basal, "carb_ratio": 20.0}), approved_by="test"
+    )
 
 
 def body(x: Any) -> dict[str, Any]:
@@ -100,13 +102,16 @@ def test_the_lab_s_own_limits_apply_on_top_of_the_campaign_s(labs: Labs) -> None
     assert labs.runs() == {}
 
 
-@pytest.mark.parametrize("case, status, error", [
-    ("key_mismatch", 422, "key_mismatch"),
-    ("unknown_campaign", 404, "unknown_campaign"),
-    ("unknown_experiment", 404, "unknown_experiment"),
-    ("conflict", 409, "campaign_conflict"),
-    ("wrong_world", 422, "wrong_world"),
-])
+@pytest.mark.parametrize(
+    "case, status, error",
+    [
+        ("key_mismatch", 422, "key_mismatch"),
+        ("unknown_campaign", 404, "unknown_campaign"),
+        ("unknown_experiment", 404, "unknown_experiment"),
+        ("conflict", 409, "campaign_conflict"),
+        ("wrong_world", 422, "wrong_world"),
+    ],
+)
 def test_problems_are_named(client: TestClient, case: str, status: int, error: str) -> None:
     exp = experiment()
     if case != "unknown_campaign":

@@ -19,7 +19,21 @@ from wetloop.campaign import (
     glucose_readouts,
     load_spec,
 )
-from wetloop.lab_adapters import WORLDS, ExperimentRejected, Lab, LabClosed, LabError, LabSettings, LabTimeout, SimulatedLab, UnknownTicket, WorldNotFound, make_lab, register_world, wait_for
+from wetloop.lab_adapters import (
+    WORLDS,
+    ExperimentRejected,
+    Lab,
+    LabClosed,
+    LabError,
+    LabSettings,
+    LabTimeout,
+    SimulatedLab,
+    UnknownTicket,
+    WorldNotFound,
+    make_lab,
+    register_world,
+    wait_for,
+)
 from wetloop.worlds.simglucose import SimglucoseLab
 
 ROOM = Path(__file__).resolve().parents[2] / "wetloop" / "lab_adapters"
@@ -165,7 +179,9 @@ def test_room_imports_only_campaign_and_itself() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 names = [node.module or ""]
-            bad = [n for n in names if n.startswith("wetloop.") and not n.startswith(("wetloop.campaign", "wetloop.lab_adapters"))]
+            bad = [
+                n for n in names if n.startswith("wetloop.") and not n.startswith(("wetloop.campaign", "wetloop.lab_adapters"))
+            ]
             assert not bad and "torch" not in [n.split(".")[0] for n in names], f"{path.name} imports {names}"
 
 

@@ -13,10 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, default_spec_path, glucose_readouts, load_spec
-from wetloop.worlds.simglucose import dosing_schedule
+from wetloop.campaign import (
+    CampaignSpec,
+    Experiment,
+    Intervention,
+    Observation,
+    Ticket,
+    default_spec_path,
+    glucose_readouts,
+    load_spec,
+)
 from wetloop.lab_adapters import ExperimentRejected, WorldOptionError, wait_for
-from wetloop.worlds.simglucose import SimglucoseLab, day_options, patient_names, reference_day
+from wetloop.worlds.simglucose import SimglucoseLab, day_options, dosing_schedule, patient_names, reference_day
 from wetloop.worlds.simglucose._options import day_key
 
 REPO = Path(__file__).resolve().parents[2]

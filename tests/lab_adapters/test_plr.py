@@ -57,12 +57,16 @@ def test_each_well_is_dosed_by_the_liquid_handler_and_reads_its_own_experiment()
             assert obs.raw["reader"]["value"] == pytest.approx(basal / 3.0)
             assert obs.readouts["min_glucose"] == pytest.approx(100.0 * carb_ratio)  # the world's other readouts
             volumes = obs.raw["volumes_ul"]
-            assert volumes["basal"] == pytest.approx(basal / 3.0 * 100.0) and volumes["carb_ratio"] == pytest.approx(carb_ratio / 50.0 * 100.0)
+            assert volumes["basal"] == pytest.approx(basal / 3.0 * 100.0) and volumes["carb_ratio"] == pytest.approx(
+                carb_ratio / 50.0 * 100.0
+            )
             assert sum(volumes.values()) == pytest.approx(250.0)
         # the real PyLabRobot calls reached the (simulated) backend: 3 wells x 3 reagents, one tip each
         assert [commands(lab).count(c) for c in ("pick_up_tips", "aspirate", "dispense", "drop_tips")] == [9, 9, 9, 9]
         plate = lab.deck.reader.get_plate()
-        assert [plate.get_well(w).tracker.get_used_volume() for w in ("A1", "B1", "C1", "D1")] == pytest.approx([250.0] * 3 + [0.0])
+        assert [plate.get_well(w).tracker.get_used_volume() for w in ("A1", "B1", "C1", "D1")] == pytest.approx(
+            [250.0] * 3 + [0.0]
+        )
         used = sum(o.raw["volumes_ul"]["diluent"] for o in observations)
         assert lab.deck.troughs["diluent"].tracker.get_used_volume() == pytest.approx(50_000.0 - used)
         assert lab.deck.tips_loaded == 288 - 9
@@ -193,7 +197,9 @@ def test_a_short_campaign_runs_end_to_end_on_plates(tmp_path, monkeypatch) -> No
     from rich.console import Console
 
     monkeypatch.setenv("WETLOOP_LAB_WORKERS", "2")
-    spec = load_spec(short_spec(tmp_path, rounds=2, batch=2)).with_overrides(lab=LabRef(adapter="pylabrobot", options={"tips": 288}))
+    spec = load_spec(short_spec(tmp_path, rounds=2, batch=2)).with_overrides(
+        lab=LabRef(adapter="pylabrobot", options={"tips": 288})
+    )
     with make_lab(spec, cache_dir=tmp_path / "probe") as probe:
         assert isinstance(probe, PlateLab)
     with Campaign.create(spec, tmp_path / "run", world_config=FAST_WORLD, console=Console(stderr=True, quiet=True)) as campaign:
@@ -206,5 +212,10 @@ def test_a_short_campaign_runs_end_to_end_on_plates(tmp_path, monkeypatch) -> No
         observations = [Observation.model_validate(r.payload) for r in store.records(cid, "observation")]
         assert sorted(o.experiment_key for o in observations) == keys
         assert all(o.status == "ok" and o.lab == "pylabrobot" and o.trajectory is not None for o in observations)
-        assert sorted((o.raw["plate"], o.raw["well"]) for o in observations) == [("plate_1", "A1"), ("plate_1", "B1"), ("plate_2", "A1"), ("plate_2", "B1")]
+        assert sorted((o.raw["plate"], o.raw["well"]) for o in observations) == [
+            ("plate_1", "A1"),
+            ("plate_1", "B1"),
+            ("plate_2", "A1"),
+            ("plate_2", "B1"),
+        ]
         assert all(o.readouts["time_in_range"] == o.raw["reader"]["value"] for o in observations)

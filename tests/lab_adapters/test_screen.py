@@ -1,9 +1,9 @@
 import pytest
 
 from tests.screen_data import data_env, needs_data  # noqa: F401
-from wetloop.worlds.crispr_screen._bench import screen_spec
 from wetloop.campaign import Experiment, Intervention
 from wetloop.lab_adapters import ExperimentRejected, WorldOptionError, make_lab, wait_for
+from wetloop.worlds.crispr_screen._bench import screen_spec
 
 pytestmark = needs_data
 

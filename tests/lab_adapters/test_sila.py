@@ -28,7 +28,16 @@ from tests.agent.conftest import FAST_WORLD  # noqa: E402
 from tests.agent.fakes import toy_glucose_day  # noqa: E402
 from tests.agent.test_crash_resume import short_spec  # noqa: E402
 from wetloop.agent import Campaign  # noqa: E402
-from wetloop.campaign import CampaignStore, Experiment, Intervention, LabRef, Observation, default_spec_path, glucose_readouts, load_spec  # noqa: E402
+from wetloop.campaign import (
+    CampaignStore,
+    Experiment,
+    Intervention,
+    LabRef,
+    Observation,
+    default_spec_path,
+    glucose_readouts,
+    load_spec,
+)  # noqa: E402
 from wetloop.lab_adapters import (  # noqa: E402
     ExperimentRejected,
     LabError,
@@ -207,9 +216,24 @@ def test_a_server_that_goes_away_mid_run_is_unreachable_not_silent() -> None:
 
 def test_the_cli_serves_a_spec_until_interrupted(tmp_path) -> None:
     spec_path = short_spec(tmp_path, rounds=1, batch=1)
-    command = [sys.executable, "-m", "wetloop.agent.cli", "lab", "serve-sila", "--spec", str(spec_path), "--port", "0",
-               "--cache-dir", str(tmp_path / "cache"), "--workers", "1"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "wetloop.agent.cli",
+        "lab",
+        "serve-sila",
+        "--spec",
+        str(spec_path),
+        "--port",
+        "0",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     try:
         line = proc.stdout.readline()
         port = int(re.search(r"on 127\.0\.0\.1:(\d+)", line).group(1))

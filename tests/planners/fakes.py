@@ -21,18 +21,24 @@ from wetloop.campaign import Band, CampaignSpec, Intervention, Observation, Prop
 
 
 def make_spec(batch: int = 3, cost: float = 1.0, seed: int = 0, start_a: tuple[float, float] = (0.2, 1.0)) -> CampaignSpec:
-    return CampaignSpec.model_validate({
-        "name": "fake-regimen", "question": "which a and b keep glucose in range?", "world": "fake",
-        "world_options": {"glucose_range": [70.0, 180.0]},
-        "objective": {"readout": "time_in_range", "direction": "maximize"},
-        "interventions": [
-            {"name": "a", "unit": "u", "lower": 0.0, "upper": 1.0, "start": list(start_a)},
-            {"name": "b", "unit": "v", "lower": 0.0, "upper": 1.0},
-        ],
-        "series": [{"name": "glucose", "unit": "mg/dL"}],
-        "safety": [{"name": "severe hypoglycaemia", "series": "glucose", "below": 54.0, "max_probability": 0.05}],
-        "cost": {"per_experiment": cost}, "budget": {"rounds": 3, "batch": batch}, "seed": seed,
-    })
+    return CampaignSpec.model_validate(
+        {
+            "name": "fake-regimen",
+            "question": "which a and b keep glucose in range?",
+            "world": "fake",
+            "world_options": {"glucose_range": [70.0, 180.0]},
+            "objective": {"readout": "time_in_range", "direction": "maximize"},
+            "interventions": [
+                {"name": "a", "unit": "u", "lower": 0.0, "upper": 1.0, "start": list(start_a)},
+                {"name": "b", "unit": "v", "lower": 0.0, "upper": 1.0},
+            ],
+            "series": [{"name": "glucose", "unit": "mg/dL"}],
+            "safety": [{"name": "severe hypoglycaemia", "series": "glucose", "below": 54.0, "max_probability": 0.05}],
+            "cost": {"per_experiment": cost},
+            "budget": {"rounds": 3, "batch": batch},
+            "seed": seed,
+        }
+    )
 
 
 def proposal(a: float, b: float, note: str = "") -> Proposal:
@@ -76,8 +82,12 @@ class FakeOutcome:
 
     def readouts(self, samples: Tensor) -> dict[str, Tensor]:
         low, high = self.range
-        out = {"time_in_range": ((samples >= low) & (samples <= high)).to(samples.dtype).mean(-1),
-               "min_glucose": samples.amin(-1), "mean_glucose": samples.mean(-1), "max_glucose": samples.amax(-1)}
+        out = {
+            "time_in_range": ((samples >= low) & (samples <= high)).to(samples.dtype).mean(-1),
+            "min_glucose": samples.amin(-1),
+            "mean_glucose": samples.mean(-1),
+            "max_glucose": samples.amax(-1),
+        }
         for limit in self.spec.safety:  # event readouts of below-only glucose limits; the planner derives the rest
             if limit.series == "glucose" and limit.above is None:
                 out[unsafe_readout_name(limit)] = (samples < limit.below).any(-1).to(samples.dtype)
@@ -106,8 +116,9 @@ class FakeWorld:
         with torch.no_grad():
             samples = self.model.forward(self.encode([intervention]))[:, 0, :].double()  # (S, T)
         lo, med, hi = (samples.quantile(p, dim=0).tolist() for p in ((1 - level) / 2, 0.5, (1 + level) / 2))
-        return Band(series="glucose", level=level, times_min=self.model.times_min, lower=tuple(lo), median=tuple(med),
-                    upper=tuple(hi))
+        return Band(
+            series="glucose", level=level, times_min=self.model.times_min, lower=tuple(lo), median=tuple(med), upper=tuple(hi)
+        )
 
 
 def observed(intervention: Intervention, time_in_range: float, unsafe: float = 0.0) -> tuple[Intervention, Observation]:
@@ -121,19 +132,24 @@ def observed(intervention: Intervention, time_in_range: float, unsafe: float = 0
 
 def make_mixed_spec(batch: int = 2, per_item: float = 0.0, seed: int = 0) -> CampaignSpec:
     """An integer dose, a categorical medium, a set of clamped genes; two lab-reported readouts."""
-    return CampaignSpec.model_validate({
-        "name": "fake-mixed", "question": "which dose, medium and clamps give the most viable cells?", "world": "fake",
-        "objective": {"readout": "viability", "direction": "maximize"},
-        "interventions": [
-            {"name": "dose", "kind": "integer", "unit": "uM", "lower": 0, "upper": 10, "start": [0, 6]},
-            {"name": "medium", "kind": "categorical", "choices": ["rich", "lean", "salt"]},
-            {"name": "clamp", "kind": "set", "items": ["g1", "g2", "g3"], "levels": ["ko", "oe"], "max_items": 2},
-        ],
-        "readouts": [{"name": "viability"}, {"name": "toxicity", "unit": "AU"}],
-        "safety": [{"name": "toxic", "readout": "toxicity", "above": 0.8, "max_probability": 0.1}],
-        "cost": {"per_experiment": 1.0, "per_item": {"clamp": per_item} if per_item else {}},
-        "budget": {"rounds": 3, "batch": batch}, "seed": seed,
-    })
+    return CampaignSpec.model_validate(
+        {
+            "name": "fake-mixed",
+            "question": "which dose, medium and clamps give the most viable cells?",
+            "world": "fake",
+            "objective": {"readout": "viability", "direction": "maximize"},
+            "interventions": [
+                {"name": "dose", "kind": "integer", "unit": "uM", "lower": 0, "upper": 10, "start": [0, 6]},
+                {"name": "medium", "kind": "categorical", "choices": ["rich", "lean", "salt"]},
+                {"name": "clamp", "kind": "set", "items": ["g1", "g2", "g3"], "levels": ["ko", "oe"], "max_items": 2},
+            ],
+            "readouts": [{"name": "viability"}, {"name": "toxicity", "unit": "AU"}],
+            "safety": [{"name": "toxic", "readout": "toxicity", "above": 0.8, "max_probability": 0.1}],
+            "cost": {"per_experiment": 1.0, "per_item": {"clamp": per_item} if per_item else {}},
+            "budget": {"rounds": 3, "batch": batch},
+            "seed": seed,
+        }
+    )
 
 
 def mixed(dose: int, medium: str = "rich", clamp: dict[str, str] | None = None) -> Proposal:

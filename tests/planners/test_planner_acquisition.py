@@ -49,7 +49,10 @@ def test_joint_information_gain_rewards_members_disagreeing_in_different_ways() 
     pattern_b = torch.tensor([0.0, 0.0, 10.0, -10.0], dtype=torch.float64)
     same = torch.stack([pattern_a, pattern_a], dim=-1)[..., None] + 120  # (M=4, q=2, T=1)
     different = torch.stack([pattern_a, pattern_b], dim=-1)[..., None] + 120
-    ig = lambda m: ensemble_information_gain(samples_from_member_means(m, [-2.0, 2.0]), 4, 2, 1.0).item()
+
+    def ig(m):
+        return ensemble_information_gain(samples_from_member_means(m, [-2.0, 2.0]), 4, 2, 1.0).item()
+
     single = ensemble_information_gain(samples_from_member_means(same[:, :1], [-2.0, 2.0]), 4, 2, 1.0).item()
     assert single < ig(same) < ig(different)
     assert ig(different) == pytest.approx(2 * single, rel=1e-9)  # orthogonal patterns add independently

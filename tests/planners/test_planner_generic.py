@@ -22,8 +22,7 @@ from wetloop.planners import (
 
 from .fakes import FakeScalarWorld, FakeWorld, a_for_level, make_mixed_spec, make_spec, mixed, proposal
 
-MENU = [mixed(d, m, c) for d in (2, 5, 8, 9, 10) for m in ("rich", "lean")
-        for c in ({}, {"g1": "ko"}, {"g2": "oe", "g3": "ko"})]
+MENU = [mixed(d, m, c) for d in (2, 5, 8, 9, 10) for m in ("rich", "lean") for c in ({}, {"g1": "ko"}, {"g2": "oe", "g3": "ko"})]
 
 
 def by_values(ranking) -> dict[str, object]:
@@ -54,10 +53,22 @@ def test_the_first_round_encodes_every_kind_and_the_start_region_only_limits_num
 
 
 def test_a_categorical_without_choices_gets_a_seeded_random_first_batch() -> None:
-    spec = make_spec(batch=2).model_copy(update={"interventions": (
-        *make_spec().interventions, make_mixed_spec().interventions[1].model_copy(update={"choices": None, "name": "gene"}))})
-    menu = [proposal(0.5, 0.5).model_copy(update={"intervention": proposal(0.5, 0.5).intervention.model_copy(
-        update={"values": {"a": 0.5, "b": 0.5, "gene": g}})}) for g in ("STAT1", "IRF1", "JAK2", "MYC")]
+    spec = make_spec(batch=2).model_copy(
+        update={
+            "interventions": (
+                *make_spec().interventions,
+                make_mixed_spec().interventions[1].model_copy(update={"choices": None, "name": "gene"}),
+            )
+        }
+    )
+    menu = [
+        proposal(0.5, 0.5).model_copy(
+            update={
+                "intervention": proposal(0.5, 0.5).intervention.model_copy(update={"values": {"a": 0.5, "b": 0.5, "gene": g}})
+            }
+        )
+        for g in ("STAT1", "IRF1", "JAK2", "MYC")
+    ]
     ranking = Planner(spec).rank(menu, None, [], round=1)
     assert len(ranking.selected) == 2 and "drawn at random (seed 0)" in ranking.note
     assert Planner(spec).rank(menu, None, [], round=1) == ranking
@@ -87,8 +98,12 @@ def test_a_dear_clamp_loses_the_rank_a_free_one_wins() -> None:
 
 def test_a_batch_prefers_what_a_candidate_adds_per_unit_of_its_cost() -> None:
     spec = make_mixed_spec(batch=2, per_item=0.5)
-    menu = [mixed(5, "rich", {"g1": "ko"}), mixed(5, "rich", {"g1": "oe"}), mixed(5, "rich", {"g2": "oe", "g3": "ko"}),
-            mixed(2, "lean")]
+    menu = [
+        mixed(5, "rich", {"g1": "ko"}),
+        mixed(5, "rich", {"g1": "oe"}),
+        mixed(5, "rich", {"g2": "oe", "g3": "ko"}),
+        mixed(2, "lean"),
+    ]
     ranking = Planner(spec).rank(menu, FakeScalarWorld(spec), [], round=2)
     # the first pick's viability is unbeaten by the low-dose lean one, which would add nothing at any cost
     assert mixed(2, "lean") not in [r.proposal for r in ranking.selected]
@@ -132,8 +147,9 @@ def test_disagreement_far_from_every_limit_and_outside_the_objective_counts_litt
 
 
 def test_a_declared_fraction_readout_gets_a_floor_of_one_percent(spec) -> None:
-    declared = spec.with_overrides(readouts=[{"name": "time_in_range", "series": "glucose", "stat": "time_in_range",
-                                               "low": 70.0, "high": 180.0}])
+    declared = spec.with_overrides(
+        readouts=[{"name": "time_in_range", "series": "glucose", "stat": "time_in_range", "low": 70.0, "high": 180.0}]
+    )
     ranking = Planner(declared).rank([proposal(0.5, 0.5), proposal(0.3, 1.0)], FakeWorld(declared), [], round=2)
     assert "time_in_range (floor 0.01)" in ranking.note
 
@@ -151,8 +167,9 @@ def test_a_limit_above_on_a_readout_removes_exactly_the_toxic_doses() -> None:
 
 
 def test_a_two_sided_series_limit_is_read_from_the_series_extremes(spec) -> None:
-    two_sided = spec.with_overrides(safety=[{"name": "excursion", "series": "glucose", "below": 54.0, "above": 190.0,
-                                             "max_probability": 0.05}])
+    two_sided = spec.with_overrides(
+        safety=[{"name": "excursion", "series": "glucose", "below": 54.0, "above": 190.0, "max_probability": 0.05}]
+    )
     menu = [proposal(a, b) for a in (0.2, 0.5, 0.9, 1.0) for b in (0.0, 1.0)]
     ranking = Planner(two_sided).rank(menu, FakeWorld(two_sided), [], round=2)
     for p in menu:
@@ -163,7 +180,8 @@ def test_a_two_sided_series_limit_is_read_from_the_series_extremes(spec) -> None
         assert (p.intervention.key() in removed) == (expected > 0.05)
         if expected > 0.05:
             assert removed[p.intervention.key()].reason == (
-                f"predicted P(glucose < 54 mg/dL or glucose > 190 mg/dL) = {expected:.2f} exceeds the 0.05 limit (excursion)")
+                f"predicted P(glucose < 54 mg/dL or glucose > 190 mg/dL) = {expected:.2f} exceeds the 0.05 limit (excursion)"
+            )
 
 
 def test_undeclared_units_are_left_out_of_reasons() -> None:
@@ -173,8 +191,9 @@ def test_undeclared_units_are_left_out_of_reasons() -> None:
 
 
 def test_a_limit_on_a_readout_the_world_does_not_give_names_what_is_missing() -> None:
-    spec = make_mixed_spec().with_overrides(safety=[{"name": "stress", "readout": "stress", "above": 1.0,
-                                                     "max_probability": 0.1}])
+    spec = make_mixed_spec().with_overrides(
+        safety=[{"name": "stress", "readout": "stress", "above": 1.0, "max_probability": 0.1}]
+    )
     with pytest.raises(WorldModelMismatch, match="neither a 'above_1_stress' readout nor readout 'stress'"):
         Planner(spec).rank(MENU, FakeScalarWorld(spec), [], round=2)
 
@@ -182,7 +201,8 @@ def test_a_limit_on_a_readout_the_world_does_not_give_names_what_is_missing() ->
 def test_a_cost_that_is_not_positive_is_an_error_that_names_the_candidate() -> None:
     spec = make_spec().with_overrides(  # a variable below 0 with a positive rate can cost less than nothing
         interventions=[{"name": "a", "lower": -10.0, "upper": 1.0}, {"name": "b", "lower": 0.0, "upper": 1.0}],
-        cost={"per_experiment": 1.0, "per_unit": {"a": 1.0}})
+        cost={"per_experiment": 1.0, "per_unit": {"a": 1.0}},
+    )
     with pytest.raises(PlannerError, match="cost of -4; every candidate must cost more than 0"):
         Planner(spec).rank([proposal(-5.0, 0.5)], FakeWorld(spec), [], round=2)
 
@@ -208,13 +228,15 @@ def test_history_sets_the_best_f_of_a_scalar_campaign() -> None:
 
 
 def test_once_a_safe_result_exists_disagreement_about_clearly_worse_candidates_counts_little(spec) -> None:
-    declared = spec.with_overrides(readouts=[{"name": "time_in_range", "series": "glucose", "stat": "time_in_range",
-                                               "low": 70.0, "high": 180.0}])
+    declared = spec.with_overrides(
+        readouts=[{"name": "time_in_range", "series": "glucose", "stat": "time_in_range", "low": 70.0, "high": 180.0}]
+    )
     members = torch.tensor([[0.1, 0.9], [0.3, 0.98]], dtype=torch.float64)  # (M=2, n=2): a worse and a near candidate
 
     def spread(incumbent):
-        (objective, _) = readout_features(declared, {"time_in_range": members}, [], declared.readouts, 0.01, 0.25,
-                                          incumbent=incumbent)
+        (objective, _) = readout_features(
+            declared, {"time_in_range": members}, [], declared.readouts, 0.01, 0.25, incumbent=incumbent
+        )
         values = objective({"time_in_range": members})
         return (values[1] - values[0]).abs().tolist()  # members' disagreement per candidate, in floor units
 

@@ -39,8 +39,9 @@ def test_safety_filter_removes_exactly_the_candidates_over_the_limit_with_reason
             removal = removed[p.intervention.key()]
             assert removal.p_unsafe == pytest.approx(expected)
             assert removal.limit == "severe hypoglycaemia"
-            assert removal.reason == (f"predicted P(glucose < 54 mg/dL) = {expected:.2f} exceeds the 0.05 limit "
-                                      "(severe hypoglycaemia)")
+            assert removal.reason == (
+                f"predicted P(glucose < 54 mg/dL) = {expected:.2f} exceeds the 0.05 limit (severe hypoglycaemia)"
+            )
     boundary = next(r for r in ranking.ranked if r.proposal.intervention.values == {"a": a_for_level(75), "b": 0.5})
     assert boundary.score.p_unsafe == pytest.approx(0.05)  # exactly at the limit: kept
     assert all(r.score.p_unsafe <= 0.05 for r in ranking.ranked)
@@ -56,7 +57,7 @@ def test_already_run_points_are_never_selected_and_are_listed_last(spec, world) 
     ran_keys = {x.key() for x in ran}
     assert len(second.selected) == spec.budget.batch
     assert not ran_keys & {r.proposal.intervention.key() for r in second.selected}
-    assert [r.proposal.intervention.key() in ran_keys for r in second.ranked][-len(ran):] == [True] * len(ran)
+    assert [r.proposal.intervention.key() in ran_keys for r in second.ranked][-len(ran) :] == [True] * len(ran)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -78,8 +79,9 @@ def test_ranks_and_breakdowns_are_consistent(spec, world) -> None:
     menu = grid([a_for_level(60), 0.3, 0.5, 0.7], [0.0, 0.5, 1.0])
     ranking = Planner(spec).rank(menu, world, [observed(proposal(0.9, 0.1).intervention, 0.6)], round=4)
     assert [r.rank for r in ranking.ranked] == list(range(1, len(ranking.ranked) + 1))
-    assert {r.proposal.intervention.key() for r in ranking.ranked} | {
-        r.proposal.intervention.key() for r in ranking.removed} == {p.intervention.key() for p in menu}
+    assert {r.proposal.intervention.key() for r in ranking.ranked} | {r.proposal.intervention.key() for r in ranking.removed} == {
+        p.intervention.key() for p in menu
+    }
     rest = [r.score.acquisition for r in ranking.ranked if not r.selected]
     assert rest == sorted(rest, reverse=True)
     for r in ranking.ranked:

@@ -2,8 +2,7 @@ import numpy as np
 import torch
 
 from wetloop.campaign import Budget, CampaignSpec, Intervention, Objective, Proposal, Variable
-from wetloop.worlds.crispr_screen import ScreenPlanner, bernoulli_information_gain, thompson_batch
-from wetloop.worlds.crispr_screen import ScreenEnsembleModel
+from wetloop.worlds.crispr_screen import ScreenEnsembleModel, ScreenPlanner, bernoulli_information_gain, thompson_batch
 
 
 class FakeWorld:
@@ -19,8 +18,14 @@ class FakeWorld:
 
 
 def _spec(batch=3):
-    return CampaignSpec(name="s", question="q", world="crispr_screen", objective=Objective(readout="hit"),
-                        interventions=(Variable(name="gene", kind="categorical"),), budget=Budget(rounds=1, batch=batch))
+    return CampaignSpec(
+        name="s",
+        question="q",
+        world="crispr_screen",
+        objective=Objective(readout="hit"),
+        interventions=(Variable(name="gene", kind="categorical"),),
+        budget=Budget(rounds=1, batch=batch),
+    )
 
 
 def test_information_gain_is_zero_when_members_agree():

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, Trajectory, default_spec_path, load_spec
-from wetloop.worlds.simglucose import dosing_schedule
 from wetloop.worldmodel import WorldModelConfig
-from wetloop.worlds.simglucose import TrajectoryWorldModel
 from wetloop.worldmodel._config import torch_threads
+from wetloop.worlds.simglucose import TrajectoryWorldModel, dosing_schedule
 
 KA, KE, KC1, KC2 = 1 / 50, 1 / 70, 1 / 20, 1 / 40  # per minute
 P, SI, SG, GB, BASAL0 = 0.003, 0.386, 1.36, 140.0, 0.5477
@@ -45,10 +44,18 @@ def observe(spec: CampaignSpec, iv: Intervention, seed: int, status: str = "ok")
     glucose = simulate_day(spec, iv, seed)
     sched = dosing_schedule(spec, iv, step_min=3.0)
     times = tuple(3.0 * i for i in range(len(glucose)))
-    series = {"glucose": tuple(glucose), "cgm": tuple(glucose + 2.0),
-              "insulin": tuple(np.append(sched.insulin_u, 0.0)), "carbs": tuple(np.append(sched.carbs_g, 0.0))}
-    return Observation(experiment_key=f"synthetic-{iv.key()}-{seed}", status=status, lab="synthetic",
-                       trajectory=Trajectory(times_min=times, series=series))
+    series = {
+        "glucose": tuple(glucose),
+        "cgm": tuple(glucose + 2.0),
+        "insulin": tuple(np.append(sched.insulin_u, 0.0)),
+        "carbs": tuple(np.append(sched.carbs_g, 0.0)),
+    }
+    return Observation(
+        experiment_key=f"synthetic-{iv.key()}-{seed}",
+        status=status,
+        lab="synthetic",
+        trajectory=Trajectory(times_min=times, series=series),
+    )
 
 
 def regimen(basal: float, carb_ratio: float) -> Intervention:

@@ -65,7 +65,7 @@ def test_the_menu_just_rolled_out_is_not_rolled_out_again(fitted):
     model._simulate = lambda X: calls.append(len(X)) or original(X)
     X = torch.rand(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     first = model.posterior(X.unsqueeze(-2)).values  # as the simulate node asks: (n, 1, d)
-    again = model.posterior(X).values                # as the planner's menu asks: (n, d)
+    again = model.posterior(X).values  # as the planner's menu asks: (n, d)
     assert calls == [6]
     assert torch.equal(first[:, :, 0, :].transpose(0, 1), again)
     model.posterior(X[:3])

@@ -52,8 +52,8 @@ def test_training_reduces_nll_and_learns_the_function():
         mean, logvar = ens(ens.standardise_x(xt).expand(5, -1, -1))
     pred = mean.mean(0) * ens.y_std + ens.y_mean
     assert (pred - _clean(xt)).pow(2).mean().sqrt() < 0.15 * yt.std()
-    noisy = (xt[:, 0] > 0.2)
-    quiet = (xt[:, 0] < -0.2)
+    noisy = xt[:, 0] > 0.2
+    quiet = xt[:, 0] < -0.2
     assert logvar.mean(0)[noisy].mean() > logvar.mean(0)[quiet].mean() + 1.0, "noise level must be learned"
 
 

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from wetloop.campaign import Band, Observation
-from wetloop.worldmodel import ModelFileError, NoTrainingData, NotFittedError, WorldModelConfig, WorldModelError, interval_coverage
+from wetloop.worldmodel import (
+    ModelFileError,
+    NotFittedError,
+    NoTrainingData,
+    WorldModelConfig,
+    WorldModelError,
+    interval_coverage,
+)
 from wetloop.worlds.simglucose import TrajectoryWorldModel
 
 from .conftest import observe, regimen, simulate_day

@@ -8,8 +8,7 @@ import torch
 
 from wetloop.campaign import glucose_readouts
 from wetloop.worldmodel import crps_ensemble, interval_coverage
-from wetloop.worlds.simglucose import calibration_report, one_step_predictions
-from wetloop.worlds.simglucose import OutcomeModel
+from wetloop.worlds.simglucose import OutcomeModel, calibration_report, one_step_predictions
 
 from .conftest import observe, regimen
 

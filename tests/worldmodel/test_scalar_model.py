@@ -23,19 +23,23 @@ from wetloop.worldmodel import (
     WorldModelError,
 )
 
-SPEC = CampaignSpec.model_validate({
-    "name": "assay", "question": "which conditions give the best yield?", "world": "generic",
-    "objective": {"readout": "yield", "direction": "maximize"},
-    "interventions": [
-        {"name": "temp", "lower": 0.0, "upper": 1.0},
-        {"name": "dose", "lower": 0.1, "upper": 10.0, "scale": "log"},
-        {"name": "medium", "kind": "categorical", "choices": ["a", "b", "c"]},
-        {"name": "edit", "kind": "set", "items": ["g1", "g2", "g3"], "levels": ["ko", "oe"], "max_items": 2},
-    ],
-    "readouts": [{"name": "yield"}, {"name": "toxicity"}],
-    "safety": [{"name": "toxic", "readout": "toxicity", "above": 0.8, "max_probability": 0.1}],
-    "budget": {"rounds": 3, "batch": 4},
-})
+SPEC = CampaignSpec.model_validate(
+    {
+        "name": "assay",
+        "question": "which conditions give the best yield?",
+        "world": "generic",
+        "objective": {"readout": "yield", "direction": "maximize"},
+        "interventions": [
+            {"name": "temp", "lower": 0.0, "upper": 1.0},
+            {"name": "dose", "lower": 0.1, "upper": 10.0, "scale": "log"},
+            {"name": "medium", "kind": "categorical", "choices": ["a", "b", "c"]},
+            {"name": "edit", "kind": "set", "items": ["g1", "g2", "g3"], "levels": ["ko", "oe"], "max_items": 2},
+        ],
+        "readouts": [{"name": "yield"}, {"name": "toxicity"}],
+        "safety": [{"name": "toxic", "readout": "toxicity", "above": 0.8, "max_probability": 0.1}],
+        "budget": {"rounds": 3, "batch": 4},
+    }
+)
 MEDIUM = {"a": 0.0, "b": 15.0, "c": -10.0}
 GENE = {("g1", "ko"): 10.0, ("g1", "oe"): -5.0, ("g2", "ko"): -8.0, ("g2", "oe"): 6.0, ("g3", "ko"): 0.0, ("g3", "oe"): 3.0}
 FAST = ScalarModelConfig(min_steps=600)
@@ -56,9 +60,16 @@ def random_interventions(n: int, seed: int) -> list[Intervention]:
     out = []
     for _ in range(n):
         genes = rng.choice(["g1", "g2", "g3"], size=rng.integers(0, 3), replace=False)
-        out.append(Intervention(values={
-            "temp": float(rng.uniform()), "dose": float(10 ** rng.uniform(-1, 1)), "medium": str(rng.choice(["a", "b", "c"])),
-            "edit": {str(g): str(rng.choice(["ko", "oe"])) for g in genes}}))
+        out.append(
+            Intervention(
+                values={
+                    "temp": float(rng.uniform()),
+                    "dose": float(10 ** rng.uniform(-1, 1)),
+                    "medium": str(rng.choice(["a", "b", "c"])),
+                    "edit": {str(g): str(rng.choice(["ko", "oe"])) for g in genes},
+                }
+            )
+        )
     return out
 
 

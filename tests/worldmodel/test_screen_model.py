@@ -2,10 +2,9 @@ import numpy as np
 import torch
 
 from tests.screen_data import data_env, needs_data  # noqa: F401
-from wetloop.worlds.crispr_screen._bench import screen_spec
 from wetloop.campaign import Intervention, Observation
-from wetloop.worlds.crispr_screen import load_screen
-from wetloop.worlds.crispr_screen import GeneKnowledge, ScreenWorldModel
+from wetloop.worlds.crispr_screen import GeneKnowledge, ScreenWorldModel, load_screen
+from wetloop.worlds.crispr_screen._bench import screen_spec
 
 pytestmark = needs_data
 
@@ -25,8 +24,13 @@ def test_fit_and_botorch_shapes(data_env):
     screen, model = load_screen("IFNG"), ScreenWorldModel(spec)
     rng = np.random.default_rng(0)
     genes = list(rng.choice(screen.genes, 150, replace=False)) + sorted(screen.hits)[:20]
-    hist = [(Intervention(values={"gene": g}), Observation(experiment_key=g, status="ok",
-             readouts={"hit": float(g in screen.hits), "score": 0.0})) for g in genes]
+    hist = [
+        (
+            Intervention(values={"gene": g}),
+            Observation(experiment_key=g, status="ok", readouts={"hit": float(g in screen.hits), "score": 0.0}),
+        )
+        for g in genes
+    ]
     report = model.fit(hist)
     assert model.fitted and report.n_hits >= 20
     X = model.encode([Intervention(values={"gene": g}) for g in screen.genes[:5]])
@@ -71,8 +75,13 @@ def test_core_essential_genes_are_left_out_unless_the_spec_asks_for_them(data_en
 
 
 def _results(genes, hits):
-    return [(Intervention(values={"gene": g}), Observation(experiment_key=g, status="ok",
-             readouts={"hit": float(g in hits), "score": 0.0})) for g in genes]
+    return [
+        (
+            Intervention(values={"gene": g}),
+            Observation(experiment_key=g, status="ok", readouts={"hit": float(g in hits), "score": 0.0}),
+        )
+        for g in genes
+    ]
 
 
 def test_learned_members_are_trusted_as_far_as_their_evidence_goes(data_env):

@@ -35,27 +35,31 @@ from wetloop.worldmodel import (
 
 GRID = np.arange(0.0, 481.0, 20.0)  # 25 times, minutes
 KE, KIN, KOUT, S = 1 / 90, 1 / 60, 1 / 60, 0.4
-SPEC = CampaignSpec.model_validate({
-    "name": "pkpd", "question": "which regimen suppresses the marker safely?", "world": "generic",
-    "objective": {"readout": "suppression", "direction": "maximize"},
-    "interventions": [{"name": "dose", "lower": 0.0, "upper": 10.0}, {"name": "duration", "lower": 30.0, "upper": 240.0}],
-    "series": [{"name": "conc"}, {"name": "marker", "upper": 2.0}],
-    "readouts": [
-        {"name": "suppression", "series": "marker", "stat": "time_below", "threshold": 0.6},
-        {"name": "exposure", "series": "conc", "stat": "auc"},
-        {"name": "peak", "series": "conc", "stat": "max"},
-        {"name": "nadir", "series": "marker", "stat": "min"},
-        {"name": "in_band", "series": "marker", "stat": "time_in_range", "low": 0.4, "high": 0.8},
-        {"name": "end_marker", "series": "marker", "stat": "final"},
-        {"name": "mean_conc", "series": "conc", "stat": "mean"},
-        {"name": "purity"},
-    ],
-    "safety": [
-        {"name": "toxic peak", "series": "conc", "above": 4.0, "max_probability": 0.1},
-        {"name": "marker crash", "readout": "nadir", "below": 0.2, "max_probability": 0.1},
-    ],
-    "budget": {"rounds": 3, "batch": 4},
-})
+SPEC = CampaignSpec.model_validate(
+    {
+        "name": "pkpd",
+        "question": "which regimen suppresses the marker safely?",
+        "world": "generic",
+        "objective": {"readout": "suppression", "direction": "maximize"},
+        "interventions": [{"name": "dose", "lower": 0.0, "upper": 10.0}, {"name": "duration", "lower": 30.0, "upper": 240.0}],
+        "series": [{"name": "conc"}, {"name": "marker", "upper": 2.0}],
+        "readouts": [
+            {"name": "suppression", "series": "marker", "stat": "time_below", "threshold": 0.6},
+            {"name": "exposure", "series": "conc", "stat": "auc"},
+            {"name": "peak", "series": "conc", "stat": "max"},
+            {"name": "nadir", "series": "marker", "stat": "min"},
+            {"name": "in_band", "series": "marker", "stat": "time_in_range", "low": 0.4, "high": 0.8},
+            {"name": "end_marker", "series": "marker", "stat": "final"},
+            {"name": "mean_conc", "series": "conc", "stat": "mean"},
+            {"name": "purity"},
+        ],
+        "safety": [
+            {"name": "toxic peak", "series": "conc", "above": 4.0, "max_probability": 0.1},
+            {"name": "marker crash", "readout": "nadir", "below": 0.2, "max_probability": 0.1},
+        ],
+        "budget": {"rounds": 3, "batch": 4},
+    }
+)
 FAST = SeriesModelConfig(min_steps=600, epochs=30, particles=8)
 
 
@@ -205,11 +209,14 @@ def test_bad_inputs_say_what_to_do() -> None:
     iv, obs = history(1, seed=3)[0]
     with pytest.raises(NoTrainingData, match="at least one 'ok' result"):
         model.fit([(iv, obs.model_copy(update={"status": "failed"}))])
-    partial = obs.model_copy(update={"trajectory": Trajectory(times_min=tuple(GRID), series={"conc": obs.trajectory.series["conc"]})})
+    partial = obs.model_copy(
+        update={"trajectory": Trajectory(times_min=tuple(GRID), series={"conc": obs.trajectory.series["conc"]})}
+    )
     with pytest.raises(ObservationFormatError, match=r"lacks series \['marker'\]"):
         model.fit([(iv, partial)])
     with pytest.raises(WorldModelError, match="inputs"):
         new_model(inputs=lambda spec, ivs, t: np.zeros((len(ivs), 3, 1))).fit([(iv, obs)])
     with pytest.raises(WorldModelError, match="declares no series"):
-        SeriesWorldModel(SPEC.with_overrides(series=[], readouts=[{"name": "purity"}], safety=[],
-                                             objective={"readout": "purity"}))
+        SeriesWorldModel(
+            SPEC.with_overrides(series=[], readouts=[{"name": "purity"}], safety=[], objective={"readout": "purity"})
+        )

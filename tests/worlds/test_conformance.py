@@ -26,15 +26,20 @@ from wetloop.campaign import CampaignStore, SpecError, get_world, world_names
 pytestmark = pytest.mark.slow
 
 FAST_ENV = {
-    "WETLOOP_WORLDMODEL_HIDDEN": "32", "WETLOOP_WORLDMODEL_LAYERS": "2", "WETLOOP_WORLDMODEL_EPOCHS": "10",
-    "WETLOOP_WORLDMODEL_MIN_STEPS": "150", "WETLOOP_WORLDMODEL_PARTICLES": "4", "WETLOOP_LAB_WORKERS": "2",
+    "WETLOOP_WORLDMODEL_HIDDEN": "32",
+    "WETLOOP_WORLDMODEL_LAYERS": "2",
+    "WETLOOP_WORLDMODEL_EPOCHS": "10",
+    "WETLOOP_WORLDMODEL_MIN_STEPS": "150",
+    "WETLOOP_WORLDMODEL_PARTICLES": "4",
+    "WETLOOP_LAB_WORKERS": "2",
     "WETLOOP_DATA_DIR": str(DATA),
 }
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wetloop.agent.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "wetloop.agent.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _example(name: str):
@@ -71,8 +76,13 @@ def _count(db: Path, kind: str) -> int:
 def _kill_in_round_2(run_dir: Path, env: dict[str, str]) -> None:
     """Approve round 2 in another process and SIGKILL it once its first submission is stored (or it ended)."""
     before = _count(run_dir / "store.sqlite", "submission")
-    proc = subprocess.Popen([sys.executable, "-m", "wetloop.agent.cli", "review", "--dir", str(run_dir), "--approve-all"],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wetloop.agent.cli", "review", "--dir", str(run_dir), "--approve-all"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 300
         while _count(run_dir / "store.sqlite", "submission") <= before and proc.poll() is None:
@@ -116,7 +126,9 @@ def test_world_conforms(name: str, tmp_path: Path) -> None:
         observations = store.records(cid, "observation")
         assert sorted(r.key for r in observations) == sorted(keys)
         assert all(r.payload["status"] == "ok" for r in observations), [r.payload.get("message") for r in observations]
-        decisions = [d for r in store.records(cid, "decision") for d in (r.payload if isinstance(r.payload, list) else [r.payload])]
+        decisions = [
+            d for r in store.records(cid, "decision") for d in (r.payload if isinstance(r.payload, list) else [r.payload])
+        ]
         assert any(json.dumps(d).find('"edit"') >= 0 for d in decisions), "the edit was not recorded"
         assert store.count(cid, "model") >= 1
     report = _cli("report", "--dir", str(run_dir), env=env)

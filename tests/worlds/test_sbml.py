@@ -36,14 +36,19 @@ def nfkb_spec(**options) -> CampaignSpec:
         "inputs": [{"target": "IKK", "how": "pulses", "level": "ikk", "width": "width", "period": 240, "baseline": 0.0}],
         **options,
     }
-    return CampaignSpec.model_validate({
-        "name": "nfkb-test", "question": "q", "world": "sbml", "world_options": world_options,
-        "objective": {"readout": "auc_n"},
-        "interventions": [{"name": "ikk", "lower": 0.0, "upper": 0.2}, {"name": "width", "lower": 5, "upper": 120}],
-        "readouts": [{"name": "auc_n", "series": "nfkb_n", "stat": "auc"}],
-        "safety": [{"name": "tx", "series": "ikba_mrna", "above": 0.1, "max_probability": 0.1}],
-        "budget": {"rounds": 2, "batch": 2},
-    })
+    return CampaignSpec.model_validate(
+        {
+            "name": "nfkb-test",
+            "question": "q",
+            "world": "sbml",
+            "world_options": world_options,
+            "objective": {"readout": "auc_n"},
+            "interventions": [{"name": "ikk", "lower": 0.0, "upper": 0.2}, {"name": "width", "lower": 5, "upper": 120}],
+            "readouts": [{"name": "auc_n", "series": "nfkb_n", "stat": "auc"}],
+            "safety": [{"name": "tx", "series": "ikba_mrna", "above": 0.1, "max_probability": 0.1}],
+            "budget": {"rounds": 2, "batch": 2},
+        }
+    )
 
 
 def run(spec: CampaignSpec, **values: float) -> dict[str, list[float]]:
@@ -52,8 +57,9 @@ def run(spec: CampaignSpec, **values: float) -> dict[str, list[float]]:
 
 
 def experiment(spec: CampaignSpec, context: dict | None = None, **values: float) -> Experiment:
-    return Experiment(campaign_id="c1", round=0, intervention=Intervention(values=values), context=context or {},
-                      approved_by="test")
+    return Experiment(
+        campaign_id="c1", round=0, intervention=Intervention(values=values), context=context or {}, approved_by="test"
+    )
 
 
 # -- options --------------------------------------------------------------------------------------
@@ -69,13 +75,16 @@ def test_registry_returns_the_sbml_world():
     assert isinstance(get_world("sbml"), SbmlWorld)
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"colour": "red"}, "colour"),                                                   # unknown key
-    ({"inputs": [{"target": "IKK", "how": "drip", "value": 1}]}, "drip"),            # unknown how
-    ({"inputs": [{"target": "IKK", "how": "bolus", "value": 1}]}, "dose"),           # bolus needs a dose
-    ({"times": [0, 10, 5]}, "increasing"),
-    ({"observe": {"NF_kBn": "1bad"}}, "series names"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"colour": "red"}, "colour"),  # unknown key
+        ({"inputs": [{"target": "IKK", "how": "drip", "value": 1}]}, "drip"),  # unknown how
+        ({"inputs": [{"target": "IKK", "how": "bolus", "value": 1}]}, "dose"),  # bolus needs a dose
+        ({"times": [0, 10, 5]}, "increasing"),
+        ({"observe": {"NF_kBn": "1bad"}}, "series names"),
+    ],
+)
 def test_invalid_options_are_spec_errors_naming_the_field(change, words):
     problems = get_world("sbml").check_spec(nfkb_spec(**change))
     assert problems and words in "\n".join(problems)
@@ -103,8 +112,15 @@ def test_a_missing_model_says_what_to_give():
 
 
 # -- the model's time unit ------------------------------------------------------------------------
-@pytest.mark.parametrize("ref, seconds", [(NFKB, 1.0), ("basico:CircadianClock.cps", 3600.0),
-                                          ("basico:YeastGlycolysis.cps", 60.0), ("basico:Genetic-2000Elo.xml", 1.0)])
+@pytest.mark.parametrize(
+    "ref, seconds",
+    [
+        (NFKB, 1.0),
+        ("basico:CircadianClock.cps", 3600.0),
+        ("basico:YeastGlycolysis.cps", 60.0),
+        ("basico:Genetic-2000Elo.xml", 1.0),
+    ],
+)
 def test_time_unit_is_read_from_the_file(ref, seconds):
     assert model_info(ref).seconds_per_time_unit == seconds
 
@@ -123,18 +139,23 @@ def test_more_ikk_gives_more_nuclear_nfkb():
 
 
 def test_a_bolus_raises_a_species_right_after_its_time():
-    spec = nfkb_spec(observe={"IkBa": "ikba"}, inputs=[{"target": "IkBa", "how": "bolus", "dose": "ikk", "start": 30}],
-                     times=[0, 10, 20, 30, 31, 40])
+    spec = nfkb_spec(
+        observe={"IkBa": "ikba"},
+        inputs=[{"target": "IkBa", "how": "bolus", "dose": "ikk", "start": 30}],
+        times=[0, 10, 20, 30, 31, 40],
+    )
     spec = spec.model_copy(update={"interventions": spec.interventions[:1]})
     base, dosed = run(spec, ikk=0.0)["ikba"], run(spec, ikk=0.1)["ikba"]
-    assert dosed[:4] == pytest.approx(base[:4])      # sampled just before the dose at 30 min
-    assert dosed[4] - base[4] > 0.05                  # one minute after it
+    assert dosed[:4] == pytest.approx(base[:4])  # sampled just before the dose at 30 min
+    assert dosed[4] - base[4] > 0.05  # one minute after it
 
 
 def test_constant_holds_and_releases_a_clamped_species():
-    spec = nfkb_spec(observe={"IKK": "ikk_free"}, inputs=[
-        {"target": "IKK", "how": "constant", "value": "ikk", "start": 20, "end": "width", "baseline": 0.0}])
-    ikk = run(spec, ikk=0.05, width=60)["ikk_free"]   # times 0, 10, ..., 120
+    spec = nfkb_spec(
+        observe={"IKK": "ikk_free"},
+        inputs=[{"target": "IKK", "how": "constant", "value": "ikk", "start": 20, "end": "width", "baseline": 0.0}],
+    )
+    ikk = run(spec, ikk=0.05, width=60)["ikk_free"]  # times 0, 10, ..., 120
     assert ikk[:3] == [0.0, 0.0, 0.0] and ikk[3:7] == pytest.approx([0.05] * 4) and ikk[7:] == [0.0] * 6
 
 
@@ -171,10 +192,10 @@ def test_lab_is_idempotent_and_a_resume_reads_the_disk_cache(tmp_path):
         assert lab.submit(exp) == ticket
         obs = wait_for(lab, [ticket])[0]
     with SbmlLab(spec, cache_dir=tmp_path) as resumed:
-        old = resumed.poll(ticket)                               # an old ticket, answered from disk
+        old = resumed.poll(ticket)  # an old ticket, answered from disk
         assert (old.trajectory, old.readouts, old.raw["cache"]) == (obs.trajectory, obs.readouts, "hit")
         assert wait_for(resumed, [resumed.submit(exp)])[0].raw["cache"] == "hit"
-        assert resumed.completed_runs() == {exp.key: 1}          # simulated once, ever
+        assert resumed.completed_runs() == {exp.key: 1}  # simulated once, ever
     assert obs.status == "ok" and obs.raw["cache"] == "miss" and obs.raw["simulator"] == "libroadrunner"
     assert result_problem(exp.key, obs, spec) is None
     assert obs.trajectory.units["nfkb_n"] == "µmol/ml" and "below_0_1_ikba_mrna" not in obs.readouts

@@ -6,13 +6,23 @@ from typing import Any
 # Exported names and the module of each, imported on first use: `wetloop --help` and `lab serve`
 # should not pay for torch, botorch, langgraph and openai.
 _EXPORTS = {
-    "CandidateDraft": "._proposal", "HypothesisDraft": "._proposal", "ProposalContext": "._proposal",
-    "Proposer": "._proposal", "ProposerReply": "._proposal",
-    "AgentSettings": ".configuration", "LLMSettings": ".configuration",
-    "AgentError": ".errors", "ProposerError": ".errors", "ReviewError": ".errors", "RunDirError": ".errors",
-    "LoopContext": ".graph", "build_graph": ".graph",
-    "LLMProposer": ".llm", "OfflineProposer": ".offline",
-    "Campaign": ".runner", "RunOutcome": ".runner",
+    "CandidateDraft": "._proposal",
+    "HypothesisDraft": "._proposal",
+    "ProposalContext": "._proposal",
+    "Proposer": "._proposal",
+    "ProposerReply": "._proposal",
+    "AgentSettings": ".configuration",
+    "LLMSettings": ".configuration",
+    "AgentError": ".errors",
+    "ProposerError": ".errors",
+    "ReviewError": ".errors",
+    "RunDirError": ".errors",
+    "LoopContext": ".graph",
+    "build_graph": ".graph",
+    "LLMProposer": ".llm",
+    "OfflineProposer": ".offline",
+    "Campaign": ".runner",
+    "RunOutcome": ".runner",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,29 +14,53 @@ from wetloop.campaign import default_spec_path, load_spec
 
 __all__ = ["lab_app", "register_lab_commands"]
 
-lab_app = typer.Typer(help="Lab servers: put a built-in world behind a lab protocol (`serve`: the HTTP one).", no_args_is_help=True)
+lab_app = typer.Typer(
+    help="Lab servers: put a built-in world behind a lab protocol (`serve`: the HTTP one).", no_args_is_help=True
+)
 err = Console(stderr=True)
 
 
 @lab_app.command("serve")
 def serve_cmd(
     world: Annotated[str, typer.Option(help="Built-in world to run behind the server.")] = "simglucose",
-    spec_file: Annotated[Optional[Path], typer.Option("--spec", help="The lab's own spec: its world, world_options and "
-                         "hard limits; campaigns must match its world_options and stay inside its limits too.")] = None,
+    spec_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="The lab's own spec: its world, world_options and "
+            "hard limits; campaigns must match its world_options and stay inside its limits too.",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port; the URL is printed).")] = 8765,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Simulated days, journal and server state "
-                         "(default: WETLOOP_LAB_CACHE_DIR). Restart on the same folder and accepted experiments are kept.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Processes simulating in parallel (default: WETLOOP_LAB_WORKERS, else one per CPU).")] = None,
-    faults: Annotated[float, typer.Option(help="Chaos testing: the chance that a request is dropped, delayed, duplicated "
-                      "or has its reply cut or its result corrupted (0: off).")] = 0.0,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="Simulated days, journal and server state "
+            "(default: WETLOOP_LAB_CACHE_DIR). Restart on the same folder and accepted experiments are kept.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes simulating in parallel (default: WETLOOP_LAB_WORKERS, else one per CPU).")
+    ] = None,
+    faults: Annotated[
+        float,
+        typer.Option(
+            help="Chaos testing: the chance that a request is dropped, delayed, duplicated "
+            "or has its reply cut or its result corrupted (0: off)."
+        ),
+    ] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed of the injected faults.")] = 0,
 ) -> None:
     """Serve a built-in world over the wetloop lab protocol (OpenAPI schema at /openapi.json)."""
     from .web import INSTALL_HINT, missing_packages  # the lab server and the review page share the `server` extra
 
     if missing := missing_packages():
-        typer.echo(f"`wetloop lab serve` needs the server extra (missing: {', '.join(missing)}); install it with:\n  {INSTALL_HINT}", err=True)
+        typer.echo(
+            f"`wetloop lab serve` needs the server extra (missing: {', '.join(missing)}); install it with:\n  {INSTALL_HINT}",
+            err=True,
+        )
         raise typer.Exit(2)
     from wetloop.lab_adapters.http_server import bind, create_app, local_service, serve, url_of
 
@@ -48,8 +72,11 @@ def serve_cmd(
         app = FaultInjector(app, FaultRates.uniform(faults), seed=fault_seed)
     sock = bind(host, port)
     url = url_of(sock)
-    print(f"wetloop lab server: {url} (world {service.world}; schema {url}/openapi.json; "
-          f"point a spec at it with lab: {{adapter: http, options: {{base_url: {url}}}}})", flush=True)
+    print(
+        f"wetloop lab server: {url} (world {service.world}; schema {url}/openapi.json; "
+        f"point a spec at it with lab: {{adapter: http, options: {{base_url: {url}}}}})",
+        flush=True,
+    )
     serve(app, sock)
 
 
@@ -58,11 +85,11 @@ def bench_adapters_cmd(
     rounds: Annotated[int, typer.Option(help="Rounds of the benchmark campaign.")] = 2,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 3,
     hours: Annotated[float, typer.Option(help="Length of each simulated day (short days keep the bench quick).")] = 4.0,
-    adapter: Annotated[Optional[list[str]], typer.Option("--adapter", help="Only this adapter (repeatable; default: all).")] = None,
+    adapter: Annotated[list[str] | None, typer.Option("--adapter", help="Only this adapter (repeatable; default: all).")] = None,
     workers: Annotated[int, typer.Option(help="Lab worker processes, the same for every run.")] = 2,
     repeat: Annotated[int, typer.Option(min=1, help="Trials per lab, taken in turns; the median is reported.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of every campaign.")] = 0,
-    work_dir: Annotated[Optional[Path], typer.Option("--dir", help="Where the benchmark's campaigns and servers run.")] = None,
+    work_dir: Annotated[Path | None, typer.Option("--dir", help="Where the benchmark's campaigns and servers run.")] = None,
 ) -> None:
     """Campaign overhead per experiment through each lab adapter, as a ratio to the in-process lab."""
     from .bench_adapters import bench_adapters, print_adapters_bench, short_day

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,25 +15,44 @@ __all__ = ["register_sila_commands", "serve_sila_cmd"]
 
 
 def serve_sila_cmd(
-    spec_file: Annotated[Optional[Path], typer.Option("--spec", help="The campaign spec whose world the server runs "
-                         "(default: the built-in virtual-patient campaign); clients must use the same world, world_options, seed and variables.")] = None,
-    world: Annotated[Optional[str], typer.Option(help="Check that the spec's world is this one (a registered world's name).")] = None,
-    host: Annotated[str, typer.Option(help="Loopback address to listen on (127.0.0.1 or localhost): the server has no TLS.")] = "127.0.0.1",
+    spec_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="The campaign spec whose world the server runs "
+            "(default: the built-in virtual-patient campaign); clients must use the same world, world_options, seed and variables.",
+        ),
+    ] = None,
+    world: Annotated[
+        str | None, typer.Option(help="Check that the spec's world is this one (a registered world's name).")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Loopback address to listen on (127.0.0.1 or localhost): the server has no TLS.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port; it is printed).")] = 50052,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="The world's cache and journal (default: WETLOOP_LAB_CACHE_DIR).")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Processes simulating in parallel (default: WETLOOP_LAB_WORKERS, else one per CPU).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="The world's cache and journal (default: WETLOOP_LAB_CACHE_DIR).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes simulating in parallel (default: WETLOOP_LAB_WORKERS, else one per CPU).")
+    ] = None,
 ) -> None:
     """Serve a campaign's world over SiLA 2 (feature ExperimentRunner; insecure loopback, discovery off)."""
     try:
         from wetloop.lab_adapters.sila import serve_world
     except ImportError as exc:
-        raise LabError(f'`lab serve-sila` needs the optional extra "sila" ({exc.name} is missing): pip install "wetloop[sila]"') from None
+        raise LabError(
+            f'`lab serve-sila` needs the optional extra "sila" ({exc.name} is missing): pip install "wetloop[sila]"'
+        ) from None
     spec = load_spec(spec_file or default_spec_path())
     if world is not None and world != spec.world:
         raise LabError(f"the spec runs world {spec.world!r}, not {world!r}; pass --spec with a campaign spec for {world!r}")
     server = serve_world(spec, host=host, port=port, cache_dir=cache_dir, workers=workers)
-    print(f"wetloop SiLA lab server on {server.address} (world {spec.world}, spec {spec.name}; insecure loopback, discovery off); "
-          f"point a spec at it with lab: {{adapter: sila, options: {{host: {server.host}, port: {server.port}}}}}. Ctrl-C stops it.", flush=True)
+    print(
+        f"wetloop SiLA lab server on {server.address} (world {spec.world}, spec {spec.name}; insecure loopback, discovery off); "
+        f"point a spec at it with lab: {{adapter: sila, options: {{host: {server.host}, port: {server.port}}}}}. Ctrl-C stops it.",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -38,8 +38,10 @@ def edit_hint(var: Variable) -> str:
         return f"a whole number from {var.lower:g} to {var.upper:g}{' ' + var.unit if var.unit else ''}"
     if var.kind == "categorical":
         return f"one of {', '.join(var.choices)}" if var.choices else "a name"
-    return (f"{var.min_items} to {var.most_items} of {', '.join(var.items or ())} as item:level joined by + "
-            f"(levels {', '.join(var.levels)}), e.g. {_example_value(var)}, or none")
+    return (
+        f"{var.min_items} to {var.most_items} of {', '.join(var.items or ())} as item:level joined by + "
+        f"(levels {', '.join(var.levels)}), e.g. {_example_value(var)}, or none"
+    )
 
 
 def edit_text(value: Value) -> str:
@@ -80,8 +82,10 @@ def parse_edit_text(spec: CampaignSpec, base: Mapping[str, Value], text: str) ->
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep or not name or not value.strip():
-            raise ReviewError(f"cannot read {pair.strip()!r} in edit {text!r}; write name=value pairs separated by commas, "
-                              f"e.g. {_example(spec)}")
+            raise ReviewError(
+                f"cannot read {pair.strip()!r} in edit {text!r}; write name=value pairs separated by commas, "
+                f"e.g. {_example(spec)}"
+            )
         if name in typed:
             raise ReviewError(f"edit {text!r} gives {name} twice; give each variable once")
         typed[name] = value

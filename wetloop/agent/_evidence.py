@@ -47,11 +47,13 @@ def update_hypotheses(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: i
                 verdict = best is None or u > best
                 ref = "no earlier result" if best is None else f"best before {best:.3g}"
                 text = f"{line} -> {readout} {o.readouts[readout]:.3g} ({ref})"
-            h = h.model_copy(update={
-                "motivated": (*h.motivated, exp.key),
-                "evidence_for": (*h.evidence_for, text) if verdict else h.evidence_for,
-                "evidence_against": h.evidence_against if verdict else (*h.evidence_against, text),
-            })
+            h = h.model_copy(
+                update={
+                    "motivated": (*h.motivated, exp.key),
+                    "evidence_for": (*h.evidence_for, text) if verdict else h.evidence_for,
+                    "evidence_against": h.evidence_against if verdict else (*h.evidence_against, text),
+                }
+            )
             hyps[hid] = h
             changed.add(hid)
     for hid in sorted(changed):  # one new version per hypothesis per round, with all of the round's evidence

@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from wetloop.campaign import Experiment, Observation, Ranking, Ticket, result_problem
 from wetloop.lab_adapters import MalformedResult
 
-
 if TYPE_CHECKING:
     from .graph import LoopContext
 
@@ -56,9 +55,13 @@ def _flag_surprise(ctx: LoopContext, rnd: int, exp: Experiment, obs: Observation
         if declared is not None and declared.binary:  # a Bernoulli readout: the members' spread is not its noise
             p = s.expected_value if observed > 0 else 1.0 - s.expected_value
             if p < SURPRISE_P:
-                note = (f"{exp.intervention.describe(ctx.spec)}: {'a hit' if observed > 0 else 'not a hit'}, "
-                        f"predicted P(hit) {s.expected_value:.3f}")
-                ctx.store.append(ctx.campaign_id, "event", {"type": "surprise", "experiment_key": key, "p": p, "text": note}, round=rnd)
+                note = (
+                    f"{exp.intervention.describe(ctx.spec)}: {'a hit' if observed > 0 else 'not a hit'}, "
+                    f"predicted P(hit) {s.expected_value:.3f}"
+                )
+                ctx.store.append(
+                    ctx.campaign_id, "event", {"type": "surprise", "experiment_key": key, "p": p, "text": note}, round=rnd
+                )
                 ctx.console.print(f"  [magenta]surprise[/] {note}")
             continue
         gap = abs(observed - s.expected_value)
@@ -67,7 +70,9 @@ def _flag_surprise(ctx: LoopContext, rnd: int, exp: Experiment, obs: Observation
         # a tight prediction missed by a hair is not a surprise
         if z > SURPRISE_SD and gap > SURPRISE_GAP * max(1.0, abs(s.expected_value)):
             note = f"{exp.intervention.describe(ctx.spec)}: observed {observed:.3g}, predicted {s.expected_value:.3g} ± {s.value_std:.2g} ({z:.1f} sd)"
-            ctx.store.append(ctx.campaign_id, "event", {"type": "surprise", "experiment_key": key, "z": z, "text": note}, round=rnd)
+            ctx.store.append(
+                ctx.campaign_id, "event", {"type": "surprise", "experiment_key": key, "z": z, "text": note}, round=rnd
+            )
             ctx.console.print(f"  [magenta]surprise[/] {note}")
 
 
@@ -97,7 +102,12 @@ def collect_observations(ctx: LoopContext, rnd: int) -> None:
     pending = {k: t for k, t in ctx.store.submissions(ctx.campaign_id).items() if k in keys and k not in done}
     rankings = ctx.store.records(ctx.campaign_id, "ranking", round=rnd)
     ranking = Ranking.model_validate(rankings[-1].payload) if rankings else None
-    columns = (TextColumn("[bold cyan]round {task.fields[rnd]}[/] running experiments"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold cyan]round {task.fields[rnd]}[/] running experiments"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=ctx.console, transient=True) as bar:
         task = bar.add_task("observe", total=len(pending), rnd=rnd)
         while pending:
@@ -115,8 +125,15 @@ def _summarise(ctx: LoopContext, rnd: int, keys: set[str]) -> None:
     readout = ctx.spec.objective.readout
     summary = getattr(ctx.world, "round_summary", None)
     if summary is not None:
-        text = summary(ctx.spec, [obs[k] for k in keys if k in obs] + [Observation(experiment_key=k, status="failed") for k in keys if k not in obs])
+        text = summary(
+            ctx.spec,
+            [obs[k] for k in keys if k in obs] + [Observation(experiment_key=k, status="failed") for k in keys if k not in obs],
+        )
         ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {text}")
         return
-    parts = [f"{obs[k].readouts.get(readout, float('nan')):.3f}" if obs[k].status == "ok" else obs[k].status for k in keys if k in obs]
-    ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {', '.join(sorted(parts, reverse=True))}")
+    parts = [
+        f"{obs[k].readouts.get(readout, float('nan')):.3f}" if obs[k].status == "ok" else obs[k].status for k in keys if k in obs
+    ]
+    ctx.console.print(
+        f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {', '.join(sorted(parts, reverse=True))}"
+    )

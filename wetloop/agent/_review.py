@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from wetloop.campaign import CampaignSpec, Decision, Experiment, Intervention, Ranking, RankedProposal
+from wetloop.campaign import CampaignSpec, Decision, Experiment, Intervention, RankedProposal, Ranking
 
 if TYPE_CHECKING:
     from .graph import LoopContext
@@ -42,8 +42,12 @@ def review_payload(spec: CampaignSpec, campaign_id: str, ranking: Ranking) -> di
 
 def autonomous_decisions(ranking: Ranking) -> list[Decision]:
     return [
-        Decision(proposal_key=r.proposal.intervention.key(), action="approve", by=AUTONOMOUS,
-                 reason="selected by the planner; approved by the autonomous policy")
+        Decision(
+            proposal_key=r.proposal.intervention.key(),
+            action="approve",
+            by=AUTONOMOUS,
+            reason="selected by the planner; approved by the autonomous policy",
+        )
         for r in ranking.selected
     ]
 
@@ -95,8 +99,15 @@ def apply_decisions(
         if fresh:
             ctx.store.append(ctx.campaign_id, "decision", d, round=rnd)
         hyps = (chosen.proposal.hypothesis_id,) if chosen.proposal.hypothesis_id else ()
-        approved.append(Experiment(
-            campaign_id=ctx.campaign_id, round=rnd, intervention=x, context={"world": ctx.spec.world, "seed": ctx.spec.seed},
-            hypothesis_ids=hyps, approved_by=d.by, approval_note=d.reason,
-        ))
+        approved.append(
+            Experiment(
+                campaign_id=ctx.campaign_id,
+                round=rnd,
+                intervention=x,
+                context={"world": ctx.spec.world, "seed": ctx.spec.seed},
+                hypothesis_ids=hyps,
+                approved_by=d.by,
+                approval_note=d.reason,
+            )
+        )
     return approved

@@ -57,7 +57,8 @@ def simulation_seconds(observations: Iterable[Observation], start: float, end: f
     """Seconds of [start, end] (epoch time) during which at least one of the days was simulating."""
     spans = sorted(
         (max(float(o.raw["started_at"]), start), min(float(o.raw["finished_at"]), end))
-        for o in observations if "started_at" in o.raw and "finished_at" in o.raw
+        for o in observations
+        if "started_at" in o.raw and "finished_at" in o.raw
     )
     total, reach = 0.0, start
     for lo, hi in spans:
@@ -104,7 +105,9 @@ def _run(label: str, spec: CampaignSpec, run_dir: Path, world: WorldModelConfig,
 
     settings = AgentSettings(lab_workers=workers)
     start, tic = time.time(), time.perf_counter()
-    with Campaign.create(spec, run_dir, settings=settings, lab_factory=factory, world_config=world, console=Console(quiet=True)) as c:
+    with Campaign.create(
+        spec, run_dir, settings=settings, lab_factory=factory, world_config=world, console=Console(quiet=True)
+    ) as c:
         c.run()
         wall, end = time.perf_counter() - tic, time.time()
         observations = list(c.store.observations(c.campaign_id).values())
@@ -113,11 +116,17 @@ def _run(label: str, spec: CampaignSpec, run_dir: Path, world: WorldModelConfig,
     sim = simulation_seconds(observations, start, end)
     first = min((float(o.raw["started_at"]) for o in observations if "started_at" in o.raw), default=None)
     return {
-        "lab": label, "experiments": len(observations), "ok": sum(o.status == "ok" for o in observations),
-        "wall_s": round(wall, 2), "simulation_s": round(sim, 2), "overhead_s": round((wall - sim) / n, 3),
-        "timed_results": sum("started_at" in o.raw for o in observations), "lab_calls": lab.calls,
+        "lab": label,
+        "experiments": len(observations),
+        "ok": sum(o.status == "ok" for o in observations),
+        "wall_s": round(wall, 2),
+        "simulation_s": round(sim, 2),
+        "overhead_s": round((wall - sim) / n, 3),
+        "timed_results": sum("started_at" in o.raw for o in observations),
+        "lab_calls": lab.calls,
         "first_simulation_s": None if first is None else round(first - start, 2),
-        "ms_per_call": round(1000 * lab.seconds / max(lab.calls, 1), 2), "requests": getattr(lab.inner, "requests_sent", None),
+        "ms_per_call": round(1000 * lab.seconds / max(lab.calls, 1), 2),
+        "requests": getattr(lab.inner, "requests_sent", None),
         "regimens": regimens,
     }
 
@@ -140,7 +149,9 @@ def bench_adapters(
     """
     progress = console or Console(stderr=True)
     say = lambda text: progress.print(text, markup=False, highlight=False)  # noqa: E731 - reasons hold [extras]
-    say(f"bench adapters: {spec.budget.rounds} rounds x {spec.budget.batch}, {spec.world_options.get('hours', 24)} h days, {repeat} trial(s)")
+    say(
+        f"bench adapters: {spec.budget.rounds} rounds x {spec.budget.batch}, {spec.world_options.get('hours', 24)} h days, {repeat} trial(s)"
+    )
     names = list(adapters if adapters is not None else sorted(ADAPTERS))
     trials, skipped = _trials(spec.with_overrides(lab=LabRef()), Path(work_dir), names, repeat, world, workers, say)
     runs = [_median(rows) for rows in trials.values() if rows]
@@ -148,20 +159,30 @@ def bench_adapters(
     for row in runs:
         row["ratio"] = round(row["overhead_s"] / runs[0]["overhead_s"], 3) if runs[0]["overhead_s"] > 0 else None
         row["same_experiments"] = row.pop("regimens") == reference
-    return {"spec": {"rounds": spec.budget.rounds, "batch": spec.budget.batch, "hours": spec.world_options.get("hours", 24),
-                     "seed": spec.seed, "workers": workers, "repeat": repeat},
-            "runs": runs, "skipped": [{"adapter": k, "reason": v} for k, v in skipped.items()]}
+    return {
+        "spec": {
+            "rounds": spec.budget.rounds,
+            "batch": spec.budget.batch,
+            "hours": spec.world_options.get("hours", 24),
+            "seed": spec.seed,
+            "workers": workers,
+            "repeat": repeat,
+        },
+        "runs": runs,
+        "skipped": [{"adapter": k, "reason": v} for k, v in skipped.items()],
+    }
 
 
-def _trials(spec: CampaignSpec, work_dir: Path, names: list[str], repeat: int, world: WorldModelConfig,
-            workers: int | None, say: Any) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+def _trials(
+    spec: CampaignSpec, work_dir: Path, names: list[str], repeat: int, world: WorldModelConfig, workers: int | None, say: Any
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
     """Every lab's runs, taking turns and starting each trial with the next lab, so neither drifting
     machine load nor the position in a trial favours one; and why some adapters were skipped."""
     labs = ["in-process", *names]
     trials: dict[str, list[dict[str, Any]]] = {lab: [] for lab in labs}
     skipped: dict[str, str] = {}
     for i in range(repeat):
-        for name in labs[i % len(labs):] + labs[: i % len(labs)]:
+        for name in labs[i % len(labs) :] + labs[: i % len(labs)]:
             if name in skipped:
                 continue
             try:
@@ -191,15 +212,27 @@ def print_adapters_bench(figures: dict[str, Any], out: Console) -> None:
     """The figures as a table (fits 80 columns), then notes and the skipped adapters with their reasons."""
     s = figures["spec"]
     trials = f", median of {s['repeat']}" if s.get("repeat", 1) > 1 else ""
-    table = Table(title=f"overhead per experiment: {s['rounds']}x{s['batch']} {s['hours']:g}-h days, {s['workers']} workers{trials}",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"overhead per experiment: {s['rounds']}x{s['batch']} {s['hours']:g}-h days, {s['workers']} workers{trials}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for col in ("lab", "ok", "wall s", "sim s", "overhead s/exp", "ratio", "ms/call", "requests"):
         table.add_column(col, justify="left" if col == "lab" else "right", no_wrap=True)
     for r in figures["runs"]:
         mark = "" if r["timed_results"] == r["experiments"] else " *"
         ratio = "1" if r["lab"] == "in-process" else (f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-")
-        table.add_row(r["lab"] + mark, f"{r['ok']}/{r['experiments']}", f"{r['wall_s']:.1f}", f"{r['simulation_s']:.1f}",
-                      f"{r['overhead_s']:.2f}", ratio, f"{r['ms_per_call']:.1f}", "-" if r["requests"] is None else str(r["requests"]))
+        table.add_row(
+            r["lab"] + mark,
+            f"{r['ok']}/{r['experiments']}",
+            f"{r['wall_s']:.1f}",
+            f"{r['simulation_s']:.1f}",
+            f"{r['overhead_s']:.2f}",
+            ratio,
+            f"{r['ms_per_call']:.1f}",
+            "-" if r["requests"] is None else str(r["requests"]),
+        )
     out.print(table)
     for note in _notes(figures):
         out.print(f"  {note}", soft_wrap=True, markup=False, highlight=False)

@@ -7,9 +7,9 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -37,7 +37,7 @@ register_sila_commands(app)  # `wetloop lab serve-sila`
 out = Console()
 err = Console(stderr=True)
 
-DirOpt = Annotated[Optional[Path], typer.Option("--dir", help="Campaign run directory (default: the latest under runs/).")]
+DirOpt = Annotated[Path | None, typer.Option("--dir", help="Campaign run directory (default: the latest under runs/).")]
 
 
 def _runs_root() -> Path:
@@ -65,15 +65,19 @@ def _llm(base_url: str | None, model: str | None) -> LLMSettings:
 # -- run / resume --------------------------------------------------------------------------------
 @app.command()
 def run(
-    spec_file: Annotated[Optional[Path], typer.Argument(help="Campaign spec (YAML). Default: the built-in virtual-patient campaign.")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--dir", help="Run directory (default: runs/<spec name>-<time>).")] = None,
+    spec_file: Annotated[
+        Path | None, typer.Argument(help="Campaign spec (YAML). Default: the built-in virtual-patient campaign.")
+    ] = None,
+    run_dir: Annotated[Path | None, typer.Option("--dir", help="Run directory (default: runs/<spec name>-<time>).")] = None,
     review: Annotated[bool, typer.Option("--review", help="Stop before each submission for a person's review.")] = False,
-    rounds: Annotated[Optional[int], typer.Option(help="Override the spec's number of rounds.")] = None,
-    batch: Annotated[Optional[int], typer.Option(help="Override the spec's batch size.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Override the spec's seed.")] = None,
-    patient: Annotated[Optional[str], typer.Option(help="simglucose patient, e.g. adult#001.")] = None,
-    llm_base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (else WETLOOP_LLM_BASE_URL; none: offline proposer).")] = None,
-    llm_model: Annotated[Optional[str], typer.Option(help="Model name at that endpoint.")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Override the spec's number of rounds.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Override the spec's batch size.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the spec's seed.")] = None,
+    patient: Annotated[str | None, typer.Option(help="simglucose patient, e.g. adult#001.")] = None,
+    llm_base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint (else WETLOOP_LLM_BASE_URL; none: offline proposer).")
+    ] = None,
+    llm_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
 ) -> None:
     """Run a campaign: the built-in default, or a spec file."""
     from .runner import Campaign
@@ -81,8 +85,10 @@ def run(
     spec = _with_overrides(load_spec(spec_file or default_spec_path()), rounds, batch, seed, patient)
     run_dir = run_dir or _runs_root() / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     llm = _llm(llm_base_url, llm_model)
-    err.print(f"[bold]wetloop[/] campaign [green]{spec.name}[/] in {run_dir} "
-              f"({spec.budget.rounds} rounds x {spec.budget.batch}; proposer: {'LLM ' + llm.model if llm.configured else 'offline'})")
+    err.print(
+        f"[bold]wetloop[/] campaign [green]{spec.name}[/] in {run_dir} "
+        f"({spec.budget.rounds} rounds x {spec.budget.batch}; proposer: {'LLM ' + llm.model if llm.configured else 'offline'})"
+    )
     with Campaign.create(spec, run_dir, settings=AgentSettings(review=review), llm=llm, console=err) as c:
         _drive(c, c.run())
 
@@ -95,7 +101,9 @@ def resume(run_dir: DirOpt = None) -> None:
         _drive(c, c.run())
 
 
-def _with_overrides(spec: CampaignSpec, rounds: int | None, batch: int | None, seed: int | None, patient: str | None) -> CampaignSpec:
+def _with_overrides(
+    spec: CampaignSpec, rounds: int | None, batch: int | None, seed: int | None, patient: str | None
+) -> CampaignSpec:
     changes: dict[str, Any] = {}
     if rounds is not None or batch is not None:
         changes["budget"] = Budget(rounds=rounds or spec.budget.rounds, batch=batch or spec.budget.batch)
@@ -109,7 +117,10 @@ def _with_overrides(spec: CampaignSpec, rounds: int | None, batch: int | None, s
 def _drive(c: Campaign, outcome: RunOutcome) -> None:
     if outcome.review is not None:
         _print_review(outcome.review)
-        err.print(f"\nround {outcome.round} awaits review: [bold]wetloop review --dir {c.run_dir}[/] (add --approve-all to approve the batch)", soft_wrap=True)
+        err.print(
+            f"\nround {outcome.round} awaits review: [bold]wetloop review --dir {c.run_dir}[/] (add --approve-all to approve the batch)",
+            soft_wrap=True,
+        )
         return
     _finish(c)
 
@@ -125,8 +136,15 @@ def _finish(c: Campaign) -> None:
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:
     """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed."""
     table = Table(title=f"{title}: {spec.objective.readout} ({spec.objective.direction})", box=box.SIMPLE_HEAD)
-    columns = [("round", "round"), ("experiments", "run"), ("best_objective", "best"), ("best_intervention", "best intervention"),
-               ("unsafe_days", "unsafe"), ("predicted_mean", "pred."), ("observed_mean", "obs.")]
+    columns = [
+        ("round", "round"),
+        ("experiments", "run"),
+        ("best_objective", "best"),
+        ("best_intervention", "best intervention"),
+        ("unsafe_days", "unsafe"),
+        ("predicted_mean", "pred."),
+        ("observed_mean", "obs."),
+    ]
     for key, header in columns:  # numbers never truncated; the intervention wraps instead
         if key == "best_intervention":
             table.add_column(header, ratio=1)
@@ -143,11 +161,16 @@ def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) ->
 def review_cmd(
     run_dir: DirOpt = None,
     approve_all: Annotated[bool, typer.Option("--approve-all", help="Approve every proposal not otherwise decided.")] = False,
-    approve: Annotated[Optional[list[int]], typer.Option("--approve", help="Approve proposal N (repeatable).")] = None,
-    reject: Annotated[Optional[list[str]], typer.Option("--reject", help="Reject: 'N=reason' (repeatable).")] = None,
-    edit: Annotated[Optional[list[str]], typer.Option("--edit", help="Edit: 'N:name=value,name=value' (repeatable); a set as item:level+item:level or none.")] = None,
-    by: Annotated[Optional[str], typer.Option(help="Reviewer name recorded with each decision.")] = None,
-    web: Annotated[bool, typer.Option("--web", help="Review on a web page on 127.0.0.1 (its URL, with a token, is printed once).")] = False,
+    approve: Annotated[list[int] | None, typer.Option("--approve", help="Approve proposal N (repeatable).")] = None,
+    reject: Annotated[list[str] | None, typer.Option("--reject", help="Reject: 'N=reason' (repeatable).")] = None,
+    edit: Annotated[
+        list[str] | None,
+        typer.Option("--edit", help="Edit: 'N:name=value,name=value' (repeatable); a set as item:level+item:level or none."),
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Reviewer name recorded with each decision.")] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Review on a web page on 127.0.0.1 (its URL, with a token, is printed once).")
+    ] = False,
     port: Annotated[int, typer.Option(help="Port of the --web page (default: a free one).")] = 0,
 ) -> None:
     """Approve, reject or edit the ranked proposals of the round awaiting review, then continue."""
@@ -155,14 +178,19 @@ def review_cmd(
         from .web import INSTALL_HINT, missing_packages
 
         if missing := missing_packages():
-            typer.echo(f"`wetloop review --web` needs the server extra (missing: {', '.join(missing)}); install it with:\n  {INSTALL_HINT}", err=True)
+            typer.echo(
+                f"`wetloop review --web` needs the server extra (missing: {', '.join(missing)}); install it with:\n  {INSTALL_HINT}",
+                err=True,
+            )
             raise typer.Exit(2)
         if approve_all or approve or reject or edit:
             raise ReviewError("--web takes the decisions on the page; leave out --approve, --reject, --edit and --approve-all")
         from .web import serve_review
 
         with _open(run_dir) as c:
-            serve_review(c, port=port, reviewer=by, announce=lambda text: out.print(text, soft_wrap=True, markup=False, highlight=False))
+            serve_review(
+                c, port=port, reviewer=by, announce=lambda text: out.print(text, soft_wrap=True, markup=False, highlight=False)
+            )
             _drive(c, c.outcome())
         return
     with _open(run_dir) as c:
@@ -174,8 +202,11 @@ def review_cmd(
         flags = bool(approve_all or approve or reject or edit)
         if not flags and not sys.stdin.isatty():
             raise ReviewError("no decisions given; pass --approve-all, or --approve/--reject/--edit per proposal")
-        decisions = _decisions_from_flags(c.spec, payload, reviewer, approve_all, approve or [], reject or [], edit or []) if flags \
+        decisions = (
+            _decisions_from_flags(c.spec, payload, reviewer, approve_all, approve or [], reject or [], edit or [])
+            if flags
             else _decisions_interactive(c.spec, payload, reviewer)
+        )
         _drive(c, c.review(decisions))
 
 
@@ -186,7 +217,15 @@ def _print_review(payload: dict[str, Any]) -> None:
     for p in payload["selected"]:
         s = p["score"]
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        table.add_row(str(p["index"]), p["describe"], fmt(s["expected_value"]), fmt(s["value_std"]), fmt(s["p_unsafe"]), fmt(s["info_gain"]), p["hypothesis_id"] or "")
+        table.add_row(
+            str(p["index"]),
+            p["describe"],
+            fmt(s["expected_value"]),
+            fmt(s["value_std"]),
+            fmt(s["p_unsafe"]),
+            fmt(s["info_gain"]),
+            p["hypothesis_id"] or "",
+        )
     out.print(table)
     for r in payload["removed"][:10]:
         out.print(f"  removed for safety: {r['describe']}: {r['reason']}")
@@ -196,7 +235,10 @@ def _parse_edit(spec: CampaignSpec, text: str, base: dict[str, Any]) -> Interven
     x = parse_edit_text(spec, base, text)  # the web page reads its edits with the same parser
     problems = x.violations(spec)
     if problems:
-        raise ReviewError("edit refused: " + "; ".join(problems) + ". Nothing was submitted; review again with values inside the limits.", decision=text)
+        raise ReviewError(
+            "edit refused: " + "; ".join(problems) + ". Nothing was submitted; review again with values inside the limits.",
+            decision=text,
+        )
     return x
 
 
@@ -227,7 +269,9 @@ def _decisions_from_flags(spec, payload, by, approve_all, approve, reject, edit)
         n, _, values = item.partition(":")
         i = index(n, f"--edit {item!r}")
         edited = _parse_edit(spec, values, by_index[i]["values"])
-        chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review")
+        chosen[i] = Decision(
+            proposal_key=by_index[i]["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review"
+        )
     for i, p in by_index.items():
         if i not in chosen:
             if not approve_all:
@@ -249,7 +293,9 @@ def _decisions_interactive(spec, payload, by) -> list[Decision]:
                     decisions.append(Decision(proposal_key=p["proposal_key"], action="reject", by=by, reason=reason))
                 elif choice.startswith("e"):
                     edited = _parse_edit(spec, typer.prompt("new values (name=value,...)"), p["values"])
-                    decisions.append(Decision(proposal_key=p["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review"))
+                    decisions.append(
+                        Decision(proposal_key=p["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review")
+                    )
                 else:
                     continue
                 break
@@ -271,12 +317,18 @@ def status(run_dir: DirOpt = None) -> None:
         for o in obs.values():
             by_status[o.status] = by_status.get(o.status, 0) + 1
         out.print(f"campaign {cid} ({c.spec.name}) in {c.run_dir}")
-        out.print(f"experiments: {store.count(cid, 'experiment')} approved, {store.count(cid, 'submission')} submitted, results {by_status or '{}'}")
+        out.print(
+            f"experiments: {store.count(cid, 'experiment')} approved, {store.count(cid, 'submission')} submitted, results {by_status or '{}'}"
+        )
         out.print(f"world-model versions: {store.count(cid, 'model')}; invalid proposals: {store.count(cid, 'invalid_proposal')}")
         for q in store.records(cid, "quarantine"):
             out.print(f"[yellow]quarantined[/] result of {q.payload['experiment_key']}: {q.payload['reason']}")
         pending = c.pending_review()
-        out.print(f"waiting for review of round {pending['round']}" if pending else ("finished" if c.outcome().done else "stopped; `wetloop resume` continues it"))
+        out.print(
+            f"waiting for review of round {pending['round']}"
+            if pending
+            else ("finished" if c.outcome().done else "stopped; `wetloop resume` continues it")
+        )
         for row in summary_rows(store, cid):
             out.print("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
 
@@ -295,8 +347,8 @@ def report(run_dir: DirOpt = None) -> None:
 def bench_patient(
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of both campaigns.")] = 0,
-    patient: Annotated[Optional[str], typer.Option(help="simglucose patient (default: the spec's).")] = None,
-    work_dir: Annotated[Optional[Path], typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
+    patient: Annotated[str | None, typer.Option(help="simglucose patient (default: the spec's).")] = None,
+    work_dir: Annotated[Path | None, typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
 ) -> None:
     """Our campaign vs random search vs the simulator's own controller; calibration; rollout speed."""
     from .configuration import AgentSettings
@@ -312,18 +364,30 @@ def bench_patient(
 @bench_app.command("screen")
 def bench_screen_cmd(
     screen: Annotated[list[str], typer.Option("--screen", help="Screen name (repeatable), e.g. IFNG.")] = ["IFNG"],  # noqa: B006
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Directory with ground_truth_<screen>.csv (default: the registered screens).")] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option("--data-dir", help="Directory with ground_truth_<screen>.csv (default: the registered screens)."),
+    ] = None,
     rounds: Annotated[int, typer.Option(help="Rounds per campaign.")] = 5,
     batch: Annotated[int, typer.Option(help="Genes per round.")] = 128,
     seeds: Annotated[int, typer.Option(help="Seeds (campaigns) per screen.")] = 10,
-    shuffle_feedback: Annotated[bool, typer.Option("--shuffle-feedback", help="Control: the lab permutes its answers among the genes tested.")] = False,
-    keep_essentials: Annotated[bool, typer.Option("--keep-essentials", help="Ablation: our campaign may test core-essential genes (exclude_core_essential: false).")] = False,
+    shuffle_feedback: Annotated[
+        bool, typer.Option("--shuffle-feedback", help="Control: the lab permutes its answers among the genes tested.")
+    ] = False,
+    keep_essentials: Annotated[
+        bool,
+        typer.Option(
+            "--keep-essentials", help="Ablation: our campaign may test core-essential genes (exclude_core_essential: false)."
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
     world = get_world("crispr_screen")
-    figures = [world.bench(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print,
-                           exclude_essential=not keep_essentials) for s in screen]
+    figures = [
+        world.bench(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print, exclude_essential=not keep_essentials)
+        for s in screen
+    ]
     emit_figures(figures, json_out, world.print_bench)
 
 

@@ -12,7 +12,6 @@ __all__ = ["LLMSettings", "AgentSettings"]
 # Worlds whose experiments are single genes of a screen (ScreenWorldModel, ScreenPlanner, screen report)
 
 
-
 class LLMSettings(StrictSettings):
     """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server ...).
 

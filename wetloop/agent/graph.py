@@ -23,7 +23,6 @@ from rich.console import Console
 
 from wetloop.campaign import (
     CampaignSpec,
-    get_world,
     CampaignStore,
     Decision,
     Experiment,
@@ -32,6 +31,7 @@ from wetloop.campaign import (
     Observation,
     Proposal,
     Ranking,
+    get_world,
 )
 from wetloop.lab_adapters import ExperimentRejected, Lab
 from wetloop.planners import EmptyMenu, Planner
@@ -110,15 +110,21 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     ctx = runtime.context
     rnd = state.get("round", 0) + 1
     pctx = ProposalContext(
-        spec=ctx.spec, round=rnd, history=history(ctx), hypotheses=list(ctx.store.hypotheses(ctx.campaign_id).values()),
-        n_candidates=ctx.settings.candidates_per_round, seed=ctx.spec.seed,
+        spec=ctx.spec,
+        round=rnd,
+        history=history(ctx),
+        hypotheses=list(ctx.store.hypotheses(ctx.campaign_id).values()),
+        n_candidates=ctx.settings.candidates_per_round,
+        seed=ctx.spec.seed,
     )
     reply = ctx.proposer.propose(pctx)
     for problem in reply.problems:
         ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": None, "reason": problem, "source": reply.source}, round=rnd)
     if ctx.proposer is not ctx.fallback and (rejected := _all_rejected(ctx, rnd, reply)) is not None:
         for raw, reason in rejected:  # recorded here: these candidates never reach `validate`
-            ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": reply.source}, round=rnd)
+            ctx.store.append(
+                ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": reply.source}, round=rnd
+            )
         why = "; ".join(reply.problems) or "none passed validation"
         _say(ctx, rnd, f"[yellow]{reply.source} proposer gave no valid candidates ({why}); using the offline proposer[/]")
         reply = ctx.fallback.propose(pctx)
@@ -129,8 +135,11 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
 
 def _raw_candidates(rnd: int, reply: ProposerReply) -> list[dict[str, Any]]:
     """The reply's candidates as the state carries them, each with the id of its hypothesis."""
-    return [{"values": c.values, "rationale": c.rationale, "hypothesis_id": _hypothesis_id(rnd, d.statement), "source": reply.source}
-            for d in reply.hypotheses for c in d.candidates]
+    return [
+        {"values": c.values, "rationale": c.rationale, "hypothesis_id": _hypothesis_id(rnd, d.statement), "source": reply.source}
+        for d in reply.hypotheses
+        for c in d.candidates
+    ]
 
 
 def _hypothesis_id(rnd: int, statement: str) -> str:
@@ -153,8 +162,13 @@ def _record_hypotheses(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list
     for draft in reply.hypotheses:
         hid = _hypothesis_id(rnd, draft.statement)
         if hid not in known:
-            ctx.store.append(ctx.campaign_id, "hypothesis", Hypothesis(id=hid, statement=draft.statement, source=reply.source, round=rnd),
-                             round=rnd, key=hid)
+            ctx.store.append(
+                ctx.campaign_id,
+                "hypothesis",
+                Hypothesis(id=hid, statement=draft.statement, source=reply.source, round=rnd),
+                round=rnd,
+                key=hid,
+            )
             known.add(hid)
     return _raw_candidates(rnd, reply)
 
@@ -170,7 +184,9 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
         if proposal is None:
             invalid += 1
             if fresh:
-                ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, round=rnd)
+                ctx.store.append(
+                    ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, round=rnd
+                )
             continue
         seen.add(proposal.intervention.key())
         valid.append(proposal)
@@ -199,7 +215,9 @@ def _check_candidate(
         return None, f"already run: {x.describe(spec)}"
     if x.key() in seen:
         return None, f"duplicate of another candidate this round: {x.describe(spec)}"
-    return Proposal(intervention=x, hypothesis_id=raw.get("hypothesis_id"), rationale=raw.get("rationale", ""), source=raw.get("source", "")), ""
+    return Proposal(
+        intervention=x, hypothesis_id=raw.get("hypothesis_id"), rationale=raw.get("rationale", ""), source=raw.get("source", "")
+    ), ""
 
 
 def simulate(state: LoopState, runtime: Ctx) -> Command[Literal["rank"]]:
@@ -213,8 +231,12 @@ def simulate(state: LoopState, runtime: Ctx) -> Command[Literal["rank"]]:
     proposals = [Proposal.model_validate(p) for p in state["candidates"]]
     model = world.botorch_model()
     samples = model.posterior(world.encode([p.intervention for p in proposals]).unsqueeze(-2)).values
-    _say(ctx, rnd, f"simulated {len(proposals)} candidates x {samples.shape[1]} trajectory samples "
-         f"({model.members} members) in {time.perf_counter() - t0:.2f} s")
+    _say(
+        ctx,
+        rnd,
+        f"simulated {len(proposals)} candidates x {samples.shape[1]} trajectory samples "
+        f"({model.members} members) in {time.perf_counter() - t0:.2f} s",
+    )
     return Command(goto="rank")
 
 

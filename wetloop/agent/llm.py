@@ -56,8 +56,9 @@ def reply_schema(spec: CampaignSpec, max_candidates: int = 48, max_hypotheses: i
         statement=(str, Field(description="a clear, testable hypothesis about the system")),
         candidates=(list[candidate], Field(json_schema_extra={"maxItems": max_candidates})),  # type: ignore[valid-type]
     )
-    return create_model("ProposerReplySchema",
-                        hypotheses=(list[hypothesis], Field(json_schema_extra={"maxItems": max_hypotheses})))  # type: ignore[valid-type]
+    return create_model(
+        "ProposerReplySchema", hypotheses=(list[hypothesis], Field(json_schema_extra={"maxItems": max_hypotheses}))
+    )  # type: ignore[valid-type]
 
 
 def _field(v: Variable) -> tuple[Any, Any]:
@@ -70,7 +71,8 @@ def _field(v: Variable) -> tuple[Any, Any]:
     if v.kind == "set":
         return list[_set_entry(v)], Field(  # type: ignore[misc]
             description=f"{about}: between {v.min_items} and {v.most_items} items, each with its level; an item at most once",
-            json_schema_extra={"minItems": v.min_items, "maxItems": v.most_items})
+            json_schema_extra={"minItems": v.min_items, "maxItems": v.most_items},
+        )
     limits: dict[str, Any] = {"minimum": v.lower, "maximum": v.upper}
     if v.kind == "integer":  # parsed as a float, so 2.5 reaches validation (and its reason) instead of failing the reply
         limits = {"type": "integer", "minimum": int(v.lower), "maximum": int(v.upper)}  # type: ignore[arg-type]
@@ -94,8 +96,10 @@ def _limits(v: Variable) -> str:
     if v.kind == "categorical":
         return f"- {v.name}: a name{' (' + ', '.join(v.choices) + ')' if v.choices else ''}{about}"
     if v.kind == "set":
-        return (f"- {v.name}: a list of {v.min_items} to {v.most_items} items from {', '.join(v.items or ())}, "
-                f"each once with a level ({', '.join(v.levels)}){about}")
+        return (
+            f"- {v.name}: a list of {v.min_items} to {v.most_items} items from {', '.join(v.items or ())}, "
+            f"each once with a level ({', '.join(v.levels)}){about}"
+        )
     whole = "whole number " if v.kind == "integer" else ""
     return f"- {v.name}{f' ({v.unit})' if v.unit else ''}: {whole}{v.lower:g} to {v.upper:g}{about}"
 
@@ -132,8 +136,10 @@ class LLMProposer:
         except (ValidationError, ValueError) as exc:
             return self._problem(f"the LLM reply did not match the schema: {_first_line(exc)}")
         except openai.LengthFinishReasonError:
-            return self._problem(f"the LLM reply was cut off at max_tokens={self.limits.max_tokens} before it was complete; "
-                                 "raise WETLOOP_LLM_MAX_TOKENS, or ask for fewer candidates per round")
+            return self._problem(
+                f"the LLM reply was cut off at max_tokens={self.limits.max_tokens} before it was complete; "
+                "raise WETLOOP_LLM_MAX_TOKENS, or ask for fewer candidates per round"
+            )
         except openai.OpenAIError as exc:
             return self._problem(f"the LLM endpoint failed: {type(exc).__name__}: {_first_line(exc)}")
         message = completion.choices[0].message
@@ -150,14 +156,22 @@ class LLMProposer:
         """The parsed reply as drafts, cut to the schema's list bounds (an endpoint may ignore `maxItems`)."""
         spec, given = ctx.spec, parsed.hypotheses  # type: ignore[attr-defined]
         hyps = [
-            HypothesisDraft(statement=h.statement, candidates=[
-                CandidateDraft(values={v.name: _value(v, getattr(c, v.name)) for v in spec.interventions}, rationale=c.rationale)
-                for c in h.candidates[: ctx.n_candidates]])
+            HypothesisDraft(
+                statement=h.statement,
+                candidates=[
+                    CandidateDraft(
+                        values={v.name: _value(v, getattr(c, v.name)) for v in spec.interventions}, rationale=c.rationale
+                    )
+                    for c in h.candidates[: ctx.n_candidates]
+                ],
+            )
             for h in given[: self.limits.max_hypotheses]
         ]
         cut = len(given) > self.limits.max_hypotheses or any(len(h.candidates) > ctx.n_candidates for h in given)
-        dropped = (f"the LLM listed more than {self.limits.max_hypotheses} hypotheses or more than {ctx.n_candidates} "
-                   "candidates under one; the rest were dropped")
+        dropped = (
+            f"the LLM listed more than {self.limits.max_hypotheses} hypotheses or more than {ctx.n_candidates} "
+            "candidates under one; the rest were dropped"
+        )
         problems = [dropped] if cut else []
         return ProposerReply(source=self.name, hypotheses=hyps, problems=problems)
 
@@ -177,9 +191,13 @@ def _first_line(exc: Exception) -> str:
 def user_prompt(ctx: ProposalContext) -> str:
     spec = ctx.spec
     variables = "\n".join(_limits(v) for v in spec.interventions)
-    safety = "\n".join(
-        f"- {s.name}: P({s.describe()}{' at any time' if s.series else ''}) must stay under {s.max_probability:g}" for s in spec.safety
-    ) or "- none"
+    safety = (
+        "\n".join(
+            f"- {s.name}: P({s.describe()}{' at any time' if s.series else ''}) must stay under {s.max_probability:g}"
+            for s in spec.safety
+        )
+        or "- none"
+    )
     objective = f"{spec.objective.direction} the readout `{spec.objective.readout}`"
     return render_prompt(
         "propose_user",
@@ -231,6 +249,5 @@ def _hypotheses_text(ctx: ProposalContext) -> str:
     if not ctx.hypotheses:
         return "None yet."
     return "\n".join(
-        f"- [{h.status}] {h.statement} (for: {len(h.evidence_for)}, against: {len(h.evidence_against)})"
-        for h in ctx.hypotheses
+        f"- [{h.status}] {h.statement} (for: {len(h.evidence_for)}, against: {len(h.evidence_against)})" for h in ctx.hypotheses
     )

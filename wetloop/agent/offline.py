@@ -51,8 +51,12 @@ class OfflineProposer:
         """Hypotheses with candidates for round `ctx.round` (see the module docstring)."""
         open_names = [v.name for v in ctx.spec.interventions if v.kind == "categorical" and v.choices is None]
         if open_names:  # only the world knows these names: its own proposer (World.offline_proposer) runs instead
-            return ProposerReply(source=self.name, problems=[
-                f"variable(s) {open_names} take names only world {ctx.spec.world!r} knows; it brings no offline proposer"])
+            return ProposerReply(
+                source=self.name,
+                problems=[
+                    f"variable(s) {open_names} take names only world {ctx.spec.world!r} knows; it brings no offline proposer"
+                ],
+            )
         rng = np.random.default_rng([ctx.seed, ctx.round])
         safe = safe_history(ctx)
         if not safe:
@@ -79,10 +83,15 @@ class OfflineProposer:
             candidates=self._design(spec, lo, hi, ctx.n_candidates, rng, "space-filling point of the start region"),
         )
 
-    def _design(self, spec: CampaignSpec, lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator, why: str) -> list[CandidateDraft]:
+    def _design(
+        self, spec: CampaignSpec, lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator, why: str
+    ) -> list[CandidateDraft]:
         """n Sobol points of the numeric box [lo, hi] (unit cube), other variables drawn at random."""
         points = _sobol(len(lo), n, rng)
-        return [CandidateDraft(values=_values(spec, lo + p * (hi - lo), lambda v: random_value(v, rng)), rationale=why) for p in points]
+        return [
+            CandidateDraft(values=_values(spec, lo + p * (hi - lo), lambda v: random_value(v, rng)), rationale=why)
+            for p in points
+        ]
 
     # -- later rounds --------------------------------------------------------------------------
     def _explore(self, ctx: ProposalContext, safe: Safe, n: int, rng: np.random.Generator) -> HypothesisDraft:
@@ -183,8 +192,12 @@ def _moved_set(var: Variable, chosen: dict[str, str], rng: np.random.Generator) 
     """Add an unused item, remove one, swap one for an unused item (same level), or flip one's level,
     whichever the item limits allow, chosen at random."""
     unused, picked = [i for i in var.items or () if i not in chosen], sorted(chosen)
-    allowed = {"add": len(chosen) < var.most_items and unused, "remove": len(chosen) > var.min_items,
-               "swap": picked and unused, "flip": picked and len(var.levels) > 1}
+    allowed = {
+        "add": len(chosen) < var.most_items and unused,
+        "remove": len(chosen) > var.min_items,
+        "swap": picked and unused,
+        "flip": picked and len(var.levels) > 1,
+    }
     moves = [m for m, ok in allowed.items() if ok]
     if not moves:
         return chosen

@@ -22,15 +22,38 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from wetloop.campaign import (
+    Band,
+    CampaignSpec,
+    CampaignStore,
+    Decision,
+    Experiment,
+    Hypothesis,
+    Observation,
+    RankedProposal,
+    Ranking,
+    Trajectory,
     get_world,
-    Band, CampaignSpec, CampaignStore, Decision, Experiment, Hypothesis, Observation, RankedProposal, Ranking,
-    Trajectory, glucose_range, glucose_readouts, observed_safe, observed_unsafe,
+    glucose_range,
+    glucose_readouts,
+    observed_safe,
+    observed_unsafe,
 )
 
-
 __all__ = [
-    "SURPRISE_FRACTION", "CampaignView", "band_figure", "Outcome", "ReportPaths", "load_view", "objective_figure", "render_html",
-    "render_markdown", "rows_of", "summary_rows", "surprise_fraction", "trajectory_figure", "write_report",
+    "SURPRISE_FRACTION",
+    "CampaignView",
+    "band_figure",
+    "Outcome",
+    "ReportPaths",
+    "load_view",
+    "objective_figure",
+    "render_html",
+    "render_markdown",
+    "rows_of",
+    "summary_rows",
+    "surprise_fraction",
+    "trajectory_figure",
+    "write_report",
 ]
 
 SURPRISE_FRACTION = 0.3
@@ -116,8 +139,11 @@ class CampaignView:
         """The best observed objective among days shown safe (`campaign.observed_safe`, as the planner and
         the proposers count them: an unsafe regimen, or one whose safety is unknown, answers no question)."""
         safe = [
-            o for o in self.outcomes
-            if o.objective is not None and o.observation is not None and observed_safe(self.spec, o.observation)
+            o
+            for o in self.outcomes
+            if o.objective is not None
+            and o.observation is not None
+            and observed_safe(self.spec, o.observation)
             and (up_to_round is None or o.experiment.round <= up_to_round)
         ]
         return max(safe, key=lambda o: self.spec.objective.utility(o.objective), default=None)  # type: ignore[arg-type]
@@ -150,13 +176,23 @@ def load_view(store: CampaignStore, campaign_id: str) -> CampaignView:
     spec, rankings = store.spec(campaign_id), tuple(store.rankings(campaign_id))
     observations, chosen = store.observations(campaign_id), _selected_by_round(rankings)
     outcomes = tuple(
-        Outcome(e, (obs := observations.get(e.key)), _objective(spec, obs), _unsafe(spec, obs),
-                chosen.get(e.round, {}).get(e.intervention.key()))
+        Outcome(
+            e,
+            (obs := observations.get(e.key)),
+            _objective(spec, obs),
+            _unsafe(spec, obs),
+            chosen.get(e.round, {}).get(e.intervention.key()),
+        )
         for e in store.experiments(campaign_id)
     )
     decisions = tuple((r.round, Decision.model_validate(r.payload)) for r in store.records(campaign_id, "decision"))
     return CampaignView(
-        campaign_id, spec, outcomes, rankings, decisions, tuple(store.hypotheses(campaign_id).values()),
+        campaign_id,
+        spec,
+        outcomes,
+        rankings,
+        decisions,
+        tuple(store.hypotheses(campaign_id).values()),
         tuple(r.payload for r in store.records(campaign_id, "model")),
         tuple(r.payload for r in store.records(campaign_id, "invalid_proposal")),
     )
@@ -174,16 +210,18 @@ def rows_of(view: CampaignView) -> list[dict[str, Any]]:
         observed = [o for o in this if o.objective is not None]
         predicted = [o.predicted.score.expected_value for o in observed if o.predicted is not None]
         best = view.best(up_to_round=rnd)
-        rows.append({
-            "round": rnd,
-            "experiments": len(this),
-            "observed": len(observed),
-            "best_objective": best.objective if best else None,
-            "best_intervention": best.experiment.intervention.describe(view.spec) if best else None,
-            "unsafe_days": sum(o.unsafe for o in this),
-            "predicted_mean": _mean([p for p in predicted if p is not None]),
-            "observed_mean": _mean([o.objective for o in observed]),  # type: ignore[misc]
-        })
+        rows.append(
+            {
+                "round": rnd,
+                "experiments": len(this),
+                "observed": len(observed),
+                "best_objective": best.objective if best else None,
+                "best_intervention": best.experiment.intervention.describe(view.spec) if best else None,
+                "unsafe_days": sum(o.unsafe for o in this),
+                "predicted_mean": _mean([p for p in predicted if p is not None]),
+                "observed_mean": _mean([o.objective for o in observed]),  # type: ignore[misc]
+            }
+        )
     return rows
 
 
@@ -211,13 +249,22 @@ def _observed_traces(view: CampaignView) -> list[go.Scatter]:
     pts = [o for o in view.outcomes if o.objective is not None]
     xs = _spread([o.experiment.round for o in pts], -1.0)
     traces = []
-    for unsafe, name, marker in ((False, "observed", dict(color=_OBSERVED, size=9)),
-                                 (True, "observed, unsafe day", dict(color=_UNSAFE, size=12, symbol="x"))):
+    for unsafe, name, marker in (
+        (False, "observed", dict(color=_OBSERVED, size=9)),
+        (True, "observed, unsafe day", dict(color=_UNSAFE, size=12, symbol="x")),
+    ):
         keep = [i for i, o in enumerate(pts) if o.unsafe == unsafe]
         if keep:
-            traces.append(go.Scatter(
-                x=[xs[i] for i in keep], y=[pts[i].objective for i in keep], mode="markers", name=name, marker=marker,
-                hovertext=[pts[i].experiment.intervention.describe(view.spec) for i in keep]))
+            traces.append(
+                go.Scatter(
+                    x=[xs[i] for i in keep],
+                    y=[pts[i].objective for i in keep],
+                    mode="markers",
+                    name=name,
+                    marker=marker,
+                    hovertext=[pts[i].experiment.intervention.describe(view.spec) for i in keep],
+                )
+            )
     return traces
 
 
@@ -226,10 +273,14 @@ def _predicted_trace(view: CampaignView) -> go.Scatter | None:
     if not picks:
         return None
     return go.Scatter(
-        x=_spread([rnd for rnd, _ in picks], 1.0), y=[p.score.expected_value for _, p in picks], mode="markers",
-        name="predicted (selected, ±1 sd)", marker=dict(color=_PREDICTED, size=8, symbol="diamond"),
+        x=_spread([rnd for rnd, _ in picks], 1.0),
+        y=[p.score.expected_value for _, p in picks],
+        mode="markers",
+        name="predicted (selected, ±1 sd)",
+        marker=dict(color=_PREDICTED, size=8, symbol="diamond"),
         error_y=dict(type="data", array=[p.score.value_std or 0.0 for _, p in picks], visible=True),
-        hovertext=[p.proposal.intervention.describe(view.spec) for _, p in picks])
+        hovertext=[p.proposal.intervention.describe(view.spec) for _, p in picks],
+    )
 
 
 def objective_figure(view: CampaignView) -> go.Figure:
@@ -239,14 +290,26 @@ def objective_figure(view: CampaignView) -> go.Figure:
     fig = go.Figure(_observed_traces(view))
     rows = [r for r in rows_of(view) if r["best_objective"] is not None]
     if rows:
-        fig.add_trace(go.Scatter(x=[r["round"] for r in rows], y=[r["best_objective"] for r in rows],
-                                 mode="lines+markers", line=dict(shape="hv", color="#2ca02c"), name="best safe so far"))
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in rows],
+                y=[r["best_objective"] for r in rows],
+                mode="lines+markers",
+                line=dict(shape="hv", color="#2ca02c"),
+                name="best safe so far",
+            )
+        )
     if (predicted := _predicted_trace(view)) is not None:
         fig.add_trace(predicted)
-    fig.update_layout(template="plotly_white", height=420, margin=dict(t=40, b=40),
-                      title=f"{view.spec.objective.readout} per round ({view.spec.objective.direction})",
-                      xaxis=dict(title="round", dtick=1), yaxis=dict(title=view.spec.objective.readout),
-                      legend=dict(orientation="h", y=-0.18))
+    fig.update_layout(
+        template="plotly_white",
+        height=420,
+        margin=dict(t=40, b=40),
+        title=f"{view.spec.objective.readout} per round ({view.spec.objective.direction})",
+        xaxis=dict(title="round", dtick=1),
+        yaxis=dict(title=view.spec.objective.readout),
+        legend=dict(orientation="h", y=-0.18),
+    )
     return fig
 
 
@@ -268,16 +331,51 @@ def _panel(fig: go.Figure, band: Band, traj: Trajectory | None, spec: CampaignSp
     t = np.asarray(band.times_min) / 60.0
     add = lambda trace: fig.add_trace(trace, row=cell[0], col=cell[1])  # noqa: E731
     add(go.Scatter(x=t, y=band.lower, line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup="band"))
-    add(go.Scatter(x=t, y=band.upper, fill="tonexty", fillcolor=_BAND, line=dict(width=0), legendgroup="band",
-                   name=f"predicted {band.level:.0%} interval", showlegend=first))
-    add(go.Scatter(x=t, y=band.median, line=dict(color=_PREDICTED, dash="dash"), name="predicted median",
-                   legendgroup="median", showlegend=first))
+    add(
+        go.Scatter(
+            x=t,
+            y=band.upper,
+            fill="tonexty",
+            fillcolor=_BAND,
+            line=dict(width=0),
+            legendgroup="band",
+            name=f"predicted {band.level:.0%} interval",
+            showlegend=first,
+        )
+    )
+    add(
+        go.Scatter(
+            x=t,
+            y=band.median,
+            line=dict(color=_PREDICTED, dash="dash"),
+            name="predicted median",
+            legendgroup="median",
+            showlegend=first,
+        )
+    )
     if traj is not None and band.series in traj.series:
-        add(go.Scatter(x=np.asarray(traj.times_min) / 60.0, y=traj.series[band.series], line=dict(color="black"),
-                       name=f"observed {band.series}", legendgroup="observed", showlegend=first))
+        add(
+            go.Scatter(
+                x=np.asarray(traj.times_min) / 60.0,
+                y=traj.series[band.series],
+                line=dict(color="black"),
+                name=f"observed {band.series}",
+                legendgroup="observed",
+                showlegend=first,
+            )
+        )
     for limit in (s for s in spec.safety if s.series == band.series):
-        add(go.Scatter(x=[t[0], t[-1]], y=[limit.below] * 2, mode="lines", line=dict(color=_UNSAFE, dash="dot"),
-                       name=f"{limit.name} (< {limit.below:g})", legendgroup=limit.name, showlegend=first))
+        add(
+            go.Scatter(
+                x=[t[0], t[-1]],
+                y=[limit.below] * 2,
+                mode="lines",
+                line=dict(color=_UNSAFE, dash="dot"),
+                name=f"{limit.name} (< {limit.below:g})",
+                legendgroup=limit.name,
+                showlegend=first,
+            )
+        )
 
 
 def band_figure(spec: CampaignSpec, panels: Sequence[tuple[str, Band, Trajectory | None]], row_height: int = 280) -> go.Figure:
@@ -286,8 +384,14 @@ def band_figure(spec: CampaignSpec, panels: Sequence[tuple[str, Band, Trajectory
     and, for glucose, the spec's target range shaded. The review page draws proposals with it."""
     cols = min(4, len(panels))
     nrows = math.ceil(len(panels) / cols)
-    fig = make_subplots(nrows, cols, subplot_titles=[title for title, _, _ in panels], shared_yaxes=True,
-                        horizontal_spacing=0.03, vertical_spacing=90 / (row_height * nrows))
+    fig = make_subplots(
+        nrows,
+        cols,
+        subplot_titles=[title for title, _, _ in panels],
+        shared_yaxes=True,
+        horizontal_spacing=0.03,
+        vertical_spacing=90 / (row_height * nrows),
+    )
     for i, (_, band, traj) in enumerate(panels):
         _panel(fig, band, traj, spec, (i // cols + 1, i % cols + 1), first=i == 0)
     if panels[0][1].series == "glucose":
@@ -295,13 +399,20 @@ def band_figure(spec: CampaignSpec, panels: Sequence[tuple[str, Band, Trajectory
         fig.add_hrect(y0=low, y1=high, fillcolor="#2ca02c", opacity=0.1, line_width=0, row="all", col="all")
     fig.update_annotations(font_size=11)
     fig.update_xaxes(title_text="hour", row=nrows)
-    fig.update_layout(template="plotly_white", height=row_height * nrows + 120, margin=dict(t=60, b=40),
-                      legend=dict(orientation="h", y=-0.08 - 0.1 / nrows))
+    fig.update_layout(
+        template="plotly_white",
+        height=row_height * nrows + 120,
+        margin=dict(t=60, b=40),
+        legend=dict(orientation="h", y=-0.08 - 0.1 / nrows),
+    )
     return fig
 
 
 def trajectory_figure(
-    view: CampaignView, series: str = "glucose", last_rounds: int = 3, threshold: float = SURPRISE_FRACTION,
+    view: CampaignView,
+    series: str = "glucose",
+    last_rounds: int = 3,
+    threshold: float = SURPRISE_FRACTION,
     rounds: Collection[int] | None = None,
 ) -> go.Figure:
     """`band_figure` of every experiment of `rounds` (default: the last `last_rounds`) that had a
@@ -310,10 +421,13 @@ def trajectory_figure(
     if not shown:
         fig = go.Figure(layout=dict(template="plotly_white", height=200))
         return fig.add_annotation(text=f"no predicted {series} bands yet", showarrow=False)
-    return band_figure(view.spec, [
-        (_panel_title(o, view.spec, threshold), o.band, o.observation.trajectory if o.observation else None)  # type: ignore[misc]
-        for o in shown
-    ])
+    return band_figure(
+        view.spec,
+        [
+            (_panel_title(o, view.spec, threshold), o.band, o.observation.trajectory if o.observation else None)  # type: ignore[misc]
+            for o in shown
+        ],
+    )
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -353,14 +467,20 @@ def _proposal_names(view: CampaignView) -> dict[str, str]:
 
 def render_html(view: CampaignView, threshold: float = SURPRISE_FRACTION) -> str:
     """The whole report page as one string (template `templates/report.html`, autoescaped)."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters.update(num=_num, short=_short)
     surprises = [o for o in view.outcomes if o.surprise is not None and o.surprise > threshold]
     return env.get_template("report.html").render(
-        view=view, spec=view.spec, rows=rows_of(view), best=view.best(), figures=_figures_html(view, threshold),
-        ranking=view.rankings[-1] if view.rankings else None, surprises=surprises, threshold=threshold,
-        names=_proposal_names(view), glucose_range=glucose_range(view.spec),
+        view=view,
+        spec=view.spec,
+        rows=rows_of(view),
+        best=view.best(),
+        figures=_figures_html(view, threshold),
+        ranking=view.rankings[-1] if view.rankings else None,
+        surprises=surprises,
+        threshold=threshold,
+        names=_proposal_names(view),
+        glucose_range=glucose_range(view.spec),
     )
 
 
@@ -383,9 +503,12 @@ def _md_best(view: CampaignView) -> list[str]:
     same = [o for o in observed if o.experiment.intervention.key() == best.experiment.intervention.key()]
     bad = sum(o.unsafe for o in same)
     safety = "no day with it was unsafe" if not bad else f"{bad} of its {len(same)} days were unsafe"
-    return [f"**Best intervention:** {best.experiment.intervention.describe(view.spec)} — observed "
-            f"{view.spec.objective.readout} = {_num(best.objective)} in round {best.experiment.round}; {safety}.",
-            "", tally]
+    return [
+        f"**Best intervention:** {best.experiment.intervention.describe(view.spec)} — observed "
+        f"{view.spec.objective.readout} = {_num(best.objective)} in round {best.experiment.round}; {safety}.",
+        "",
+        tally,
+    ]
 
 
 def render_markdown(view: CampaignView, html_path: Path) -> str:
@@ -393,8 +516,9 @@ def render_markdown(view: CampaignView, html_path: Path) -> str:
     lines = [f"# Campaign {view.campaign_id}", "", f"**Question:** {view.spec.question}", "", *_md_best(view)]
     rows = rows_of(view)
     lines += ["", "## Rounds", "", *(_md_table(rows) if rows else ["No rounds yet."])]
-    hyps = [f"- **{h.status}** ({len(h.evidence_for)} for, {len(h.evidence_against)} against): {h.statement}"
-            for h in view.hypotheses]
+    hyps = [
+        f"- **{h.status}** ({len(h.evidence_for)} for, {len(h.evidence_against)} against): {h.statement}" for h in view.hypotheses
+    ]
     lines += ["", "## Hypotheses", "", *(hyps or ["None stated yet."])]
     return "\n".join([*lines, "", f"Full report: {html_path}", ""])
 

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from wetloop.campaign import CampaignSpec, CampaignStore, Decision, get_world
 from wetloop.lab_adapters import Lab, make_lab
-from wetloop.planners import Planner, PlannerConfig
+from wetloop.planners import PlannerConfig
 from wetloop.worldmodel import WorldModelConfig
 
 from .configuration import AgentSettings, LLMSettings
@@ -93,7 +93,9 @@ class Campaign:
         run_dir = Path(run_dir)
         get_world(spec.world).validate_spec(spec)  # every problem of the spec, before anything is written
         if (run_dir / RUN_FILE).exists():
-            raise RunDirError(f"{run_dir} already holds a campaign; `wetloop resume --dir {run_dir}` continues it, or pick another --dir")
+            raise RunDirError(
+                f"{run_dir} already holds a campaign; `wetloop resume --dir {run_dir}` continues it, or pick another --dir"
+            )
         run_dir.mkdir(parents=True, exist_ok=True)
         with CampaignStore(run_dir / "store.sqlite") as store:
             cid = store.create_campaign(spec)
@@ -111,10 +113,17 @@ class Campaign:
             self._lab = factory(self.spec, self.run_dir)
         offline = get_world(self.spec.world).offline_proposer() or OfflineProposer()
         return LoopContext(
-            spec=self.spec, campaign_id=self.campaign_id, store=self.store, lab=self._lab,
-            planner=self._make_planner(), proposer=self._proposer or self._make_proposer(offline),
-            fallback=offline, models_dir=self.run_dir / "models", settings=self.settings,
-            world_config=self._world_config, console=self.console,
+            spec=self.spec,
+            campaign_id=self.campaign_id,
+            store=self.store,
+            lab=self._lab,
+            planner=self._make_planner(),
+            proposer=self._proposer or self._make_proposer(offline),
+            fallback=offline,
+            models_dir=self.run_dir / "models",
+            settings=self.settings,
+            world_config=self._world_config,
+            console=self.console,
         )
 
     def _make_planner(self) -> Any:
@@ -157,7 +166,9 @@ class Campaign:
         """Where the campaign stands now, read from its last checkpoint (runs nothing)."""
         snapshot = self.graph.get_state(self._config)
         review = snapshot.interrupts[0].value if snapshot.interrupts else None
-        return RunOutcome(self.campaign_id, done=bool(snapshot.values.get("done")), round=snapshot.values.get("round", 0), review=review)
+        return RunOutcome(
+            self.campaign_id, done=bool(snapshot.values.get("done")), round=snapshot.values.get("round", 0), review=review
+        )
 
     def close(self) -> None:
         if self._lab is not None:

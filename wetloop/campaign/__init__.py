@@ -1,13 +1,14 @@
 """The shared language of the loop and the campaign store. Imports no other room."""
 
+from ._proposals import CandidateDraft, HypothesisDraft, ProposalContext, Proposer, ProposerReply, safe_history
 from ._readouts import (
     computed_readouts,
     event_happened,
-    readout_value,
     glucose_range,
     glucose_readouts,
     observed_safe,
     observed_unsafe,
+    readout_value,
     result_problem,
     safety_events,
     unsafe_readout_name,
@@ -28,14 +29,24 @@ from ._records import (
     Trajectory,
     Transition,
 )
+from ._settings import StrictSettings
 from ._spec import (
-    Budget, CampaignSpec, Cost, LabRef, Objective, Readout, SafetyLimit, Series, SetValue, Value, Variable, default_spec_path,
+    Budget,
+    CampaignSpec,
+    Cost,
+    LabRef,
+    Objective,
+    Readout,
+    SafetyLimit,
+    Series,
+    SetValue,
+    Value,
+    Variable,
+    default_spec_path,
     load_spec,
 )
-from ._worlds import WORLD_REGISTRY, get_world, register_world_class, world_names
-from ._proposals import CandidateDraft, HypothesisDraft, ProposalContext, Proposer, ProposerReply, safe_history
-from ._settings import StrictSettings
 from ._store import KINDS, CampaignStore, StoredRecord
+from ._worlds import WORLD_REGISTRY, get_world, register_world_class, world_names
 from .errors import (
     AppendOnlyViolation,
     CampaignNotFound,

@@ -11,8 +11,18 @@ import numpy as np
 from ._records import Observation
 from ._spec import CampaignSpec, Readout, SafetyLimit
 
-__all__ = ["glucose_readouts", "glucose_range", "unsafe_readout_name", "safety_events", "observed_unsafe", "observed_safe",
-           "result_problem", "readout_value", "computed_readouts", "event_happened"]
+__all__ = [
+    "glucose_readouts",
+    "glucose_range",
+    "unsafe_readout_name",
+    "safety_events",
+    "observed_unsafe",
+    "observed_safe",
+    "result_problem",
+    "readout_value",
+    "computed_readouts",
+    "event_happened",
+]
 
 
 def glucose_range(spec: CampaignSpec) -> tuple[float, float]:
@@ -136,9 +146,19 @@ def result_problem(key: str, obs: Observation, spec: CampaignSpec) -> str | None
     traj = obs.trajectory
     if traj is None:
         return None
-    negative = [name for name, unit in traj.units.items() if unit in ("mg/dL", "mmol/L") and min(traj.series.get(name, (0.0,))) < 0]
+    negative = [
+        name for name, unit in traj.units.items() if unit in ("mg/dL", "mmol/L") and min(traj.series.get(name, (0.0,))) < 0
+    ]
     if negative:
         return f"negative concentrations in {negative}"
-    outside = [s.name for s in spec.series if s.name in traj.series and traj.series[s.name] and (
-        (s.lower is not None and min(traj.series[s.name]) < s.lower - 1e-9) or (s.upper is not None and max(traj.series[s.name]) > s.upper + 1e-9))]
+    outside = [
+        s.name
+        for s in spec.series
+        if s.name in traj.series
+        and traj.series[s.name]
+        and (
+            (s.lower is not None and min(traj.series[s.name]) < s.lower - 1e-9)
+            or (s.upper is not None and max(traj.series[s.name]) > s.upper + 1e-9)
+        )
+    ]
     return f"series {outside} leave their declared physical bounds" if outside else None

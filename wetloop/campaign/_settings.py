@@ -29,7 +29,7 @@ class StrictSettings(BaseSettings):
         if not prefix or prefix == SHARED_PREFIX:
             return data
         known = {name.upper() for name in cls.model_fields}
-        unknown = sorted(k for k in os.environ if k.upper().startswith(prefix) and k.upper()[len(prefix):] not in known)
+        unknown = sorted(k for k in os.environ if k.upper().startswith(prefix) and k.upper()[len(prefix) :] not in known)
         if unknown:
             names = ", ".join(prefix + k for k in sorted(known))
             raise ValueError(f"unknown setting(s) in the environment: {unknown}; unset or correct them (known: {names})")

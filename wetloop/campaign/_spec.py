@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -124,7 +124,8 @@ class Variable(Frozen):
         if not self.min_items <= most <= len(self.items):
             raise ValueError(
                 f"variable {self.name!r}: need min_items ({self.min_items}) <= max_items ({most}) <= "
-                f"the number of items ({len(self.items)})")
+                f"the number of items ({len(self.items)})"
+            )
 
     # -- numbers --------------------------------------------------------------------------------
     @property
@@ -301,10 +302,16 @@ class Readout(Frozen):
     @model_validator(mode="after")
     def _check_stat(self) -> Readout:
         if (self.series is None) != (self.stat == "value"):
-            raise ValueError(f"readout {self.name!r}: give a series with a statistic of it, or neither (a number the lab reports)")
+            raise ValueError(
+                f"readout {self.name!r}: give a series with a statistic of it, or neither (a number the lab reports)"
+            )
         if self.stat == "time_in_range" and not (
-                self.low is not None and self.high is not None and math.isfinite(self.low) and math.isfinite(self.high)
-                and self.low < self.high):
+            self.low is not None
+            and self.high is not None
+            and math.isfinite(self.low)
+            and math.isfinite(self.high)
+            and self.low < self.high
+        ):
             raise ValueError(f"readout {self.name!r}: time_in_range needs finite low < high")
         if self.stat in ("time_above", "time_below") and (self.threshold is None or not math.isfinite(self.threshold)):
             raise ValueError(f"readout {self.name!r}: {self.stat} needs a finite threshold")
@@ -370,7 +377,8 @@ class SafetyLimit(Frozen):
         """The event in words, e.g. `glucose < 54 mg/dL` or `IkBa > 0.8 or IkBa < 0.01`."""
         u = f" {unit}" if unit else ""
         parts = ([f"{self.target} < {self.below:g}{u}"] if self.below is not None else []) + (
-            [f"{self.target} > {self.above:g}{u}"] if self.above is not None else [])
+            [f"{self.target} > {self.above:g}{u}"] if self.above is not None else []
+        )
         return " or ".join(parts)
 
 
@@ -446,8 +454,11 @@ class CampaignSpec(Frozen):
 
     @model_validator(mode="after")
     def _unique_names(self) -> CampaignSpec:
-        for what, names in (("intervention variable", [v.name for v in self.interventions]),
-                            ("series", [s.name for s in self.series]), ("readout", [r.name for r in self.readouts])):
+        for what, names in (
+            ("intervention variable", [v.name for v in self.interventions]),
+            ("series", [s.name for s in self.series]),
+            ("readout", [r.name for r in self.readouts]),
+        ):
             if len(set(names)) != len(names):
                 raise ValueError(f"{what} names must be unique, got {names}")
         kinds = {v.name: v.kind for v in self.interventions}

@@ -103,7 +103,12 @@ class CampaignStore:
 
     # -- writing -------------------------------------------------------------------------------
     def append(
-        self, campaign_id: str, kind: str, payload: BaseModel | dict[str, Any], *, round: int | None = None,
+        self,
+        campaign_id: str,
+        kind: str,
+        payload: BaseModel | dict[str, Any],
+        *,
+        round: int | None = None,
         key: str | None = None,
     ) -> bool:
         """Append one record; returns False (and stores nothing) when a unique kind's key exists."""
@@ -142,9 +147,7 @@ class CampaignStore:
         return cid
 
     # -- reading -------------------------------------------------------------------------------
-    def records(
-        self, campaign_id: str, kind: str, *, round: int | None = None, key: str | None = None
-    ) -> list[StoredRecord]:
+    def records(self, campaign_id: str, kind: str, *, round: int | None = None, key: str | None = None) -> list[StoredRecord]:
         query = "SELECT id, campaign_id, kind, round, key, payload, created_at FROM records WHERE campaign_id=? AND kind=?"
         args: list[Any] = [campaign_id, kind]
         if round is not None:

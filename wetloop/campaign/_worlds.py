@@ -64,15 +64,19 @@ def get_world(name: str) -> Any:
     _read_entry_points()
     target = WORLD_REGISTRY.get(name)
     if target is None:
-        raise SpecError(f"spec.world {name!r} is not a registered world; known worlds: {world_names()}. "
-                        "Fix spec.world, or register your world (entry point group 'wetloop.worlds')")
+        raise SpecError(
+            f"spec.world {name!r} is not a registered world; known worlds: {world_names()}. "
+            "Fix spec.world, or register your world (entry point group 'wetloop.worlds')"
+        )
     if isinstance(target, str):
         module, _, attr = target.partition(":")
         try:
             target = getattr(importlib.import_module(module), attr)
         except ImportError as exc:
-            raise SpecError(f"world {name!r} needs the package {exc.name!r}, which is not installed; "
-                            f"install the world's extra (e.g. pip install \"wetloop[{name}]\")") from None
+            raise SpecError(
+                f"world {name!r} needs the package {exc.name!r}, which is not installed; "
+                f'install the world\'s extra (e.g. pip install "wetloop[{name}]")'
+            ) from None
     world = target() if isinstance(target, type) else target
     _loaded[name] = world
     return world

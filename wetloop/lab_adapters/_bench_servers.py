@@ -61,7 +61,9 @@ def bench_server(adapter: str) -> BenchServe:
         raise BenchServerUnavailable(adapter, f"{exc.name or module_name} is missing: {install}") from None
     serve = getattr(module, "serve_for_bench", None)
     if serve is None:
-        raise BenchServerUnavailable(adapter, f"{module_name} has no serve_for_bench(spec, work_dir) (see lab_adapters/_bench_servers.py)")
+        raise BenchServerUnavailable(
+            adapter, f"{module_name} has no serve_for_bench(spec, work_dir) (see lab_adapters/_bench_servers.py)"
+        )
     return serve
 
 

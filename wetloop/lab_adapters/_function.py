@@ -61,8 +61,9 @@ class FunctionLab(Lab):
     """Runs `fn(values)` synchronously at submit; with `cache_dir`, each result is written to disk
     (atomically, keyed by experiment key) before it is reported, so a resumed campaign finds it."""
 
-    def __init__(self, spec: CampaignSpec, fn: Callable[..., Any], *, cache_dir: Path | str | None = None,
-                 name: str = "function", **_: Any) -> None:
+    def __init__(
+        self, spec: CampaignSpec, fn: Callable[..., Any], *, cache_dir: Path | str | None = None, name: str = "function", **_: Any
+    ) -> None:
         super().__init__(spec, name)
         self.fn = fn
         self._seeded = "seed" in inspect.signature(fn).parameters
@@ -117,9 +118,11 @@ class FunctionLab(Lab):
             raise TypeError(f"the function must return a dict of readouts or a time course, got {type(result).__name__}")
         if "series" not in result:
             return Observation(experiment_key=key, status="ok", readouts={k: float(v) for k, v in result.items()}, lab=self.name)
-        traj = Trajectory(times_min=tuple(float(t) for t in result["times_min"]),
-                          series={k: tuple(float(x) for x in v) for k, v in result["series"].items()},
-                          units=dict(result.get("units", {})))
+        traj = Trajectory(
+            times_min=tuple(float(t) for t in result["times_min"]),
+            series={k: tuple(float(x) for x in v) for k, v in result["series"].items()},
+            units=dict(result.get("units", {})),
+        )
         reported = {k: float(v) for k, v in result.get("readouts", {}).items()}
         obs = Observation(experiment_key=key, status="ok", trajectory=traj, readouts=reported, lab=self.name)
         return obs.model_copy(update={"readouts": {**computed_readouts(self.spec, obs), **reported}})

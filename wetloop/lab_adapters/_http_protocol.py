@@ -62,7 +62,8 @@ class LabInfo(_Body):
     lab: str = Field(description="the server's name for its lab")
     world: str = Field(description="the world it runs (spec.world)")
     limits: dict[str, tuple[float, float]] | None = Field(
-        None, description="the lab's own hard limits per variable (on top of each campaign's), if it has any")
+        None, description="the lab's own hard limits per variable (on top of each campaign's), if it has any"
+    )
 
 
 class CampaignOut(_Body):

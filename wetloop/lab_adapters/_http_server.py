@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import FastAPI, Path as PathParam, Request, Response
+from fastapi import FastAPI, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from wetloop.campaign import CampaignSpec, Experiment, load_spec
@@ -79,14 +80,24 @@ def _routes(app: FastAPI, service: LabService) -> None:
         """Who answers and which protocol version it speaks; clients check `version` first."""
         return service.info()
 
-    @app.put("/v1/campaigns/{campaign}", response_model=CampaignOut, responses={201: {"model": CampaignOut}, **PROBLEMS}, tags=["campaigns"])
+    @app.put(
+        "/v1/campaigns/{campaign}",
+        response_model=CampaignOut,
+        responses={201: {"model": CampaignOut}, **PROBLEMS},
+        tags=["campaigns"],
+    )
     def put_campaign(campaign: Campaign, spec: CampaignSpec, response: Response) -> CampaignOut:
         """Register a campaign's spec (its world options and hard limits); idempotent."""
         out = service.register(campaign, spec)
         response.status_code = 201 if out.created else 200
         return out
 
-    @app.put("/v1/campaigns/{campaign}/experiments/{key}", response_model=TicketOut, responses={201: {"model": TicketOut}, **PROBLEMS}, tags=["experiments"])
+    @app.put(
+        "/v1/campaigns/{campaign}/experiments/{key}",
+        response_model=TicketOut,
+        responses={201: {"model": TicketOut}, **PROBLEMS},
+        tags=["experiments"],
+    )
     def put_experiment(campaign: Campaign, key: Key, experiment: Experiment, response: Response) -> TicketOut:
         """Submit an experiment: checked against the hard limits, then started once per key."""
         out = service.submit(campaign, key, experiment)

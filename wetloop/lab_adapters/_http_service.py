@@ -85,8 +85,11 @@ class LabService:
 
     # -- the protocol's operations --------------------------------------------------------------
     def info(self) -> LabInfo:
-        limits = None if self.lab_spec is None else {v.name: (v.lower, v.upper) for v in self.lab_spec.interventions
-                                                     if v.lower is not None and v.upper is not None}
+        limits = (
+            None
+            if self.lab_spec is None
+            else {v.name: (v.lower, v.upper) for v in self.lab_spec.interventions if v.lower is not None and v.upper is not None}
+        )
         return LabInfo(lab=self.name, world=self.world, limits=limits)
 
     def register(self, campaign: str, spec: CampaignSpec) -> CampaignOut:
@@ -96,8 +99,12 @@ class LabService:
         with self._lock:
             known = self._stored_spec(campaign)
             if known is not None and known != spec:
-                raise Refused(409, "campaign_conflict", f"campaign {campaign!r} is registered with a different spec; "
-                              "register the changed spec under a new id (the client derives it from the spec's hash)")
+                raise Refused(
+                    409,
+                    "campaign_conflict",
+                    f"campaign {campaign!r} is registered with a different spec; "
+                    "register the changed spec under a new id (the client derives it from the spec's hash)",
+                )
             if campaign not in self._labs:
                 self._labs[campaign] = self._build(spec)
             if known is None:
@@ -107,8 +114,12 @@ class LabService:
     def submit(self, campaign: str, key: str, experiment: Experiment) -> TicketOut:
         """Accept an experiment once: a repeated PUT of a key returns its ticket and runs nothing."""
         if experiment.key != key:
-            raise Refused(422, "key_mismatch", f"the path names experiment {key!r} but the body's key is {experiment.key!r}; "
-                          "PUT each experiment at /experiments/<its key>")
+            raise Refused(
+                422,
+                "key_mismatch",
+                f"the path names experiment {key!r} but the body's key is {experiment.key!r}; "
+                "PUT each experiment at /experiments/<its key>",
+            )
         with self._lock:
             lab = self._lab(campaign)
             self._check_limits(lab.spec, experiment)
@@ -165,11 +176,19 @@ class LabService:
     # -- campaigns ------------------------------------------------------------------------------
     def _check_world(self, spec: CampaignSpec) -> None:
         if spec.world != self.world:
-            raise Refused(422, "wrong_world", f"this lab runs world {self.world!r}, the campaign asks for {spec.world!r}; "
-                          f"point the campaign at a server started with `wetloop lab serve --world {spec.world}`")
+            raise Refused(
+                422,
+                "wrong_world",
+                f"this lab runs world {self.world!r}, the campaign asks for {spec.world!r}; "
+                f"point the campaign at a server started with `wetloop lab serve --world {spec.world}`",
+            )
         if self.lab_spec is not None and spec.world_options != self.lab_spec.world_options:
-            raise Refused(422, "wrong_world", f"this lab runs world_options {self.lab_spec.world_options}, the campaign asks "
-                          f"for {spec.world_options}; use the lab's world_options in the campaign spec")
+            raise Refused(
+                422,
+                "wrong_world",
+                f"this lab runs world_options {self.lab_spec.world_options}, the campaign asks "
+                f"for {spec.world_options}; use the lab's world_options in the campaign spec",
+            )
 
     def _build(self, spec: CampaignSpec) -> Lab:
         try:
@@ -183,7 +202,11 @@ class LabService:
         if lab is None:
             spec = self._stored_spec(campaign)
             if spec is None:
-                raise Refused(404, "unknown_campaign", f"no campaign {campaign!r} on this lab; PUT /v1/campaigns/{campaign} with its spec first")
+                raise Refused(
+                    404,
+                    "unknown_campaign",
+                    f"no campaign {campaign!r} on this lab; PUT /v1/campaigns/{campaign} with its spec first",
+                )
             lab = self._labs[campaign] = self._build(spec)
         return lab
 
@@ -201,7 +224,9 @@ class LabService:
         if self.lab_spec is not None:
             reasons += [f"lab limit: {r}" for r in experiment.intervention.violations(self.lab_spec) if r not in reasons]
         if reasons:
-            raise Refused(422, "rejected", f"experiment {experiment.key} rejected, nothing was run: {'; '.join(reasons)}", tuple(reasons))
+            raise Refused(
+                422, "rejected", f"experiment {experiment.key} rejected, nothing was run: {'; '.join(reasons)}", tuple(reasons)
+            )
 
     def _start(self, campaign: str, lab: Lab, experiment: Experiment) -> TicketOut:
         key = experiment.key

@@ -57,7 +57,10 @@ DILUENT = "diluent"
 WELLS_PER_PLATE = 96
 TROUGH_SLOTS = 4  # the trough carrier's positions: the diluent and up to three stocks
 _TIP_RACKS = {
-    10: hamilton_96_tiprack_10uL, 50: hamilton_96_tiprack_50uL, 300: hamilton_96_tiprack_300uL, 1000: hamilton_96_tiprack_1000uL,
+    10: hamilton_96_tiprack_10uL,
+    50: hamilton_96_tiprack_50uL,
+    300: hamilton_96_tiprack_300uL,
+    1000: hamilton_96_tiprack_1000uL,
 }
 
 
@@ -89,11 +92,14 @@ def check_doseable(spec: CampaignSpec, options: PlateOptions) -> None:
     if n + 1 > TROUGH_SLOTS:
         problems.append(f"{n} variables need {n + 1} troughs; the carrier holds {TROUGH_SLOTS}")
     if n * options.max_stock_volume_ul > options.total_volume_ul:
-        problems.append(f"total_volume_ul {options.total_volume_ul:g} is below {n} x max_stock_volume_ul {options.max_stock_volume_ul:g}")
+        problems.append(
+            f"total_volume_ul {options.total_volume_ul:g} is below {n} x max_stock_volume_ul {options.max_stock_volume_ul:g}"
+        )
     if problems:
         raise LabError(
             "the pylabrobot adapter doses each continuous, non-negative variable from a stock trough, plus a diluent: "
-            + "; ".join(problems) + ". Change the spec or the lab options (total_volume_ul, max_stock_volume_ul)."
+            + "; ".join(problems)
+            + ". Change the spec or the lab options (total_volume_ul, max_stock_volume_ul)."
         )
 
 
@@ -293,7 +299,10 @@ def _hint(
     if isinstance(cause, NoTipError):
         return TipError, f"the channel held no tip to {step} with; the head was reset, later wells go on"
     if isinstance(cause, TooLittleLiquidError):
-        return VolumeError, f"{reagent} trough {where} holds less than the {volume:g} µL to aspirate; raise the lab option stock_volume_ul"
+        return (
+            VolumeError,
+            f"{reagent} trough {where} holds less than the {volume:g} µL to aspirate; raise the lab option stock_volume_ul",
+        )
     if step == "aspirate":
         return VolumeError, (
             f"{volume:g} µL of {reagent} does not fit a {deck.options.tip_volume_ul} µL tip (it holds {deck.tip_max_ul:g} µL); "

@@ -90,9 +90,7 @@ class Lab(ABC):
         self._ensure_open()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     # -- what an adapter implements -------------------------------------------------------------
@@ -108,7 +106,7 @@ class Lab(ABC):
     def _cancel(self, ticket: Ticket) -> None:
         """Stop the run if it can still be stopped; raise `UnknownTicket` if never issued."""
 
-    def _shutdown(self) -> None:
+    def _shutdown(self) -> None:  # noqa: B027  (optional hook: most labs hold nothing to release)
         """Release resources (default: nothing to release)."""
 
     # -- helpers --------------------------------------------------------------------------------
@@ -133,9 +131,7 @@ class Lab(ABC):
         return f"{type(self).__name__}(name={self.name!r}, spec={self.spec.name!r}, {state})"
 
 
-def wait_for(
-    lab: Lab, tickets: Sequence[Ticket], *, timeout_s: float | None = None, poll_s: float = 0.05
-) -> list[Observation]:
+def wait_for(lab: Lab, tickets: Sequence[Ticket], *, timeout_s: float | None = None, poll_s: float = 0.05) -> list[Observation]:
     """Poll every ticket until each has its Observation; results in the order of `tickets`.
 
     Raises `LabTimeout` (carrying the pending tickets) when `timeout_s` passes first.

@@ -42,7 +42,7 @@ def _adapter(name: str) -> LabFactory:
     try:
         return getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        install = f'pip install "wetloop[{extra}]"' if extra else 'pip install --force-reinstall wetloop'
+        install = f'pip install "wetloop[{extra}]"' if extra else "pip install --force-reinstall wetloop"
         need = f"the optional extra {extra!r}" if extra else "wetloop's own dependencies"
         raise LabError(f"the {name!r} lab adapter needs {need} ({exc.name} is missing): {install}") from None
 

@@ -197,8 +197,11 @@ def _loopback_sila_server(name: str, description: str) -> SilaServer:
             setattr(_sila_server_module, k, swaps[k])
         try:
             return SilaServer(
-                server_name=name, server_type="WetloopLab", server_description=description,
-                server_version=_version(), server_vendor_url="https://pypi.org/project/wetloop/",
+                server_name=name,
+                server_type="WetloopLab",
+                server_description=description,
+                server_version=_version(),
+                server_vendor_url="https://pypi.org/project/wetloop/",
             )
         finally:
             for k, v in originals.items():
@@ -225,7 +228,13 @@ class SilaLabServer:
     """
 
     def __init__(
-        self, lab: Lab, *, host: str = "127.0.0.1", port: int = 0, poll_s: float = 0.05, expected_s: float = 5.0,
+        self,
+        lab: Lab,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        poll_s: float = 0.05,
+        expected_s: float = 5.0,
         name: str = "wetloop lab",
     ) -> None:
         if host not in LOOPBACK_HOSTS:
@@ -276,8 +285,13 @@ class SilaLabServer:
 
 
 def serve_world(
-    spec: CampaignSpec, *, host: str = "127.0.0.1", port: int = 0, cache_dir: Path | str | None = None,
-    workers: int | None = None, **server_options: Any,
+    spec: CampaignSpec,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cache_dir: Path | str | None = None,
+    workers: int | None = None,
+    **server_options: Any,
 ) -> SilaLabServer:
     """Start a SiLA lab server running `spec`'s local world (`make_lab` with the lab reference dropped)."""
     lab = make_lab(spec.with_overrides(lab=LabRef()), cache_dir=cache_dir, workers=workers)

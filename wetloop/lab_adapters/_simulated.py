@@ -6,7 +6,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, Trajectory, computed_readouts, glucose_readouts
+from wetloop.campaign import (
+    CampaignSpec,
+    Experiment,
+    Intervention,
+    Observation,
+    Ticket,
+    Trajectory,
+    computed_readouts,
+    glucose_readouts,
+)
 
 from ._protocol import Lab
 from .errors import UnknownTicket
@@ -27,9 +36,7 @@ class SimulatedLab(Lab):
     (and, for a "glucose" series, `campaign.glucose_readouts`); a dict is taken as the readouts.
     """
 
-    def __init__(
-        self, spec: CampaignSpec, world: World, *, polls_until_done: int = 0, name: str = "simulated"
-    ) -> None:
+    def __init__(self, spec: CampaignSpec, world: World, *, polls_until_done: int = 0, name: str = "simulated") -> None:
         if polls_until_done < 0:
             raise ValueError(f"polls_until_done must be >= 0, got {polls_until_done}")
         super().__init__(spec, name)

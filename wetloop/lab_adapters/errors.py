@@ -104,9 +104,7 @@ class LabClosed(LabError, RuntimeError):
 
     def __init__(self, lab: Any) -> None:
         self.lab = lab
-        super().__init__(
-            f"lab {getattr(lab, 'name', lab)!r} is closed; create a new one (results already on disk are kept)."
-        )
+        super().__init__(f"lab {getattr(lab, 'name', lab)!r} is closed; create a new one (results already on disk are kept).")
 
 
 class LabTimeout(LabError, TimeoutError):

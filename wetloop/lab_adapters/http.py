@@ -139,7 +139,9 @@ class HttpLab(Lab):
             raise UnknownTicket(ticket, f"the lab at {self.base_url} says: {self._message(body)}")
         envelope = self._reply(ExperimentEnvelope, status, body, path)
         if envelope.experiment_key != ticket.experiment_key:
-            raise LabProtocolError(self._url(path), status, body, f"asked for {ticket.experiment_key}, got {envelope.experiment_key}")
+            raise LabProtocolError(
+                self._url(path), status, body, f"asked for {ticket.experiment_key}, got {envelope.experiment_key}"
+            )
         return None if envelope.state == "running" else self._result(ticket.experiment_key, envelope.observation, body)
 
     def _cancel(self, ticket: Ticket) -> None:
@@ -159,7 +161,9 @@ class HttpLab(Lab):
         status, body = self._request("GET", lab_path())
         info = self._reply(LabInfo, status, body, lab_path())
         if info.version != VERSION:
-            raise LabProtocolError(self._url(lab_path()), status, body, f"protocol version {info.version}, this client speaks {VERSION}")
+            raise LabProtocolError(
+                self._url(lab_path()), status, body, f"protocol version {info.version}, this client speaks {VERSION}"
+            )
         return info
 
     # -- results --------------------------------------------------------------------------------
@@ -223,11 +227,15 @@ class HttpLab(Lab):
 
     def _reply(self, model: type[M], status: int, body: Any, path: str, ok: tuple[int, ...] = (200,)) -> M:
         if status not in ok:
-            raise LabProtocolError(self._url(path), status, body, f"expected HTTP {'/'.join(map(str, ok))}: {self._message(body)}")
+            raise LabProtocolError(
+                self._url(path), status, body, f"expected HTTP {'/'.join(map(str, ok))}: {self._message(body)}"
+            )
         try:
             return model.model_validate(body)
         except ValidationError as exc:
-            raise LabProtocolError(self._url(path), status, body, f"not a {model.__name__}: {exc.error_count()} error(s)") from None
+            raise LabProtocolError(
+                self._url(path), status, body, f"not a {model.__name__}: {exc.error_count()} error(s)"
+            ) from None
 
     def _problem(self, body: Any, error: str | None = None) -> Problem | None:
         try:
@@ -263,7 +271,7 @@ def serve_for_bench(spec: CampaignSpec, work_dir: Path, *, workers: int | None =
     try:
         from ._http_server import create_app, local_service, serve_in_thread
     except ImportError as exc:
-        raise BenchServerUnavailable("http", f"{exc.name} is missing: pip install \"wetloop[server]\"") from None
+        raise BenchServerUnavailable("http", f'{exc.name} is missing: pip install "wetloop[server]"') from None
     service = local_service(spec.world, cache_dir=server_lab_dir(work_dir), workers=workers)
     with serve_in_thread(create_app(service)) as url:
         yield {"base_url": url}

@@ -62,8 +62,14 @@ class PlateLab(Lab):
     """
 
     def __init__(
-        self, spec: CampaignSpec, *, cache_dir: Path | str | None = None, workers: int | None = None,
-        world: Lab | None = None, name: str = "pylabrobot", **options: Any,
+        self,
+        spec: CampaignSpec,
+        *,
+        cache_dir: Path | str | None = None,
+        workers: int | None = None,
+        world: Lab | None = None,
+        name: str = "pylabrobot",
+        **options: Any,
     ) -> None:
         super().__init__(spec, name)
         self.options = _plate_options(options)
@@ -151,8 +157,7 @@ class PlateLab(Lab):
         except Exception as exc:  # a broken world or a bug: the plate's experiments fail, the lab stays usable
             log.exception("plate %d failed", self._plates)
             message = f"the plate run failed: {type(exc).__name__}: {exc}; cancel and submit again to retry"
-            results = {e.key: Observation(experiment_key=e.key, status="failed", message=message, lab=self.name)
-                       for e in batch}
+            results = {e.key: Observation(experiment_key=e.key, status="failed", message=message, lab=self.name) for e in batch}
         self._publish(results)
 
     async def _plate(self, number: int, batch: list[Experiment]) -> dict[str, Observation]:
@@ -207,7 +212,9 @@ class PlateLab(Lab):
         timing = {k: world.raw[k] for k in ("started_at", "finished_at") if k in world.raw}  # benchmarks read when it ran
         reader = {"wavelength_nm": self.options.wavelength_nm, "value": read}
         raw = {**record, **timing, "reader": reader, "world": world.raw}
-        return Observation(experiment_key=key, status="ok", trajectory=world.trajectory, readouts=readouts, lab=self.name, raw=raw)
+        return Observation(
+            experiment_key=key, status="ok", trajectory=world.trajectory, readouts=readouts, lab=self.name, raw=raw
+        )
 
     def _publish(self, results: dict[str, Observation]) -> None:
         with self._lock:

@@ -57,8 +57,14 @@ class SilaLab(Lab):
     """
 
     def __init__(
-        self, spec: CampaignSpec, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, cache_dir: Path | str | None = None,
-        connect_timeout_s: float = 10.0, name: str = "sila",
+        self,
+        spec: CampaignSpec,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        cache_dir: Path | str | None = None,
+        connect_timeout_s: float = 10.0,
+        name: str = "sila",
     ) -> None:
         super().__init__(spec, name)
         if host not in LOOPBACK_HOSTS:
@@ -180,7 +186,9 @@ class SilaLab(Lab):
                 log.warning("the SiLA server at %s has no run of %s; submitting it again from the journal", self.url, key)
                 instance = self._feature.RunExperiment(journaled.model_dump_json())
             else:
-                raise UnknownTicket(ticket, f"the SiLA server at {self.url} has no run of it and no journal under cache_dir holds it")
+                raise UnknownTicket(
+                    ticket, f"the SiLA server at {self.url} has no run of it and no journal under cache_dir holds it"
+                )
         self._runs[key] = instance
         return instance
 
@@ -241,8 +249,10 @@ def _json_object(key: str, text: str) -> dict[str, Any]:
 def _connect(host: str, port: int, timeout_s: float, url: str) -> SilaClient:
     """A SiLA client, retried while the server is still starting; `LabUnreachable` after `timeout_s`."""
     retrying = Retrying(
-        stop=stop_after_delay(timeout_s), wait=wait_exponential(multiplier=0.05, max=1.0),
-        retry=retry_if_exception_type(SilaConnectionError), reraise=True,
+        stop=stop_after_delay(timeout_s),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        retry=retry_if_exception_type(SilaConnectionError),
+        reraise=True,
     )
     try:
         return retrying(SilaClient, host, port, insecure=True)

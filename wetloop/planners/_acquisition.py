@@ -94,7 +94,10 @@ class EnsembleInformationGain(AcquisitionFunction):
     """
 
     def __init__(
-        self, model: Model, aleatoric_floor: float = 5.0, X_pending: Tensor | None = None,
+        self,
+        model: Model,
+        aleatoric_floor: float = 5.0,
+        X_pending: Tensor | None = None,
         features: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__(model=model)
@@ -151,9 +154,7 @@ class EnsembleExpectedImprovement(MCAcquisitionFunction):
     (S,) are computed once and reused.
     """
 
-    def __init__(
-        self, model: Model, best_f: float, objective: MCAcquisitionObjective, X_pending: Tensor | None = None
-    ) -> None:
+    def __init__(self, model: Model, best_f: float, objective: MCAcquisitionObjective, X_pending: Tensor | None = None) -> None:
         super().__init__(model=model, sampler=EnsembleEnumerationSampler(), objective=objective, X_pending=X_pending)
         self.register_buffer("best_f", torch.as_tensor(float(best_f), dtype=torch.float64))
 

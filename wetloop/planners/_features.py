@@ -80,14 +80,20 @@ class ReadoutFeatures:
 
     def describe(self) -> str:
         """The features in words, for the ranking's note."""
-        parts = [f"{f.name} (floor {f.floor:.3g}" + (f", width {f.width:.3g})" if f.width is not None else ")")
-                 for f in self.features]
+        parts = [
+            f"{f.name} (floor {f.floor:.3g}" + (f", width {f.width:.3g})" if f.width is not None else ")") for f in self.features
+        ]
         return ", ".join(parts)
 
 
 def readout_features(
-    spec: CampaignSpec, predicted: Readouts, observed: Sequence[Mapping[str, float]],
-    declared: Sequence[Readout], noise_fraction: float, margin_width: float, incumbent: float | None = None,
+    spec: CampaignSpec,
+    predicted: Readouts,
+    observed: Sequence[Mapping[str, float]],
+    declared: Sequence[Readout],
+    noise_fraction: float,
+    margin_width: float,
+    incumbent: float | None = None,
 ) -> list[Feature]:
     """The objective's feature and one margin per safety limit, scaled from the menu and the history.
 
@@ -153,8 +159,7 @@ def _scale(raw: Callable[[Readouts], Tensor | None], predicted: Readouts, observ
     """The wider of the 10-90 % quantile ranges of the predicted samples and of the observed values (1.0 if both 0)."""
     values = raw(predicted)
     spreads = [_spread(values.double().reshape(-1))] if values is not None else []
-    seen = [v for v in (raw({k: torch.tensor(x, dtype=torch.float64) for k, x in o.items()}) for o in observed)
-            if v is not None]
+    seen = [v for v in (raw({k: torch.tensor(x, dtype=torch.float64) for k, x in o.items()}) for o in observed) if v is not None]
     if len(seen) > 1:
         spreads.append(_spread(torch.stack(seen)))
     scale = max(spreads, default=0.0)

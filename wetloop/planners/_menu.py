@@ -69,8 +69,10 @@ class MenuCost:
     def __call__(self, X: Tensor) -> Tensor:
         index = self.index(X)
         if index is None:
-            raise PlannerError("a candidate to be costed is not on the menu the costs were computed for; "
-                               "build MenuCost from every row the acquisition will see")
+            raise PlannerError(
+                "a candidate to be costed is not on the menu the costs were computed for; "
+                "build MenuCost from every row the acquisition will see"
+            )
         return self.costs[index]
 
 

@@ -80,17 +80,19 @@ class Planner:
     """
 
     def __init__(
-        self, spec: CampaignSpec, config: PlannerConfig | None = None, *,
-        series: Sequence[Series] | None = None, readouts: Sequence[Readout] | None = None,
+        self,
+        spec: CampaignSpec,
+        config: PlannerConfig | None = None,
+        *,
+        series: Sequence[Series] | None = None,
+        readouts: Sequence[Readout] | None = None,
     ) -> None:
         self.spec = spec
         self.config = config if config is not None else PlannerConfig()
         self.series = tuple(spec.series if series is None else series)
         self.readouts = tuple(spec.readouts if readouts is None else readouts)
 
-    def rank(
-        self, proposals: Sequence[Proposal], world: WorldLike | None, history: History, round: int
-    ) -> Ranking:
+    def rank(self, proposals: Sequence[Proposal], world: WorldLike | None, history: History, round: int) -> Ranking:
         """Rank `proposals` for round `round`; `history` is every (intervention, observation) already run.
 
         Duplicated candidates are dropped (the first kept); candidates already run are scored but
@@ -103,22 +105,34 @@ class Planner:
             self._space_filling(state)
         else:
             self._model_based(state, world)
-        return Ranking(round=round, ranked=self._ranked(state), removed=tuple(state.removed),
-                       model_version=None if world is None else world.version, note=" ".join(state.notes))
+        return Ranking(
+            round=round,
+            ranked=self._ranked(state),
+            removed=tuple(state.removed),
+            model_version=None if world is None else world.version,
+            note=" ".join(state.notes),
+        )
 
     def _start(self, proposals: Sequence[Proposal], history: History) -> _Round:
         menu = unique_proposals(proposals)
         run = {x.key() for x, _ in history}
-        return _Round(menu=menu, is_run=[p.intervention.key() in run for p in menu], costs=self._costs(menu),
-                      history=list(history), dropped=len(proposals) - len(menu))
+        return _Round(
+            menu=menu,
+            is_run=[p.intervention.key() in run for p in menu],
+            costs=self._costs(menu),
+            history=list(history),
+            dropped=len(proposals) - len(menu),
+        )
 
     def _costs(self, menu: Sequence[Proposal]) -> Tensor:
         """Each candidate's cost (n,) float64; a cost that is not positive cannot divide an acquisition."""
         costs = [self.spec.cost_of(dict(p.intervention.values)) for p in menu]
         bad = [(p.intervention.values, c) for p, c in zip(menu, costs) if not (c > 0 and math.isfinite(c))]
         if bad:
-            raise PlannerError(f"the spec's cost gives {bad[0][0]} a cost of {bad[0][1]:g}; every candidate must cost more "
-                               "than 0 (check cost.per_unit against the variables' lower bounds)")
+            raise PlannerError(
+                f"the spec's cost gives {bad[0][0]} a cost of {bad[0][1]:g}; every candidate must cost more "
+                "than 0 (check cost.per_unit against the variables' lower bounds)"
+            )
         return torch.tensor(costs, dtype=torch.float64)
 
     # -- first round: no model -------------------------------------------------------------------
@@ -151,10 +165,14 @@ class Planner:
         state.picked = [i for i in order if i in selectable][: self._q(state)]
         state.scores = {i: ScoreBreakdown(cost=float(state.costs[i]), acquisition=0.0) for i in state.keep}
         names = [v.name for v in self.spec.interventions if v.kind == "categorical" and v.choices is None]
-        state.notes += [(
-            f"No world model yet (first round), and {names} have no choices to measure distances with: the batch is "
-            f"the cheapest candidates, drawn at random (seed {self.spec.seed}) among equal costs; acquisition = 0 for "
-            "every candidate."), *self._menu_notes(state, self._q(state))]
+        state.notes += [
+            (
+                f"No world model yet (first round), and {names} have no choices to measure distances with: the batch is "
+                f"the cheapest candidates, drawn at random (seed {self.spec.seed}) among equal costs; acquisition = 0 for "
+                "every candidate."
+            ),
+            *self._menu_notes(state, self._q(state)),
+        ]
 
     def _first_round_note(self) -> str:
         why = "candidates outside the spec's start region were removed, and " if self.config.start_region_first else ""
@@ -192,7 +210,8 @@ class Planner:
             raise WorldModelMismatch(
                 f"the world model's outcome gives readouts {sorted(readouts)} but not the objective's "
                 f"{self.spec.objective.readout!r}; fix the spec's objective.readout or teach the outcome model that readout",
-                world=world)
+                world=world,
+            )
         return X, model, readouts
 
     def _band(self, world: WorldLike, intervention: Intervention) -> Band | None:
@@ -211,20 +230,23 @@ class Planner:
         ig = EnsembleInformationGain(model, aleatoric_floor=1.0, features=features)  # features are in floor units
         terms = [(self.config.ei_weight, ei), (self.config.ig_weight, ig)]
         acq = CostWeightedAcquisition(model, terms, MenuCost(model.choices, state.costs))
-        state.notes.insert(0, (
-            f"Ranked with world model {world.version}: acquisition = ({self.config.ei_weight:g} * EI + "
-            f"{self.config.ig_weight:g} * IG) / cost, EI in {self.spec.objective.readout} utility, IG in nats on "
-            f"{features.describe()}; the batch is picked greedily, each pick maximising what it adds to the joint EI "
-            "and IG of the picks before it per unit of its cost."))
+        state.notes.insert(
+            0,
+            (
+                f"Ranked with world model {world.version}: acquisition = ({self.config.ei_weight:g} * EI + "
+                f"{self.config.ig_weight:g} * IG) / cost, EI in {self.spec.objective.readout} utility, IG in nats on "
+                f"{features.describe()}; the batch is picked greedily, each pick maximising what it adds to the joint EI "
+                "and IG of the picks before it per unit of its cost."
+            ),
+        )
         return acq, ei, ig
 
-    def _features(
-        self, world: WorldLike, state: _Round, readouts: dict[str, Tensor], incumbent: float | None
-    ) -> ReadoutFeatures:
+    def _features(self, world: WorldLike, state: _Round, readouts: dict[str, Tensor], incumbent: float | None) -> ReadoutFeatures:
         """IG's features (objective, safety margins), scaled from the menu's readouts (S, n) and the history."""
         observed = [observed_readouts(o, self.readouts) for _, o in state.history if o.status == "ok"]
-        features = readout_features(self.spec, readouts, observed, self.readouts, self.config.ig_noise_fraction,
-                                    self.config.ig_margin_width, incumbent)
+        features = readout_features(
+            self.spec, readouts, observed, self.readouts, self.config.ig_noise_fraction, self.config.ig_margin_width, incumbent
+        )
         return ReadoutFeatures(world.outcome, features)
 
     def _best_f(self, state: _Round, utility: Tensor) -> tuple[float, float | None]:
@@ -239,8 +261,14 @@ class Planner:
         return floor, None
 
     def _score(
-        self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, ei: EnsembleExpectedImprovement,
-        ig: EnsembleInformationGain, readouts: dict[str, Tensor], probs: Tensor,
+        self,
+        state: _Round,
+        X: Tensor,
+        acq: CostWeightedAcquisition,
+        ei: EnsembleExpectedImprovement,
+        ig: EnsembleInformationGain,
+        readouts: dict[str, Tensor],
+        probs: Tensor,
     ) -> None:
         """Single-candidate breakdown of every survivor (each as a batch of one). X (n, d); readouts
         (S, n) each; probs (n, L). Selected candidates were chosen jointly, so their single values
@@ -254,20 +282,23 @@ class Planner:
         worst = probs[state.keep].amax(-1).tolist() if probs.shape[-1] else [None] * len(state.keep)
         for j, i in enumerate(state.keep):
             state.scores[i] = ScoreBreakdown(
-                info_gain=g[j], expected_improvement=e[j], expected_value=mean[j], value_std=std[j],
-                cost=float(state.costs[i]), p_unsafe=worst[j], acquisition=a[j])
+                info_gain=g[j],
+                expected_improvement=e[j],
+                expected_value=mean[j],
+                value_std=std[j],
+                cost=float(state.costs[i]),
+                p_unsafe=worst[j],
+                acquisition=a[j],
+            )
 
-    def _select(
-        self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, model: MenuModel, world: WorldLike
-    ) -> None:
+    def _select(self, state: _Round, X: Tensor, acq: CostWeightedAcquisition, model: MenuModel, world: WorldLike) -> None:
         """Sequential greedy batch over the survivors (X (n, d)), never a point already run."""
         q = self._q(state)
         if q == 0:
             return
         run = X[[i for i, r in enumerate(state.is_run) if r]]
         avoid = torch.cat([world.encode(state.ran).to(X), run]) if state.history else run
-        picked, _ = optimize_acqf_discrete(acq, q=q, choices=X[state.keep], X_avoid=avoid if len(avoid) else None,
-                                           unique=True)
+        picked, _ = optimize_acqf_discrete(acq, q=q, choices=X[state.keep], X_avoid=avoid if len(avoid) else None, unique=True)
         state.picked = model.lookup(picked).tolist()
 
     # -- shared --------------------------------------------------------------------------------
@@ -285,8 +316,10 @@ class Planner:
         if ran:
             notes.append(f"{ran} candidate(s) already run: scored, never selected, listed last.")
         if q < self.spec.budget.batch:
-            notes.append(f"Only {q} candidate(s) could be selected of the batch of {self.spec.budget.batch}; "
-                         "ask the proposer for more candidates to fill it.")
+            notes.append(
+                f"Only {q} candidate(s) could be selected of the batch of {self.spec.budget.batch}; "
+                "ask the proposer for more candidates to fill it."
+            )
         return notes
 
     def _ranked(self, state: _Round) -> tuple[RankedProposal, ...]:
@@ -294,6 +327,8 @@ class Planner:
         rest = [i for i in state.keep if i not in state.picked]
         rest.sort(key=lambda i: (state.is_run[i], -state.scores[i].acquisition))  # stable: menu order breaks ties
         return tuple(
-            RankedProposal(proposal=state.menu[i], rank=r, score=state.scores[i], selected=i in state.picked,
-                           band=state.bands.get(i))
-            for r, i in enumerate(state.picked + rest, start=1))
+            RankedProposal(
+                proposal=state.menu[i], rank=r, score=state.scores[i], selected=i in state.picked, band=state.bands.get(i)
+            )
+            for r, i in enumerate(state.picked + rest, start=1)
+        )

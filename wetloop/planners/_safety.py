@@ -22,8 +22,9 @@ __all__ = ["extreme_names", "limit_margin", "outside_start", "p_unsafe", "safety
 Readouts = Mapping[str, Tensor]
 
 
-def extreme_names(limit: SafetyLimit, names: Sequence[str] | Mapping[str, object],
-                  declared: Sequence[Readout] = ()) -> tuple[str | None, str | None]:
+def extreme_names(
+    limit: SafetyLimit, names: Sequence[str] | Mapping[str, object], declared: Sequence[Readout] = ()
+) -> tuple[str | None, str | None]:
     """Readouts holding the lowest and the highest value a limit watches, among `names` (None: absent).
 
     A readout limit watches the readout itself. A series limit watches the series' min and max: a
@@ -73,8 +74,9 @@ def _events(limit: SafetyLimit, readouts: Readouts, declared: Sequence[Readout],
     )
 
 
-def p_unsafe(readouts: Readouts, limits: Sequence[SafetyLimit], n: int, world: object = None,
-             declared: Sequence[Readout] = ()) -> Tensor:
+def p_unsafe(
+    readouts: Readouts, limits: Sequence[SafetyLimit], n: int, world: object = None, declared: Sequence[Readout] = ()
+) -> Tensor:
     """P(event) per candidate and limit: the fraction of samples in which the limit's event happened.
 
     Shapes: readouts[name] (S, n) -> (n, L), L = len(limits), columns in `limits` order.
@@ -95,7 +97,10 @@ def _reason(limit: SafetyLimit, p: float, unit: str) -> str:
 
 
 def safety_removals(
-    proposals: Sequence[Proposal], probs: Tensor, limits: Sequence[SafetyLimit], units: Sequence[str] | None = None,
+    proposals: Sequence[Proposal],
+    probs: Tensor,
+    limits: Sequence[SafetyLimit],
+    units: Sequence[str] | None = None,
 ) -> tuple[list[int], list[SafetyRemoval]]:
     """Split candidates into survivors and removals. probs (n, L) from `p_unsafe`; units, one per limit.
 
@@ -105,15 +110,19 @@ def safety_removals(
     units = list(units) if units is not None else [""] * len(limits)
     keep, removed = [], []
     for i, proposal in enumerate(proposals):
-        broken = [(float(probs[i, j]) - lim.max_probability, j) for j, lim in enumerate(limits)
-                  if float(probs[i, j]) > lim.max_probability]
+        broken = [
+            (float(probs[i, j]) - lim.max_probability, j)
+            for j, lim in enumerate(limits)
+            if float(probs[i, j]) > lim.max_probability
+        ]
         if not broken:
             keep.append(i)
             continue
         reasons = "; ".join(_reason(limits[j], float(probs[i, j]), units[j]) for _, j in broken)
         worst = max(broken)[1]
-        removed.append(SafetyRemoval(proposal=proposal, p_unsafe=float(probs[i, worst]), limit=limits[worst].name,
-                                     reason=reasons))
+        removed.append(
+            SafetyRemoval(proposal=proposal, p_unsafe=float(probs[i, worst]), limit=limits[worst].name, reason=reasons)
+        )
     return keep, removed
 
 
@@ -131,8 +140,14 @@ def outside_start(spec: CampaignSpec, proposals: Sequence[Proposal]) -> tuple[li
         if not outside:
             keep.append(i)
             continue
-        removed.append(SafetyRemoval(proposal=proposal, p_unsafe=None, limit="start region", reason=(
-            f"{'; '.join(outside)}; there is no world model yet to predict its safety, so it waits until one exists")))
+        removed.append(
+            SafetyRemoval(
+                proposal=proposal,
+                p_unsafe=None,
+                limit="start region",
+                reason=(f"{'; '.join(outside)}; there is no world model yet to predict its safety, so it waits until one exists"),
+            )
+        )
     return keep, removed
 
 

@@ -28,8 +28,9 @@ class MaxMinDistance(AcquisitionFunction):
     It needs no model (`model` is None).
     """
 
-    def __init__(self, reference: Tensor, X_pending: Tensor | None = None,
-                 cost: Callable[[Tensor], Tensor] | None = None) -> None:
+    def __init__(
+        self, reference: Tensor, X_pending: Tensor | None = None, cost: Callable[[Tensor], Tensor] | None = None
+    ) -> None:
         super().__init__(model=None)  # type: ignore[arg-type]  # a distance, not a model prediction
         self.reference, self.cost = reference, cost
         self.set_X_pending(X_pending)
@@ -48,7 +49,7 @@ class MaxMinDistance(AcquisitionFunction):
         ref = self.reference.to(X).expand(b, -1, -1)
         dist = torch.cdist(X, torch.cat([ref, X], dim=-2))  # (b, q, r + q)
         self_pairs = torch.zeros_like(dist, dtype=torch.bool)
-        self_pairs[..., ref.shape[-2]:] = torch.eye(q, dtype=torch.bool)  # a point's distance to itself
+        self_pairs[..., ref.shape[-2] :] = torch.eye(q, dtype=torch.bool)  # a point's distance to itself
         diameter = math.sqrt(d)
         return dist.masked_fill(self_pairs, diameter).amin(dim=(-2, -1)).clamp_max(diameter)
 
@@ -67,7 +68,10 @@ def space_filling_batch(
     shuffled = choices[order]
     cost = MenuCost(shuffled, costs[order]) if costs is not None else None
     picked, values = optimize_acqf_discrete(
-        MaxMinDistance(reference, cost=cost), q=q, choices=shuffled, X_avoid=reference if len(reference) else None,
+        MaxMinDistance(reference, cost=cost),
+        q=q,
+        choices=shuffled,
+        X_avoid=reference if len(reference) else None,
         unique=True,
     )
     rows = [int(order[_row_of(shuffled, x)]) for x in picked]

@@ -24,7 +24,7 @@ from ._scalar_gp import GPDrawsModel
 from ._series import SeriesFitReport, SeriesModelConfig, SeriesWorldModel
 from ._series_metrics import SeriesCalibration, SeriesScores, series_calibration
 from ._series_rollout import SeriesEnsembleModel
-from .errors import ModelFileError, NoTrainingData, NotFittedError, ObservationFormatError, WorldModelError
+from .errors import ModelFileError, NotFittedError, NoTrainingData, ObservationFormatError, WorldModelError
 
 __all__ = [
     "GPDrawsModel",

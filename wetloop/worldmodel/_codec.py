@@ -22,7 +22,7 @@ def decode(spec: CampaignSpec, X: Tensor) -> list[Intervention]:
     """Inverse of `encode`. Shape X (n, d); values are clipped to [0, 1] (an optimiser may overshoot)."""
     if X.ndim != 2 or X.shape[-1] != len(spec.interventions):
         raise ValueError(
-            f"X must have shape (n, {len(spec.interventions)}) for variables {list(spec.variable_names)}, "
-            f"got {tuple(X.shape)}")
+            f"X must have shape (n, {len(spec.interventions)}) for variables {list(spec.variable_names)}, got {tuple(X.shape)}"
+        )
     rows = X.detach().clamp(0.0, 1.0).double().tolist()
     return [Intervention(values={v.name: v.from_unit(u) for v, u in zip(spec.interventions, row)}) for row in rows]

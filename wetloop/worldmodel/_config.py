@@ -46,11 +46,13 @@ class WorldModelConfig(StrictSettings):
         "world_options.prehistory_basal, else the geometric middle of the basal variable's start range",
     )
     warmup_feature: bool = Field(
-        True, description="feed the share of the insulin windows that is assumed pre-history (a capped clock)")
+        True, description="feed the share of the insulin windows that is assumed pre-history (a capped clock)"
+    )
     glucose_clamp: tuple[float, float] = Field((10.0, 600.0), description="physical range of rollouts, mg/dL")
     # training
     bootstrap: Literal["day", "row"] = Field(
-        "day", description="resample whole days per member (disagreement about unseen regimens) or single rows (PETS)")
+        "day", description="resample whole days per member (disagreement about unseen regimens) or single rows (PETS)"
+    )
     epochs: int = Field(50, ge=1, description="passes over each member's bootstrap resample")
     min_steps: int = Field(800, ge=0, description="at least this many gradient steps, for small data")
     batch_size: int = Field(128, ge=8)
@@ -62,9 +64,12 @@ class WorldModelConfig(StrictSettings):
     rollout_chunk: int = Field(128, ge=1, description="candidates rolled out per chunk (bounds memory)")
     seed: int = 0
     threads: int | None = Field(
-        1, ge=1, description="torch intra-op threads while fitting and rolling out (None: leave torch's setting). "
+        1,
+        ge=1,
+        description="torch intra-op threads while fitting and rolling out (None: leave torch's setting). "
         "Measured: on an idle 2-core machine 2 threads are ~1.3x faster; on cores shared with simulator or test "
-        "processes they are 10-100x slower, so one is the safe default")
+        "processes they are 10-100x slower, so one is the safe default",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> WorldModelConfig:

@@ -111,8 +111,18 @@ def _bootstrap(members: int, groups: Tensor, g: torch.Generator) -> Tensor:
 
 
 def train_ensemble(
-    model: GaussianEnsemble, x: Tensor, y: Tensor, *, groups: Tensor | None = None, epochs: int, min_steps: int = 0,
-    batch_size: int = 256, lr: float = 2e-3, weight_decay: float = 1e-4, bound_weight: float = 0.01, seed: int = 0,
+    model: GaussianEnsemble,
+    x: Tensor,
+    y: Tensor,
+    *,
+    groups: Tensor | None = None,
+    epochs: int,
+    min_steps: int = 0,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-4,
+    bound_weight: float = 0.01,
+    seed: int = 0,
 ) -> TrainRecord:
     """Fit every member on its own bootstrap resample of (x, y) with AdamW; deterministic given `seed`.
 
@@ -143,8 +153,15 @@ def _optimiser(model: GaussianEnsemble, lr: float, weight_decay: float, steps: i
 
 
 def _epoch(
-    model: GaussianEnsemble, opt: Any, sched: Any, xs: Tensor, ys: Tensor, boot: Tensor, batch_size: int,
-    bound_weight: float, g: torch.Generator,
+    model: GaussianEnsemble,
+    opt: Any,
+    sched: Any,
+    xs: Tensor,
+    ys: Tensor,
+    boot: Tensor,
+    batch_size: int,
+    bound_weight: float,
+    g: torch.Generator,
 ) -> float:
     """One pass over every member's resample, in a fresh order. Returns the mean loss of the pass."""
     n = boot.shape[1]

@@ -17,7 +17,15 @@ from wetloop.campaign import CampaignSpec, Intervention
 from ._ensemble import GaussianEnsemble
 from .errors import ModelFileError, WorldModelError
 
-__all__ = ["RobustEnsemble", "decode_interventions", "encode_interventions", "read_payload", "require_encodable", "spec_key", "weights_hash"]
+__all__ = [
+    "RobustEnsemble",
+    "decode_interventions",
+    "encode_interventions",
+    "read_payload",
+    "require_encodable",
+    "spec_key",
+    "weights_hash",
+]
 
 
 def require_encodable(spec: CampaignSpec, model: str) -> None:
@@ -27,7 +35,8 @@ def require_encodable(spec: CampaignSpec, model: str) -> None:
         raise WorldModelError(
             f"the {model} cannot encode categorical variable(s) {bad}: they have no `choices`, so there is no fixed "
             "one-hot column per value. List the choices in the spec, or give the world its own model "
-            "(override World.new_model with a model that knows the names)")
+            "(override World.new_model with a model that knows the names)"
+        )
 
 
 def encode_interventions(spec: CampaignSpec, interventions: Sequence[Intervention]) -> Tensor:
@@ -46,8 +55,10 @@ def decode_interventions(spec: CampaignSpec, X: Tensor) -> list[Intervention]:
     """Inverse of `encode_interventions`: (n, d) -> the nearest valid interventions (`Variable.decode`)."""
     width = sum(v.width for v in spec.interventions)
     if X.ndim != 2 or X.shape[-1] != width:
-        raise WorldModelError(f"X must have shape (n, {width}) for the encoded variables {list(spec.variable_names)}, "
-                              f"got {tuple(X.shape)}; build it with the model's `encode`")
+        raise WorldModelError(
+            f"X must have shape (n, {width}) for the encoded variables {list(spec.variable_names)}, "
+            f"got {tuple(X.shape)}; build it with the model's `encode`"
+        )
     out = []
     for row in X.detach().double().tolist():
         values, col = {}, 0
@@ -120,4 +131,6 @@ def check_key(payload: dict[str, Any], key: str, path: str | Path, what: str) ->
     if payload.get("key") != key:
         raise ModelFileError(
             f"{path} was fitted for another campaign: its {what} differ from this spec's; refit the model on this "
-            "campaign's data", path=path)
+            "campaign's data",
+            path=path,
+        )

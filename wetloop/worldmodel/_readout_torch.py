@@ -72,8 +72,12 @@ class SampleOutcome:
     """
 
     def __init__(
-        self, spec: CampaignSpec, readouts: Sequence[Readout], series: Sequence[str] = (),
-        times_min: Sequence[float] = (), direct: Sequence[str] = (),
+        self,
+        spec: CampaignSpec,
+        readouts: Sequence[Readout],
+        series: Sequence[str] = (),
+        times_min: Sequence[float] = (),
+        direct: Sequence[str] = (),
     ) -> None:
         self.spec, self.series, self.direct = spec, tuple(series), tuple(direct)
         self.times_min = torch.tensor(list(times_min), dtype=torch.float64)
@@ -87,8 +91,11 @@ class SampleOutcome:
         """Every readout `readouts` returns, in order: computed, direct, then judgeable events."""
         known = [r.name for r in self.computed] + [d for d in self.direct if d not in self.events]
         have = set(known)
-        events = [name for name, limit in self.events.items()
-                  if name in self.direct or limit.series in self.series or limit.readout in have]
+        events = [
+            name
+            for name, limit in self.events.items()
+            if name in self.direct or limit.series in self.series or limit.readout in have
+        ]
         return tuple(dict.fromkeys(known + events))
 
     def series_values(self, samples: Tensor, name: str) -> Tensor:
@@ -100,8 +107,10 @@ class SampleOutcome:
     def readouts(self, samples: Tensor) -> dict[str, Tensor]:
         """Every readout in `names`. Shapes: samples (..., D) -> each (...), samples' dtype."""
         if samples.shape[-1] != self.width:
-            raise ValueError(f"samples have {samples.shape[-1]} values in their last dimension; this outcome reads "
-                             f"{self.width} ({len(self.series)} series x {len(self.times_min)} times + {len(self.direct)} readouts)")
+            raise ValueError(
+                f"samples have {samples.shape[-1]} values in their last dimension; this outcome reads "
+                f"{self.width} ({len(self.series)} series x {len(self.times_min)} times + {len(self.direct)} readouts)"
+            )
         out = {r.name: series_readout(r, self.times_min, self.series_values(samples, r.series or "")) for r in self.computed}
         offset = len(self.series) * len(self.times_min)
         for j, name in enumerate(self.direct):

@@ -103,8 +103,10 @@ class ScalarFitReport(BaseModel):
     def summary(self) -> str:
         errors = ", ".join(f"{k} {v:.3g}" for k, v in self.rmse.items())
         dropped = f"; not reported by every experiment, so not modelled: {list(self.dropped)}" if self.dropped else ""
-        return (f"scalar {self.kind} refit on {self.n_experiments} experiment(s) in {self.seconds:.1f} s "
-                f"(held-in RMSE: {errors}){dropped}; version {self.version}")
+        return (
+            f"scalar {self.kind} refit on {self.n_experiments} experiment(s) in {self.seconds:.1f} s "
+            f"(held-in RMSE: {errors}){dropped}; version {self.version}"
+        )
 
 
 class ScalarEnsembleModel(EnsembleModel):
@@ -136,7 +138,10 @@ class ScalarWorldModel:
     """Any world's scalar readouts as a function of the encoded intervention (ensemble or GP)."""
 
     def __init__(
-        self, spec: CampaignSpec, readouts: Sequence[Readout] = (), kind: Literal["ensemble", "gp"] = "ensemble",
+        self,
+        spec: CampaignSpec,
+        readouts: Sequence[Readout] = (),
+        kind: Literal["ensemble", "gp"] = "ensemble",
         config: ScalarModelConfig | None = None,
     ) -> None:
         if kind not in ("ensemble", "gp"):
@@ -191,7 +196,9 @@ class ScalarWorldModel:
             statuses = sorted({obs.status for _, obs in history})
             raise NoTrainingData(
                 f"the scalar model needs at least one 'ok' result with a finite {self.spec.objective.readout!r} readout; "
-                f"got {len(history)} result(s) with status(es) {statuses}. Run a first batch, then fit.", data=history)
+                f"got {len(history)} result(s) with status(es) {statuses}. Run a first batch, then fit.",
+                data=history,
+            )
         x = self.encode(ivs)
         y = torch.tensor([[v[n] for n in outputs] for v in values], dtype=torch.float64)
         with torch_threads(self.config.threads):
@@ -200,9 +207,18 @@ class ScalarWorldModel:
         self.outputs, self._models = outputs, {}
         rmse = {n: float(e) for n, e in zip(outputs, ((mean - y) ** 2).mean(0).sqrt().tolist())}
         self.last_fit = ScalarFitReport(
-            kind=self.kind, n_experiments=len(ivs), n_skipped=len(history) - len(ivs), readouts=outputs, dropped=dropped,
-            steps=steps, first_loss=first, final_loss=final, rmse=rmse, seconds=time.perf_counter() - start,
-            version=self._version())
+            kind=self.kind,
+            n_experiments=len(ivs),
+            n_skipped=len(history) - len(ivs),
+            readouts=outputs,
+            dropped=dropped,
+            steps=steps,
+            first_loss=first,
+            final_loss=final,
+            rmse=rmse,
+            seconds=time.perf_counter() - start,
+            version=self._version(),
+        )
         return self.last_fit
 
     def _train(self, x: Tensor, y: Tensor) -> tuple[int, float, float]:
@@ -214,9 +230,18 @@ class ScalarWorldModel:
             nll = -fit_gp(self._gp, cfg.seed)
             return 0, nll, nll
         net = RobustEnsemble(cfg.members, x.shape[1], y.shape[1], cfg.hidden, cfg.layers, seed=cfg.seed)
-        record = train_ensemble(net, x.float(), y.float(), epochs=cfg.epochs, min_steps=cfg.min_steps,
-                                batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                bound_weight=cfg.logvar_bound_weight, seed=cfg.seed)
+        record = train_ensemble(
+            net,
+            x.float(),
+            y.float(),
+            epochs=cfg.epochs,
+            min_steps=cfg.min_steps,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            bound_weight=cfg.logvar_bound_weight,
+            seed=cfg.seed,
+        )
         self._net, self._gp = net, None
         return record.steps, record.losses[0], record.losses[-1]
 
@@ -251,9 +276,11 @@ class ScalarWorldModel:
         self._require("build a BoTorch model")
         seed = self.config.seed if seed is None else seed
         if seed not in self._models:
-            self._models[seed] = (GPDrawsModel(self._gp, GPInputs.of(self.spec), self.config.gp_members,
-                                               self.config.gp_particles, seed)
-                                  if self._gp is not None else ScalarEnsembleModel(self._net, self.config.particles, seed))
+            self._models[seed] = (
+                GPDrawsModel(self._gp, GPInputs.of(self.spec), self.config.gp_members, self.config.gp_particles, seed)
+                if self._gp is not None
+                else ScalarEnsembleModel(self._net, self.config.particles, seed)
+            )
         return self._models[seed]
 
     def sample(self, interventions: Sequence[Intervention]) -> Tensor:
@@ -293,9 +320,14 @@ class ScalarWorldModel:
         """Write config, outputs, weights (a GP: its training data and hyperparameters) with a format tag."""
         self._require("be saved")
         payload: dict[str, Any] = {
-            "format": _FORMAT, "key": self._key(), "kind": self.kind, "config": self.config.model_dump(mode="json"),
-            "outputs": list(self.outputs), "state": self._require("be saved").state_dict(),
-            "fit": self.last_fit.model_dump(mode="json") if self.last_fit else None}
+            "format": _FORMAT,
+            "key": self._key(),
+            "kind": self.kind,
+            "config": self.config.model_dump(mode="json"),
+            "outputs": list(self.outputs),
+            "state": self._require("be saved").state_dict(),
+            "fit": self.last_fit.model_dump(mode="json") if self.last_fit else None,
+        }
         if self._gp_data is not None:
             payload["train"] = self._gp_data
         torch.save(payload, Path(path))

@@ -111,23 +111,35 @@ class SeriesFitReport(BaseModel):
 
     def summary(self) -> str:
         errors = ", ".join(f"{k} {v:.3g}" for k, v in self.rmse_one_step.items())
-        ignored = f"; readouts {list(self.ignored_readouts)} are not from a series and are not modelled" if self.ignored_readouts else ""
-        return (f"series ensemble refit on {self.n_experiments} experiment(s), {self.n_transitions} steps, in "
-                f"{self.seconds:.1f} s (one-step RMSE: {errors}){ignored}; version {self.version}")
+        ignored = (
+            f"; readouts {list(self.ignored_readouts)} are not from a series and are not modelled"
+            if self.ignored_readouts
+            else ""
+        )
+        return (
+            f"series ensemble refit on {self.n_experiments} experiment(s), {self.n_transitions} steps, in "
+            f"{self.seconds:.1f} s (one-step RMSE: {errors}){ignored}; version {self.version}"
+        )
 
 
 class SeriesWorldModel:
     """Any world's declared series over time, as an ensemble of one-step dynamics models."""
 
     def __init__(
-        self, spec: CampaignSpec, series: Sequence[Series] = (), readouts: Sequence[Readout] = (),
-        inputs: InputsFn | None = None, config: SeriesModelConfig | None = None,
+        self,
+        spec: CampaignSpec,
+        series: Sequence[Series] = (),
+        readouts: Sequence[Readout] = (),
+        inputs: InputsFn | None = None,
+        config: SeriesModelConfig | None = None,
     ) -> None:
         self.spec, self.inputs = spec, inputs
         self.series = tuple(series) or tuple(spec.series)
         if not self.series:
-            raise WorldModelError(f"spec {spec.name!r} declares no series; the series model needs at least one "
-                                  "(declare them under series:, or use world_model: ensemble for scalar readouts)")
+            raise WorldModelError(
+                f"spec {spec.name!r} declares no series; the series model needs at least one "
+                "(declare them under series:, or use world_model: ensemble for scalar readouts)"
+            )
         if inputs is None:
             require_encodable(spec, "series world model (with no world inputs, it holds the encoded intervention as input)")
         self.readout_defs = tuple(readouts) or tuple(spec.readouts)
@@ -143,8 +155,11 @@ class SeriesWorldModel:
 
     # ---- data ----------------------------------------------------------------------------
     def _usable(self, history: History) -> list[tuple[Intervention, Observation]]:
-        return [(iv, obs) for iv, obs in history if obs.status == "ok" and obs.trajectory is not None
-                and len(obs.trajectory.times_min) > 1]
+        return [
+            (iv, obs)
+            for iv, obs in history
+            if obs.status == "ok" and obs.trajectory is not None and len(obs.trajectory.times_min) > 1
+        ]
 
     def _arrays(self, pairs: list[tuple[Intervention, Observation]], grid: np.ndarray) -> tuple[np.ndarray, Tensor]:
         """Series on the grid (n, T, n_series) and step inputs (n, K, C) of the usable pairs."""
@@ -163,7 +178,9 @@ class SeriesWorldModel:
             statuses = sorted({obs.status for _, obs in history})
             raise NoTrainingData(
                 f"the series model needs at least one 'ok' result with a trajectory of 2+ times; got {len(history)} "
-                f"result(s) with status(es) {statuses}. Run a first batch of experiments, then fit.", data=history)
+                f"result(s) with status(es) {statuses}. Run a first batch of experiments, then fit.",
+                data=history,
+            )
         grid = np.asarray(pairs[0][1].trajectory.times_min, dtype=float)  # type: ignore[union-attr]
         values, u = self._arrays(pairs, grid)
         transform = StateTransform.fit(self.series, values.reshape(-1, len(self.series)), self.config.log_eps)
@@ -173,11 +190,19 @@ class SeriesWorldModel:
             rmse = self._one_step_rmse(ens, transform, z, u)
         self.grid, self._dyn, self._models = grid, _dynamics(ens, transform, z, self.config.margin), {}
         self.last_fit = SeriesFitReport(
-            n_experiments=len(pairs), n_skipped=len(history) - len(pairs), n_transitions=z.shape[0] * (z.shape[1] - 1),
-            series=self.series_names, log_series=tuple(s.name for s, lg in zip(self.series, transform.log) if lg),
-            ignored_readouts=tuple(r.name for r in self.readout_defs if r.series is None), steps=record.steps,
-            first_loss=record.losses[0], final_loss=record.losses[-1], rmse_one_step=rmse,
-            seconds=time.perf_counter() - start, version=self.version)
+            n_experiments=len(pairs),
+            n_skipped=len(history) - len(pairs),
+            n_transitions=z.shape[0] * (z.shape[1] - 1),
+            series=self.series_names,
+            log_series=tuple(s.name for s, lg in zip(self.series, transform.log) if lg),
+            ignored_readouts=tuple(r.name for r in self.readout_defs if r.series is None),
+            steps=record.steps,
+            first_loss=record.losses[0],
+            final_loss=record.losses[-1],
+            rmse_one_step=rmse,
+            seconds=time.perf_counter() - start,
+            version=self.version,
+        )
         return self.last_fit
 
     def _train(self, z: Tensor, u: Tensor) -> tuple[RobustEnsemble, Any]:
@@ -186,9 +211,19 @@ class SeriesWorldModel:
         x, y = _transitions(z, u)
         groups = torch.arange(n).repeat_interleave(t - 1)  # bootstrap whole experiments: members disagree off-data
         ens = RobustEnsemble(cfg.members, x.shape[1], s, cfg.hidden, cfg.layers, seed=cfg.seed)
-        record = train_ensemble(ens, x.float(), y.float(), groups=groups, epochs=cfg.epochs, min_steps=cfg.min_steps,
-                                batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                bound_weight=cfg.logvar_bound_weight, seed=cfg.seed)
+        record = train_ensemble(
+            ens,
+            x.float(),
+            y.float(),
+            groups=groups,
+            epochs=cfg.epochs,
+            min_steps=cfg.min_steps,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            bound_weight=cfg.logvar_bound_weight,
+            seed=cfg.seed,
+        )
         return ens, record
 
     @torch.no_grad()
@@ -225,8 +260,10 @@ class SeriesWorldModel:
     def encode(self, interventions: Sequence[Intervention]) -> Tensor:
         """Interventions -> (n, d) float64: each variable's `Variable.encode` columns, in spec order."""
         if self.inputs is not None and any(v.kind == "categorical" and v.choices is None for v in self.spec.interventions):
-            raise WorldModelError("the series model cannot encode a categorical variable without choices for the "
-                                  "planner; list its choices in the spec")
+            raise WorldModelError(
+                "the series model cannot encode a categorical variable without choices for the "
+                "planner; list its choices in the spec"
+            )
         return encode_interventions(self.spec, interventions)
 
     def _step_inputs(self, X: Tensor) -> Tensor:
@@ -260,8 +297,9 @@ class SeriesWorldModel:
         samples = self.outcome.series_values(self.sample([intervention])[0], name)  # (S, T)
         q = torch.tensor([(1 - level) / 2, 0.5, (1 + level) / 2], dtype=torch.float64)
         lower, median, upper = torch.quantile(samples.double(), q, dim=0).tolist()
-        return Band(series=name, level=level, times_min=self.times_min, lower=tuple(lower), median=tuple(median),
-                    upper=tuple(upper))
+        return Band(
+            series=name, level=level, times_min=self.times_min, lower=tuple(lower), median=tuple(median), upper=tuple(upper)
+        )
 
     # ---- identity and persistence --------------------------------------------------------
     @property
@@ -272,21 +310,32 @@ class SeriesWorldModel:
         return weights_hash(self.config, tensors, (self.series_names, self.times_min))
 
     def _key(self) -> str:
-        return spec_key(self.spec, series=[s.model_dump(mode="json") for s in self.series],
-                        inputs=self.inputs is not None)
+        return spec_key(self.spec, series=[s.model_dump(mode="json") for s in self.series], inputs=self.inputs is not None)
 
     def save(self, path: str | Path) -> Path:
         """Write config, weights, state transform, initial state and grid with a format tag (torch.save)."""
         dyn = self._require("be saved")
-        payload = {"format": _FORMAT, "key": self._key(), "config": self.config.model_dump(mode="json"),
-                   "state": dyn.ensemble.state_dict(), "extras": _extras(dyn), "grid": self.times_min,
-                   "fit": self.last_fit.model_dump(mode="json") if self.last_fit else None}
+        payload = {
+            "format": _FORMAT,
+            "key": self._key(),
+            "config": self.config.model_dump(mode="json"),
+            "state": dyn.ensemble.state_dict(),
+            "extras": _extras(dyn),
+            "grid": self.times_min,
+            "fit": self.last_fit.model_dump(mode="json") if self.last_fit else None,
+        }
         torch.save(payload, Path(path))
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path, spec: CampaignSpec, series: Sequence[Series] = (), readouts: Sequence[Readout] = (),
-             inputs: InputsFn | None = None) -> SeriesWorldModel:
+    def load(
+        cls,
+        path: str | Path,
+        spec: CampaignSpec,
+        series: Sequence[Series] = (),
+        readouts: Sequence[Readout] = (),
+        inputs: InputsFn | None = None,
+    ) -> SeriesWorldModel:
         """Restore a saved model; ModelFileError if it was saved for other variables, series or inputs."""
         payload = read_payload(path, _FORMAT, "series world model")
         model = cls(spec, series, readouts, inputs=inputs, config=SeriesModelConfig(**payload["config"]))
@@ -319,5 +368,4 @@ def _dynamics(ens: RobustEnsemble, transform: StateTransform, z: Tensor, margin:
 
 
 def _extras(dyn: Dynamics) -> dict[str, Tensor]:
-    return {**dyn.transform.as_dict(), "z0_mean": dyn.z0_mean, "z0_std": dyn.z0_std, "z_low": dyn.z_low,
-            "z_high": dyn.z_high}
+    return {**dyn.transform.as_dict(), "z0_mean": dyn.z0_mean, "z0_std": dyn.z0_std, "z_low": dyn.z_low, "z_high": dyn.z_high}

@@ -33,12 +33,17 @@ def on_grid(obs: Observation, series: Sequence[Series], grid: np.ndarray) -> np.
     naming what is missing."""
     traj = obs.trajectory
     if traj is None or len(traj.times_min) == 0:
-        raise ObservationFormatError(f"observation {obs.experiment_key} has no trajectory; the series model "
-                                     "needs every declared series over time", observation=obs)
+        raise ObservationFormatError(
+            f"observation {obs.experiment_key} has no trajectory; the series model needs every declared series over time",
+            observation=obs,
+        )
     missing = [s.name for s in series if s.name not in traj.series]
     if missing:
-        raise ObservationFormatError(f"observation {obs.experiment_key} lacks series {missing} (it has "
-                                     f"{sorted(traj.series)}); the lab must report every declared series", observation=obs)
+        raise ObservationFormatError(
+            f"observation {obs.experiment_key} lacks series {missing} (it has "
+            f"{sorted(traj.series)}); the lab must report every declared series",
+            observation=obs,
+        )
     times = np.asarray(traj.times_min, dtype=float)
     if len(times) == len(grid) and np.allclose(times, grid):
         return np.stack([np.asarray(traj.series[s.name], dtype=float) for s in series], axis=-1)
@@ -85,7 +90,10 @@ class StateTransform:
 
 
 def input_channels(
-    spec: CampaignSpec, inputs: InputsFn | None, interventions: Sequence[Intervention], grid: np.ndarray,
+    spec: CampaignSpec,
+    inputs: InputsFn | None,
+    interventions: Sequence[Intervention],
+    grid: np.ndarray,
 ) -> Tensor:
     """Inputs of each step: the world's channels (or the encoded intervention, constant) and the elapsed
     fraction of the experiment at the step's start. Shape (n, K, C + 1) float64, K = len(grid) - 1."""
@@ -97,8 +105,10 @@ def input_channels(
     else:
         u = torch.as_tensor(np.asarray(raw, dtype=float), dtype=torch.float64)
         if u.ndim != 3 or u.shape[:2] != (n, k):
-            raise WorldModelError(f"the world's inputs(...) returned shape {tuple(u.shape)}; expected (n, K, C) = "
-                                  f"({n}, {k}, C) for {n} interventions and {k} intervals between {len(grid)} times")
+            raise WorldModelError(
+                f"the world's inputs(...) returned shape {tuple(u.shape)}; expected (n, K, C) = "
+                f"({n}, {k}, C) for {n} interventions and {k} intervals between {len(grid)} times"
+            )
     return torch.cat([u, elapsed_fraction(grid, n)], dim=-1)
 
 

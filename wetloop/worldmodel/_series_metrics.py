@@ -53,13 +53,17 @@ class SeriesCalibration(BaseModel):
     series: dict[str, SeriesScores]
 
     def summary(self) -> str:
-        parts = [f"{k}: open-loop CRPS {s.open_loop_crps:.3g} vs persistence {s.initial_persistence_mae:.3g}, "
-                 f"{self.level:.0%} coverage {s.open_loop_coverage:.2f}" for k, s in self.series.items()]
+        parts = [
+            f"{k}: open-loop CRPS {s.open_loop_crps:.3g} vs persistence {s.initial_persistence_mae:.3g}, "
+            f"{self.level:.0%} coverage {s.open_loop_coverage:.2f}"
+            for k, s in self.series.items()
+        ]
         return f"{self.n_experiments} experiment(s): " + "; ".join(parts)
 
 
-def series_calibration(model: SeriesWorldModel, data: Sequence[tuple[Intervention, Observation]],
-                       level: float = 0.9) -> SeriesCalibration:
+def series_calibration(
+    model: SeriesWorldModel, data: Sequence[tuple[Intervention, Observation]], level: float = 0.9
+) -> SeriesCalibration:
     """Score a fitted series model on "ok" experiments with trajectories (usually held out); means over experiments."""
     pairs = model._usable(data)
     if not pairs:
@@ -80,9 +84,17 @@ def _scores(model: SeriesWorldModel, iv: Intervention, obs: Observation, level: 
     out = []
     for i, name in enumerate(model.series_names):
         y, samples, one = observed[:, i], model.outcome.series_values(loop, name), step[..., i]
-        out.append([crps_ensemble(samples, y), interval_coverage(samples, y, level),
-                    float((samples.median(0).values - y).abs().mean()), float((y - y[0]).abs().mean()),
-                    crps_ensemble(one, y[1:]), interval_coverage(one, y[1:], level), float((y[1:] - y[:-1]).abs().mean())])
+        out.append(
+            [
+                crps_ensemble(samples, y),
+                interval_coverage(samples, y, level),
+                float((samples.median(0).values - y).abs().mean()),
+                float((y - y[0]).abs().mean()),
+                crps_ensemble(one, y[1:]),
+                interval_coverage(one, y[1:], level),
+                float((y[1:] - y[:-1]).abs().mean()),
+            ]
+        )
     return out
 
 

@@ -84,8 +84,9 @@ class SeriesEnsembleModel(EnsembleModel):
     `times_min` (the grid once per series: one time per output, as the planner's shape check counts outputs).
     """
 
-    def __init__(self, dynamics: Dynamics, inputs: Callable[[Tensor], Tensor], grid_min: tuple[float, ...],
-                 particles: int, seed: int) -> None:
+    def __init__(
+        self, dynamics: Dynamics, inputs: Callable[[Tensor], Tensor], grid_min: tuple[float, ...], particles: int, seed: int
+    ) -> None:
         super().__init__()
         self.dynamics, self.inputs = dynamics, inputs
         self.members, self.particles = dynamics.ensemble.members, particles

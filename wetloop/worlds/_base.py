@@ -76,18 +76,24 @@ class World:
         readouts = {r.name for r in self.readouts(spec)}
         series = {s.name for s in self.series(spec)}
         if spec.objective.readout not in readouts:
-            problems.append(f"objective.readout {spec.objective.readout!r} is not a readout of world {self.name!r}; "
-                            f"known readouts: {sorted(readouts) or 'none (declare them under readouts:)'}")
+            problems.append(
+                f"objective.readout {spec.objective.readout!r} is not a readout of world {self.name!r}; "
+                f"known readouts: {sorted(readouts) or 'none (declare them under readouts:)'}"
+            )
         for r in self.readouts(spec):
             if r.series is not None and r.series not in series:
-                problems.append(f"readout {r.name!r} is computed from series {r.series!r}, which the world does not report; "
-                                f"known series: {sorted(series) or 'none (declare them under series:)'}")
+                problems.append(
+                    f"readout {r.name!r} is computed from series {r.series!r}, which the world does not report; "
+                    f"known series: {sorted(series) or 'none (declare them under series:)'}"
+                )
         for limit in spec.safety:
             known = series if limit.series is not None else readouts
             if limit.target not in known:
                 what = "series" if limit.series is not None else "readout"
-                problems.append(f"safety limit {limit.name!r} watches {what} {limit.target!r}, which world {self.name!r} "
-                                f"does not report; known {what}: {sorted(known) or 'none'}")
+                problems.append(
+                    f"safety limit {limit.name!r} watches {what} {limit.target!r}, which world {self.name!r} "
+                    f"does not report; known {what}: {sorted(known) or 'none'}"
+                )
         return problems
 
     def validate_spec(self, spec: CampaignSpec) -> CampaignSpec:
@@ -140,8 +146,11 @@ class World:
         from wetloop.worldmodel import ScalarWorldModel, SeriesWorldModel
 
         cls = SeriesWorldModel if self.model_family(spec) == "series" else ScalarWorldModel
-        return cls.load(path, spec, self.series(spec), self.readouts(spec), inputs=self.inputs) \
-            if cls is SeriesWorldModel else cls.load(path, spec, self.readouts(spec))
+        return (
+            cls.load(path, spec, self.series(spec), self.readouts(spec), inputs=self.inputs)
+            if cls is SeriesWorldModel
+            else cls.load(path, spec, self.readouts(spec))
+        )
 
     def prior_model(self, spec: CampaignSpec) -> Any:
         """A model before any result (a screen's knowledge prior), or None: the first round is then
@@ -173,6 +182,8 @@ class World:
         """This world's own offline proposer, or None for the generic one."""
         return None
 
-    def hypotheses(self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int) -> list[HypothesisDraft]:
+    def hypotheses(
+        self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int
+    ) -> list[HypothesisDraft]:
         """Domain hypotheses the generic offline proposer adds to its own (read off the best results)."""
         return []

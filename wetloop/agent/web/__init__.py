@@ -20,7 +20,13 @@ __all__ = ["INSTALL_HINT", "missing_packages", "create_app", "serve_review", "st
 
 INSTALL_HINT = 'pip install "wetloop[server]"'
 _NEEDED = {"fastapi": ("fastapi",), "uvicorn": ("uvicorn",), "python-multipart": ("python_multipart", "multipart")}
-_LAZY = {"create_app": ".app", "serve_review": ".serve", "start_server": ".serve", "RunningServer": ".serve", "ReviewDesk": "._desk"}
+_LAZY = {
+    "create_app": ".app",
+    "serve_review": ".serve",
+    "start_server": ".serve",
+    "RunningServer": ".serve",
+    "ReviewDesk": "._desk",
+}
 
 
 def _importable(module: str) -> bool:

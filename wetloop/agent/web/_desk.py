@@ -53,7 +53,9 @@ class Draft:
 
     def copy(self) -> Draft:
         """A snapshot a page can read while another request changes the draft."""
-        return Draft(self.round, dict(self.decisions), dict(self.errors), {i: dict(t) for i, t in self.typed.items()}, dict(self.reasons))
+        return Draft(
+            self.round, dict(self.decisions), dict(self.errors), {i: dict(t) for i, t in self.typed.items()}, dict(self.reasons)
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,9 @@ class ReviewDesk:
             if self._thread is not None:
                 return DeskStatus("running", self._round, f"round {self._round} released; the campaign is running", released)
             if self._payload is not None:
-                return DeskStatus("review", self._payload["round"], f"round {self._payload['round']} awaits review", released, error)
+                return DeskStatus(
+                    "review", self._payload["round"], f"round {self._payload['round']} awaits review", released, error
+                )
             if self._done:
                 return DeskStatus("finished", self._round, "the campaign is finished", released, error)
             hint = f"; `wetloop resume --dir {self.campaign.run_dir}` continues it from its last checkpoint"
@@ -137,7 +141,9 @@ class ReviewDesk:
         if self._thread is not None or self._payload is None or self._draft is None:
             raise ReleaseConflict(f"round {round} is not awaiting review: {self.status().message}")
         if round != self._draft.round:
-            raise ReleaseConflict(f"round {round} is not the round awaiting review (round {self._draft.round} is); reload the page")
+            raise ReleaseConflict(
+                f"round {round} is not the round awaiting review (round {self._draft.round} is); reload the page"
+            )
         return self._draft
 
     def _proposal(self, round: int, index: int) -> tuple[Draft, dict[str, Any]]:
@@ -145,7 +151,9 @@ class ReviewDesk:
         for p in self._payload["selected"] if self._payload else ():
             if p["index"] == index:
                 return draft, p
-        raise ReviewError(f"no proposal #{index} in round {round}; choose from 1 to {len(self._payload['selected'] if self._payload else ())}")
+        raise ReviewError(
+            f"no proposal #{index} in round {round}; choose from 1 to {len(self._payload['selected'] if self._payload else ())}"
+        )
 
     def _decision(self, proposal: dict[str, Any], action: str, reason: str, typed: dict[str, str]) -> DraftDecision | None:
         if action == "undo":
@@ -160,7 +168,9 @@ class ReviewDesk:
             edited = parse_edit(self.spec, proposal["values"], typed)
             problem = edit_problem(self.spec, edited, self._world_model())
             if problem:
-                raise ReviewError(f"{problem}. Nothing was submitted; change the values, or approve or reject the proposal as it is.")
+                raise ReviewError(
+                    f"{problem}. Nothing was submitted; change the values, or approve or reject the proposal as it is."
+                )
             return DraftDecision("edit", reason or "edited in review", edited)
         raise ReviewError(f"unknown action {action!r}; use approve, reject, edit or undo")
 
@@ -196,9 +206,13 @@ class ReviewDesk:
         for p in self._payload["selected"]:
             i, d = p["index"], draft.decisions.get(p["index"])
             if i in draft.errors:
-                raise ReviewError(f"proposal #{i} has a refused edit ({draft.errors[i]}); fix the edit or decide #{i} otherwise before releasing")
+                raise ReviewError(
+                    f"proposal #{i} has a refused edit ({draft.errors[i]}); fix the edit or decide #{i} otherwise before releasing"
+                )
             if d is None and not approve_rest:
-                raise ReviewError(f"proposal #{i} has no decision; decide each proposal, or tick 'approve the rest' to approve the undecided ones")
+                raise ReviewError(
+                    f"proposal #{i} has no decision; decide each proposal, or tick 'approve the rest' to approve the undecided ones"
+                )
             d = d or DraftDecision("approve", "approved with the rest")
             out.append(Decision(proposal_key=p["proposal_key"], action=d.action, by=by, reason=d.reason, edited=d.edited))
         return out

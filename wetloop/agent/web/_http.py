@@ -85,8 +85,14 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     """Render template `name` with what every page shows (status, campaign, csrf) and `context`."""
     state = request.app.state
     desk: ReviewDesk = state.desk
-    base = {"status": desk.status(), "spec": desk.spec, "campaign_id": desk.campaign.campaign_id,
-            "run_dir": desk.campaign.run_dir, "csrf": state.csrf, "plots": False}
+    base = {
+        "status": desk.status(),
+        "spec": desk.spec,
+        "campaign_id": desk.campaign.campaign_id,
+        "run_dir": desk.campaign.run_dir,
+        "csrf": state.csrf,
+        "plots": False,
+    }
     return state.templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
 

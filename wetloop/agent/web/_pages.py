@@ -85,13 +85,30 @@ class Pages:
         ranked = {r.proposal.intervention.key(): r for r in ranking.ranked} if ranking else {}
         hyps = self.store.hypotheses(self.campaign_id)
         cards = [self._card(payload["round"], p, ranked.get(p["proposal_key"]), hyps, draft) for p in payload["selected"]]
-        return {"payload": payload, "ranking": ranking, "cards": cards, "removed": ranking.removed if ranking else (),
-                "decided": len(draft.decisions), "draft": draft}
+        return {
+            "payload": payload,
+            "ranking": ranking,
+            "cards": cards,
+            "removed": ranking.removed if ranking else (),
+            "decided": len(draft.decisions),
+            "draft": draft,
+        }
 
-    def _card(self, round: int, p: dict[str, Any], ranked: RankedProposal | None, hyps: dict[str, Hypothesis], draft: Draft) -> Card:
+    def _card(
+        self, round: int, p: dict[str, Any], ranked: RankedProposal | None, hyps: dict[str, Hypothesis], draft: Draft
+    ) -> Card:
         i = p["index"]
-        return Card(i, p, ranked, hyps.get(p["hypothesis_id"] or ""), self._figure(round, p["proposal_key"], ranked),
-                    draft.decisions.get(i), draft.errors.get(i), draft.typed.get(i, {}), draft.reasons.get(i, ""))
+        return Card(
+            i,
+            p,
+            ranked,
+            hyps.get(p["hypothesis_id"] or ""),
+            self._figure(round, p["proposal_key"], ranked),
+            draft.decisions.get(i),
+            draft.errors.get(i),
+            draft.typed.get(i, {}),
+            draft.reasons.get(i, ""),
+        )
 
     def _figure(self, round: int, key: str, ranked: RankedProposal | None) -> str | None:
         if (round, key) not in self._figures:
@@ -117,8 +134,14 @@ class Pages:
             figures["objective"] = figure_html(objective_figure(view))
         if any(o.band is not None for o in view.outcomes):
             figures["trajectory"] = figure_html(trajectory_figure(view))
-        return {"view": view, "rows": rows_of(view), "figures": figures, "best": view.best(), "outcomes": view.outcomes,
-                **_surprises(view)}
+        return {
+            "view": view,
+            "rows": rows_of(view),
+            "figures": figures,
+            "best": view.best(),
+            "outcomes": view.outcomes,
+            **_surprises(view),
+        }
 
     @_locked
     def round(self, n: int) -> dict[str, Any]:
@@ -127,9 +150,21 @@ class Pages:
         ranking = self.ranking(n)
         outcomes = [o for o in view.outcomes if o.experiment.round == n]
         figure = figure_html(trajectory_figure(view, rounds=[n])) if any(o.band is not None for o in outcomes) else None
-        names = {r.proposal.intervention.key(): r.proposal.intervention.describe(self.spec) for r in ranking.ranked} if ranking else {}
-        return {"view": view, "n": n, "ranking": ranking, "outcomes": outcomes, "figure": figure, "names": names,
-                "decisions": [d for r, d in view.decisions if r == n], **_surprises(view)}
+        names = (
+            {r.proposal.intervention.key(): r.proposal.intervention.describe(self.spec) for r in ranking.ranked}
+            if ranking
+            else {}
+        )
+        return {
+            "view": view,
+            "n": n,
+            "ranking": ranking,
+            "outcomes": outcomes,
+            "figure": figure,
+            "names": names,
+            "decisions": [d for r, d in view.decisions if r == n],
+            **_surprises(view),
+        }
 
 
 def _surprises(view: CampaignView) -> dict[str, Any]:

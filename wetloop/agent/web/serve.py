@@ -34,7 +34,9 @@ def _bind(port: int) -> socket.socket:
     try:
         return bind(HOST, port)  # the lab server's socket: TCP_NODELAY, so no ~40 ms delayed-ACK stall per page
     except OSError as exc:
-        raise ReviewError(f"cannot listen on {HOST}:{port} ({exc.strerror}); pick another --port, or leave it out for a free one") from None
+        raise ReviewError(
+            f"cannot listen on {HOST}:{port} ({exc.strerror}); pick another --port, or leave it out for a free one"
+        ) from None
 
 
 def _server(app: FastAPI) -> uvicorn.Server:
@@ -92,7 +94,9 @@ def start_server(campaign: Campaign, *, port: int = 0, token: str | None = None,
     return RunningServer(_url(sock, token), token, app, server, thread)
 
 
-def serve_review(campaign: Campaign, *, port: int = 0, reviewer: str | None = None, announce: Callable[[str], None] = print) -> None:
+def serve_review(
+    campaign: Campaign, *, port: int = 0, reviewer: str | None = None, announce: Callable[[str], None] = print
+) -> None:
     """Serve the review page of `campaign` until Ctrl-C; the URL with its token is announced once.
 
     A round released on the page keeps running after Ctrl-C until its next review or its end (a
@@ -115,7 +119,9 @@ def serve_review(campaign: Campaign, *, port: int = 0, reviewer: str | None = No
 def _finish_release(desk: ReviewDesk, announce: Callable[[str], None]) -> None:
     try:
         if not desk.wait(0):
-            announce(f"waiting for released round {desk.status().round} to finish (Ctrl-C again stops it; `wetloop resume` continues)")
+            announce(
+                f"waiting for released round {desk.status().round} to finish (Ctrl-C again stops it; `wetloop resume` continues)"
+            )
             desk.wait()
     except KeyboardInterrupt:
         announce("stopped while a round was running; `wetloop resume` continues it from its last checkpoint")

@@ -1,15 +1,14 @@
 """The crispr_screen world."""
 
 from ._datasets import DATA_FILES, DataFile, data_cache_dir, fetch_data, sha256_prefix
+from ._features import DYNAMIC_NAMES, ScreenFeatures
+from ._genes import COLLECTIONS, GeneKnowledge, knowledge_cache_dir
 from ._hgnc import MappingReport, Screen, SymbolMap, load_essentials, load_screen, screen_names, symbol_map
 from ._lab import ScreenLab, screen_of
-from ._planner import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, thompson_batch
-from ._genes import COLLECTIONS, GeneKnowledge, knowledge_cache_dir
-from ._features import DYNAMIC_NAMES, ScreenFeatures
 from ._model import ScreenEnsembleModel, ScreenFitReport, ScreenModelConfig, ScreenWorldModel, screen_features
+from ._planner import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, thompson_batch
 from ._text import EMBEDDER, embed_texts, set_name_text, text_similarity
-
-from ._world import ScreenWorld, ScreenOptions
+from ._world import ScreenOptions, ScreenWorld
 
 __all__ = [
     "ScreenWorld",

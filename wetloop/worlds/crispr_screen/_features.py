@@ -43,8 +43,9 @@ class ScreenFeatures:
     def build(cls, know: GeneKnowledge, genes: tuple[str, ...], task: str) -> ScreenFeatures:
         rows = know.rows_for(genes)
         known = rows >= 0
-        pick = sp.csr_matrix((np.ones(known.sum(), np.float32), (np.flatnonzero(known), rows[known])),
-                             shape=(len(genes), len(know.symbols)))
+        pick = sp.csr_matrix(
+            (np.ones(known.sum(), np.float32), (np.flatnonzero(known), rows[known])), shape=(len(genes), len(know.symbols))
+        )
         static = np.zeros((len(genes), know.static.shape[1] + 1), np.float32)
         static[known, :-1] = know.static[rows[known]]
         static[:, -1] = known
@@ -67,8 +68,9 @@ class ScreenFeatures:
         p0 = (h.sum() + 1.0) / (t.sum() + 20.0)
         nb_t, nb_h, nb_z = self.network @ t, self.network @ h, self.network @ z
         rate, zmax, zmean = self._set_enrichment(t, h, p0)
-        return np.stack([np.log1p(nb_h), np.log1p(nb_t), (nb_h + 2 * p0) / (nb_t + 2), nb_z / (nb_t + 1.0),
-                         rate, zmax, zmean], axis=1).astype(np.float32)
+        return np.stack(
+            [np.log1p(nb_h), np.log1p(nb_t), (nb_h + 2 * p0) / (nb_t + 2), nb_z / (nb_t + 1.0), rate, zmax, zmean], axis=1
+        ).astype(np.float32)
 
     def _set_enrichment(self, t: np.ndarray, h: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per gene: best smoothed hit rate and best / mean enrichment z over its sets, leave-self-out."""

@@ -26,17 +26,22 @@ import numpy as np
 import scipy.sparse as sp
 
 from wetloop.worlds.crispr_screen import DATA_FILES, SymbolMap, data_cache_dir, fetch_data, symbol_map
-
 from wetloop.worlds.crispr_screen._text import EMBEDDER, embed_texts, set_name_text
 
 __all__ = ["GeneKnowledge", "knowledge_cache_dir", "COLLECTIONS"]
 
 FORMAT = 2
 COLLECTIONS = ("reactome", "gobp", "tft_mir", "celltype", "coess_module")
-_SOURCES = ("genes/string_v12_ntm_700_400_k3_edges.tsv.gz", "genes/msigdb_c2_reactome_v2023.1.gmt",
-            "genes/msigdb_c5_gobp_v2023.1.json", "genes/msigdb_c3_tft_mir_v2023.1.json",
-            "genes/msigdb_c8_celltype_v2023.2.gmt", "genes/coessentiality_map.tsv",
-            "genes/coessentiality_modules.tsv", "genes/hgnc_entries.tsv")
+_SOURCES = (
+    "genes/string_v12_ntm_700_400_k3_edges.tsv.gz",
+    "genes/msigdb_c2_reactome_v2023.1.gmt",
+    "genes/msigdb_c5_gobp_v2023.1.json",
+    "genes/msigdb_c3_tft_mir_v2023.1.json",
+    "genes/msigdb_c8_celltype_v2023.2.gmt",
+    "genes/coessentiality_map.tsv",
+    "genes/coessentiality_modules.tsv",
+    "genes/hgnc_entries.tsv",
+)
 
 
 def knowledge_cache_dir() -> Path:
@@ -88,11 +93,20 @@ class GeneKnowledge:
 
     def _write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {"symbols": self.symbols, "set_names": self.set_names, "set_collection": self.set_collection,
-                  "static": self.static, "static_names": self.static_names}
+        arrays = {
+            "symbols": self.symbols,
+            "set_names": self.set_names,
+            "set_collection": self.set_collection,
+            "static": self.static,
+            "static_names": self.static_names,
+        }
         for name, m in (("network", self.network), ("sets", self.sets)):
-            arrays |= {f"{name}_data": m.data, f"{name}_indices": m.indices, f"{name}_indptr": m.indptr,
-                       f"{name}_shape": np.array(m.shape)}
+            arrays |= {
+                f"{name}_data": m.data,
+                f"{name}_indices": m.indices,
+                f"{name}_indptr": m.indptr,
+                f"{name}_shape": np.array(m.shape),
+            }
         if self.set_embeddings is not None:
             arrays["set_embeddings"] = self.set_embeddings
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
@@ -104,8 +118,9 @@ class GeneKnowledge:
         z = np.load(path, allow_pickle=False)
         mat = lambda n: sp.csr_matrix((z[f"{n}_data"], z[f"{n}_indices"], z[f"{n}_indptr"]), shape=tuple(z[f"{n}_shape"]))  # noqa: E731
         emb = z["set_embeddings"] if "set_embeddings" in z.files else None
-        return cls(z["symbols"], mat("network"), mat("sets"), z["set_names"], z["set_collection"], emb,
-                   z["static"], z["static_names"])
+        return cls(
+            z["symbols"], mat("network"), mat("sets"), z["set_names"], z["set_collection"], emb, z["static"], z["static_names"]
+        )
 
 
 # -- building ---------------------------------------------------------------------------------------
@@ -140,11 +155,13 @@ def _read_coess_map(path: Path) -> dict[str, tuple[float, float]]:
 
 def _collections(data_dir: str | Path | None) -> list[dict[str, list[str]]]:
     f = lambda rel: fetch_data(rel, data_dir)  # noqa: E731
-    return [_read_gmt(f("genes/msigdb_c2_reactome_v2023.1.gmt")),
-            json.loads(f("genes/msigdb_c5_gobp_v2023.1.json").read_text()),
-            json.loads(f("genes/msigdb_c3_tft_mir_v2023.1.json").read_text()),
-            _read_gmt(f("genes/msigdb_c8_celltype_v2023.2.gmt")),
-            _read_modules(f("genes/coessentiality_modules.tsv"))]
+    return [
+        _read_gmt(f("genes/msigdb_c2_reactome_v2023.1.gmt")),
+        json.loads(f("genes/msigdb_c5_gobp_v2023.1.json").read_text()),
+        json.loads(f("genes/msigdb_c3_tft_mir_v2023.1.json").read_text()),
+        _read_gmt(f("genes/msigdb_c8_celltype_v2023.2.gmt")),
+        _read_modules(f("genes/coessentiality_modules.tsv")),
+    ]
 
 
 def build_knowledge(data_dir: str | Path | None = None) -> GeneKnowledge:
@@ -175,26 +192,32 @@ def _normaliser(smap: SymbolMap):
         if symbol not in cache:
             cache[symbol] = smap.lookup(symbol)[0]
         return cache[symbol]
+
     return norm
 
 
 def _network(idx: dict[str, int], a: list, b: list, w: np.ndarray) -> sp.csr_matrix:
     keep = np.array([x in idx and y in idx and x != y for x, y in zip(a, b)])
-    i = np.array([idx[x] for x, k in zip(a, keep) if k]); j = np.array([idx[y] for y, k in zip(b, keep) if k])
+    i = np.array([idx[x] for x, k in zip(a, keep) if k])
+    j = np.array([idx[y] for y, k in zip(b, keep) if k])
     n = len(idx)
     m = sp.coo_matrix((w[keep], (i, j)), shape=(n, n)).tocsr()
     return m.maximum(m.T).tocsr().astype(np.float32)
 
 
-def _membership(idx: dict[str, int], collections: list[dict[str, list[str]]], norm) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
+def _membership(
+    idx: dict[str, int], collections: list[dict[str, list[str]]], norm
+) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
     rows, cols, names, coll = [], [], [], []
     for c, sets in enumerate(collections):
         for name, genes in sets.items():
             members = sorted({idx[n] for g in genes if (n := norm(g)) in idx})
             if len(members) < 3:
                 continue
-            rows += members; cols += [len(names)] * len(members)
-            names.append(name); coll.append(c)
+            rows += members
+            cols += [len(names)] * len(members)
+            names.append(name)
+            coll.append(c)
     m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(idx), len(names)))
     return m, names, np.array(coll, dtype=np.int64)
 
@@ -205,7 +228,11 @@ def _static(network: sp.csr_matrix, sets: sp.csr_matrix, coll: np.ndarray, xy: n
     for c, name in enumerate(COLLECTIONS):
         feats[f"n_{name}"] = np.log1p(sets[:, np.flatnonzero(coll == c)].sum(1).A1)
     known = ~np.isnan(xy[:, 0])
-    feats |= {"coess_known": known.astype(float), "coess_x": np.where(known, xy[:, 0], 0.0), "coess_y": np.where(known, xy[:, 1], 0.0)}
+    feats |= {
+        "coess_known": known.astype(float),
+        "coess_x": np.where(known, xy[:, 0], 0.0),
+        "coess_y": np.where(known, xy[:, 1], 0.0),
+    }
     X = np.stack(list(feats.values()), axis=1)
     X = (X - X.mean(0)) / (X.std(0) + 1e-9)
     return X.astype(np.float32), np.array(list(feats), dtype=str)

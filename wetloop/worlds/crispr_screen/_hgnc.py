@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wetloop.worlds.crispr_screen._datasets import DATA_FILES, fetch_data
 from wetloop.campaign.errors import DataFileError
+from wetloop.worlds.crispr_screen._datasets import DATA_FILES, fetch_data
 
 __all__ = ["SymbolMap", "MappingReport", "Screen", "load_screen", "load_essentials", "symbol_map", "screen_names"]
 
@@ -130,8 +130,11 @@ def _screen_dir(name: str, data_dir: str | Path | None) -> Path | None:
     for d in (Path(data_dir), Path(data_dir) / "screens"):
         if (d / f"ground_truth_{name}.csv").is_file():
             return d
-    raise DataFileError(f"no ground_truth_{name}.csv in {data_dir} (or its screens/ folder); a screen directory holds "
-                        f"ground_truth_<name>.csv and task_prompts/<name>.json", relpath=str(data_dir))
+    raise DataFileError(
+        f"no ground_truth_{name}.csv in {data_dir} (or its screens/ folder); a screen directory holds "
+        f"ground_truth_<name>.csv and task_prompts/<name>.json",
+        relpath=str(data_dir),
+    )
 
 
 def _file(name: str, d: Path | None, required: bool = True) -> Path | None:
@@ -143,8 +146,9 @@ def _file(name: str, d: Path | None, required: bool = True) -> Path | None:
     relpath = f"screens/{name}"
     if relpath not in DATA_FILES:
         if required:
-            raise DataFileError(f"screen file {name} is not in the registry; pass data_dir= the screen's directory",
-                                relpath=relpath)
+            raise DataFileError(
+                f"screen file {name} is not in the registry; pass data_dir= the screen's directory", relpath=relpath
+            )
         return None
     return fetch_data(relpath)
 
@@ -200,4 +204,4 @@ def load_essentials(data_dir: str | Path | None = None) -> frozenset[str]:
 def screen_names(data_dir: str | Path) -> list[str]:
     """The screens in a directory (or its screens/ folder): every ground_truth_<name>.csv."""
     found = [p for d in (Path(data_dir), Path(data_dir) / "screens") for p in d.glob("ground_truth_*.csv")]
-    return sorted({p.name[len("ground_truth_"):-len(".csv")] for p in found})
+    return sorted({p.name[len("ground_truth_") : -len(".csv")] for p in found})

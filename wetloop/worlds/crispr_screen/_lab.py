@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from wetloop.campaign import CampaignSpec, DataFileError, Experiment, Observation, Ticket
-from wetloop.worlds.crispr_screen import Screen, load_screen
-
 from wetloop.lab_adapters import Lab
 from wetloop.lab_adapters.errors import ExperimentRejected, UnknownTicket, WorldOptionError
+from wetloop.worlds.crispr_screen import Screen, load_screen
 
 __all__ = ["ScreenLab", "screen_of"]
 

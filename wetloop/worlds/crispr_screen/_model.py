@@ -117,7 +117,9 @@ def _rank01(x: np.ndarray) -> np.ndarray:
 class ScreenWorldModel:
     """P(hit) of a screen's genes from knowledge and results; see the module docstring."""
 
-    def __init__(self, spec: CampaignSpec, config: ScreenModelConfig | None = None, features: ScreenFeatures | None = None) -> None:
+    def __init__(
+        self, spec: CampaignSpec, config: ScreenModelConfig | None = None, features: ScreenFeatures | None = None
+    ) -> None:
         self.spec, self.config = spec, config or ScreenModelConfig()
         self.features = features if features is not None else screen_features(spec)
         self.genes = self.features.genes
@@ -152,8 +154,9 @@ class ScreenWorldModel:
 
     def encode(self, interventions: Sequence[Intervention]) -> Tensor:
         """Interventions -> X (n, 1) float64 gene indices (-1 for a gene not in the library)."""
-        return torch.tensor([[float(self.gene_index.get(str(x.values[self.variable]), -1))] for x in interventions],
-                            dtype=torch.float64).reshape(-1, 1)
+        return torch.tensor(
+            [[float(self.gene_index.get(str(x.values[self.variable]), -1))] for x in interventions], dtype=torch.float64
+        ).reshape(-1, 1)
 
     def botorch_model(self) -> ScreenEnsembleModel:
         return ScreenEnsembleModel(self.probs)
@@ -189,9 +192,15 @@ class ScreenWorldModel:
             self.probs, self.fitted = learned.float().clone(), True
         key = self._key(tested, hit)
         self.version = hashlib.sha256(key.encode()).hexdigest()[:12]
-        self.last_fit = ScreenFitReport(n_tested=int(tested.sum()), n_hits=int(hit[tested].sum()), final_loss=loss,
-                                        seconds=time.perf_counter() - t0, version=self.version,
-                                        learned_weight=weight, evidence_nats=evidence)
+        self.last_fit = ScreenFitReport(
+            n_tested=int(tested.sum()),
+            n_hits=int(hit[tested].sum()),
+            final_loss=loss,
+            seconds=time.perf_counter() - t0,
+            version=self.version,
+            learned_weight=weight,
+            evidence_nats=evidence,
+        )
         return self.last_fit
 
     def _key(self, tested: np.ndarray, hit: np.ndarray) -> str:
@@ -219,15 +228,18 @@ class ScreenWorldModel:
         """Prequential log-likelihood ratio (nats) of the learned model against the prior: the results,
         in the order they came, in blocks of one round's batch; each block scored by a model fitted
         on the blocks before it (blocks before any fit are skipped)."""
-        results = [(x, o) for x, o in history if self.gene_index.get(str(x.values.get(self.variable))) is not None
-                   and o.status == "ok" and "hit" in o.readouts]
+        results = [
+            (x, o)
+            for x, o in history
+            if self.gene_index.get(str(x.values.get(self.variable))) is not None and o.status == "ok" and "hit" in o.readouts
+        ]
         b, prior, total = self.spec.budget.batch, self.prior_probability().astype(np.float64), 0.0
         for start in range(b, len(results), b):
             learned, _ = self._learned(*self.observed(results[:start]))
             if learned is None:
                 continue
             p = learned.mean(0).numpy().astype(np.float64)
-            nxt, y, _ = self.observed(results[start:start + b])
+            nxt, y, _ = self.observed(results[start : start + b])
             total += _loglik(p[nxt], y[nxt]) - _loglik(prior[nxt], y[nxt])
         return total
 

@@ -25,7 +25,6 @@ from botorch.models.model import Model
 from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, RankedProposal, Ranking, ScoreBreakdown
-
 from wetloop.planners import PlannerConfig
 from wetloop.planners.errors import EmptyMenu
 
@@ -83,8 +82,13 @@ class ScreenPlanner:
         self.spec, self.config = spec, config or PlannerConfig()
         self.variable = spec.interventions[0].name
 
-    def rank(self, proposals: Sequence[Proposal], world: ScreenWorldLike | None,
-             history: Sequence[tuple[Intervention, Observation]], round: int) -> Ranking:
+    def rank(
+        self,
+        proposals: Sequence[Proposal],
+        world: ScreenWorldLike | None,
+        history: Sequence[tuple[Intervention, Observation]],
+        round: int,
+    ) -> Ranking:
         """Score the proposer's genes and every untested library gene; pick `spec.budget.batch` of them."""
         if world is None:
             raise EmptyMenu(proposals)
@@ -115,22 +119,33 @@ class ScreenPlanner:
 
     def _record(self, rnd, world, menu, genes, picked, scores, left_out: int) -> Ranking:
         value, mean, std, ig = scores
-        rest = np.setdiff1d(np.argsort(-value, kind="stable")[: self.config.screen_keep_top + len(picked)], picked,
-                            assume_unique=True)[: self.config.screen_keep_top]
+        rest = np.setdiff1d(
+            np.argsort(-value, kind="stable")[: self.config.screen_keep_top + len(picked)], picked, assume_unique=True
+        )[: self.config.screen_keep_top]
         cost = self.spec.cost.per_experiment
         ranked = []
         for r, j in enumerate([*picked.tolist(), *rest.tolist()], start=1):
             g = int(genes[j])
-            proposal = menu[g] or Proposal(intervention=Intervention(values={self.variable: world.genes[g]}),
-                                           rationale="ranked by the world model", source="model")
-            score = ScoreBreakdown(info_gain=float(ig[j]), expected_value=float(mean[j]), value_std=float(std[j]),
-                                   cost=cost, acquisition=float(value[j]) / cost)
+            proposal = menu[g] or Proposal(
+                intervention=Intervention(values={self.variable: world.genes[g]}),
+                rationale="ranked by the world model",
+                source="model",
+            )
+            score = ScoreBreakdown(
+                info_gain=float(ig[j]),
+                expected_value=float(mean[j]),
+                value_std=float(std[j]),
+                cost=cost,
+                acquisition=float(value[j]) / cost,
+            )
             ranked.append(RankedProposal(proposal=proposal, rank=r, score=score, selected=r <= len(picked)))
-        note = (f"Ranked {len(genes)} untested genes with screen model {world.version}: acquisition = P(hit) + "
-                f"{self.config.screen_ig_weight:g} * IG (nats); batch by Thompson sampling over the ensemble's "
-                f"members. {int((~world.selectable).sum())} library genes are not selectable (core-essential), and "
-                f"{left_out} proposals named one of them (left out). The record keeps the batch and the top "
-                f"{self.config.screen_keep_top} others.")
+        note = (
+            f"Ranked {len(genes)} untested genes with screen model {world.version}: acquisition = P(hit) + "
+            f"{self.config.screen_ig_weight:g} * IG (nats); batch by Thompson sampling over the ensemble's "
+            f"members. {int((~world.selectable).sum())} library genes are not selectable (core-essential), and "
+            f"{left_out} proposals named one of them (left out). The record keeps the batch and the top "
+            f"{self.config.screen_keep_top} others."
+        )
         return Ranking(round=rnd, ranked=tuple(ranked), model_version=world.version, note=note)
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binom
 
-from wetloop.worlds.crispr_screen import ScreenFeatures, screen_features, set_name_text
-
 from wetloop.campaign import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
+from wetloop.worlds.crispr_screen import ScreenFeatures, screen_features, set_name_text
 
 __all__ = ["GeneProposer"]
 
@@ -32,8 +31,11 @@ class GeneProposer:
         f = screen_features(ctx.spec)
         var = ctx.spec.interventions[0].name
         tested, hits = self._results(f, ctx, var)
-        hyps = self._text_hypotheses(f, ctx, tested) if not tested.any() else \
-            self._enriched(f, ctx, tested, hits) + self._neighbourhoods(f, tested, hits)
+        hyps = (
+            self._text_hypotheses(f, ctx, tested)
+            if not tested.any()
+            else self._enriched(f, ctx, tested, hits) + self._neighbourhoods(f, tested, hits)
+        )
         for h in hyps:
             for c in h.candidates:
                 c.values = {var: c.values["gene"]}
@@ -51,15 +53,24 @@ class GeneProposer:
     def _draft(self, f: ScreenFeatures, s: int, tested: np.ndarray, statement: str, why: str) -> HypothesisDraft:
         genes = [i for i in f.members[:, s].nonzero()[0] if not tested[i]]
         genes = sorted(genes, key=lambda i: -f.static[i, 0])[: self.per_set]  # best-connected first
-        return HypothesisDraft(statement=statement, candidates=[CandidateDraft(values={"gene": f.genes[i]}, rationale=why) for i in genes])
+        return HypothesisDraft(
+            statement=statement, candidates=[CandidateDraft(values={"gene": f.genes[i]}, rationale=why) for i in genes]
+        )
 
     def _text_hypotheses(self, f: ScreenFeatures, ctx: ProposalContext, tested: np.ndarray) -> list[HypothesisDraft]:
         out = []
         for s in f.top_sets(self.n_sets):
             name = set_name_text(f.set_names[s])
-            out.append(self._draft(f, s, tested, f"Genes of '{name}' regulate the phenotype of this screen "
-                                   f"({ctx.spec.question.strip()[:120]}); its name matches the task (similarity {f.set_sim[s]:.2f}).",
-                                   f"member of '{name}'"))
+            out.append(
+                self._draft(
+                    f,
+                    s,
+                    tested,
+                    f"Genes of '{name}' regulate the phenotype of this screen "
+                    f"({ctx.spec.question.strip()[:120]}); its name matches the task (similarity {f.set_sim[s]:.2f}).",
+                    f"member of '{name}'",
+                )
+            )
         return out
 
     def _enriched(self, f: ScreenFeatures, ctx: ProposalContext, tested: np.ndarray, hits: np.ndarray) -> list[HypothesisDraft]:
@@ -68,16 +79,32 @@ class GeneProposer:
         p0 = (hits.sum() + 1) / (tested.sum() + 2)
         pval = binom.sf(H - 1, T, p0)
         order = [s for s in np.argsort(pval, kind="stable") if H[s] >= 2 and pval[s] < self.alpha][: self.n_sets]
-        return [self._draft(f, s, tested, f"'{set_name_text(f.set_names[s])}' regulates the phenotype: {int(H[s])} hits among "
-                            f"its {int(T[s])} tested genes (campaign hit rate {p0:.2f}, binomial p = {pval[s]:.1e}).",
-                            f"untested member of enriched set '{set_name_text(f.set_names[s])}'") for s in order]
+        return [
+            self._draft(
+                f,
+                s,
+                tested,
+                f"'{set_name_text(f.set_names[s])}' regulates the phenotype: {int(H[s])} hits among "
+                f"its {int(T[s])} tested genes (campaign hit rate {p0:.2f}, binomial p = {pval[s]:.1e}).",
+                f"untested member of enriched set '{set_name_text(f.set_names[s])}'",
+            )
+            for s in order
+        ]
 
     def _neighbourhoods(self, f: ScreenFeatures, tested: np.ndarray, hits: np.ndarray) -> list[HypothesisDraft]:
         if not hits.any():
             return []
         score = f.network @ hits.astype(float)
-        cand = [i for i in np.argsort(-score, kind="stable")[: 4 * self.per_set] if score[i] > 0 and not tested[i]][: self.per_set]
+        cand = [i for i in np.argsort(-score, kind="stable")[: 4 * self.per_set] if score[i] > 0 and not tested[i]][
+            : self.per_set
+        ]
         names = ", ".join(f.genes[i] for i in np.flatnonzero(hits)[:8])
-        return [HypothesisDraft(statement=f"Functional partners (STRING) of the hits so far ({names}...) act in the same "
-                                "pathways and regulate the phenotype too.",
-                                candidates=[CandidateDraft(values={"gene": f.genes[i]}, rationale="STRING neighbour of observed hits") for i in cand])]
+        return [
+            HypothesisDraft(
+                statement=f"Functional partners (STRING) of the hits so far ({names}...) act in the same "
+                "pathways and regulate the phenotype too.",
+                candidates=[
+                    CandidateDraft(values={"gene": f.genes[i]}, rationale="STRING neighbour of observed hits") for i in cand
+                ],
+            )
+        ]

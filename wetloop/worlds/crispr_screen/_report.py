@@ -33,7 +33,9 @@ def screen_rows(view: CampaignView) -> list[dict[str, Any]]:
     counts = screen_counts(view.spec)
     rows, tested, found = [], 0, 0
     for rnd in view.rounds:
-        done = [o for o in view.outcomes if o.experiment.round == rnd and o.observation is not None and o.observation.status == "ok"]
+        done = [
+            o for o in view.outcomes if o.experiment.round == rnd and o.observation is not None and o.observation.status == "ok"
+        ]
         tested += len(done)
         found += sum(1 for o in done if o.observation.readouts.get("hit", 0.0) > 0)  # type: ignore[union-attr]
         row: dict[str, Any] = {"round": rnd, "tested": tested, "hits": found, "random": None, "oracle": None}
@@ -49,7 +51,9 @@ def screen_figure(view: CampaignView) -> go.Figure:
     x = [r["round"] for r in rows]
     fig = go.Figure(go.Scatter(x=x, y=[r["hits"] for r in rows], mode="lines+markers", name="this campaign"))
     if rows and rows[0]["random"] is not None:
-        fig.add_trace(go.Scatter(x=x, y=[r["random"] for r in rows], mode="lines", line=dict(dash="dot"), name="random (expected)"))
+        fig.add_trace(
+            go.Scatter(x=x, y=[r["random"] for r in rows], mode="lines", line=dict(dash="dot"), name="random (expected)")
+        )
         fig.add_trace(go.Scatter(x=x, y=[r["oracle"] for r in rows], mode="lines", line=dict(dash="dash"), name="oracle"))
         title = "cumulative hits per round"
     else:

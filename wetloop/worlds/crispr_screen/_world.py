@@ -36,8 +36,10 @@ class ScreenWorld(World):
     model_suffix = ".npz"
 
     def readouts(self, spec: CampaignSpec) -> tuple[Readout, ...]:
-        own = (Readout(name="hit", binary=True, description="1 when the knockout is a hit of the screen"),
-               Readout(name="score", description="the screen's published score of the gene"))
+        own = (
+            Readout(name="hit", binary=True, description="1 when the knockout is a hit of the screen"),
+            Readout(name="score", description="the screen's published score of the gene"),
+        )
         return own + tuple(spec.readouts)
 
     def example_spec(self) -> CampaignSpec | None:
@@ -73,9 +75,11 @@ class ScreenWorld(World):
         return ScreenWorldModel(spec)
 
     def fit_summary(self, report: Any) -> str:
-        return (f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s; "
-                f"weight of the learned members against the prior {report.learned_weight:.2f} "
-                f"(evidence {report.evidence_nats:+.1f} nats)")
+        return (
+            f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s; "
+            f"weight of the learned members against the prior {report.learned_weight:.2f} "
+            f"(evidence {report.evidence_nats:+.1f} nats)"
+        )
 
     def library(self, model: Any) -> Container[str] | None:
         return None if model is None else model.gene_index
@@ -96,8 +100,17 @@ class ScreenWorld(World):
         hits = sum(1 for o in ok if o.readouts.get(readout, 0.0) > 0)
         return f"{hits} of {len(ok)} genes ({len(observations) - len(ok)} without a result)"
 
-    def bench(self, screen: str, data_dir: str | None, rounds: int, batch: int, seeds: int, shuffle: bool, log: Any = print,
-              exclude_essential: bool = True) -> dict[str, Any]:
+    def bench(
+        self,
+        screen: str,
+        data_dir: str | None,
+        rounds: int,
+        batch: int,
+        seeds: int,
+        shuffle: bool,
+        log: Any = print,
+        exclude_essential: bool = True,
+    ) -> dict[str, Any]:
         """`wetloop bench screen`: our campaign vs random, essential-first and oracle on one screen."""
         from ._bench import bench_screen
 

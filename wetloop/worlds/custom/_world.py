@@ -43,8 +43,10 @@ class CustomWorld(World):
             problems.append(f"categorical variable(s) {open_names} need choices in a custom world (nothing else knows the names)")
         options = self.options(spec) if not problems else None
         if options is not None and options.function is None and spec.lab.adapter == "local":
-            problems.append("give world_options.function (a Python function that runs one experiment), "
-                            "or point spec.lab at a lab adapter (http, sila)")
+            problems.append(
+                "give world_options.function (a Python function that runs one experiment), "
+                "or point spec.lab at a lab adapter (http, sila)"
+            )
         return problems
 
     def example_spec(self) -> CampaignSpec | None:

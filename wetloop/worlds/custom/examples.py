@@ -31,8 +31,10 @@ def combination_response(values: dict, seed: int = 0) -> dict[str, float]:
     potency_b = 0.5 if values.get("schedule") == "sequential" else 1.0
     kill = 1.0 - (1.0 - 0.9 * _hill(a, 2.0, 1.5)) * (1.0 - 0.8 * _hill(b * potency_b, 5.0, 2.0))
     toxicity = _hill(a + 0.6 * b, 12.0, 3.0)
-    return {"kill_fraction": float(np.clip(kill + rng.normal(0, 0.02), 0, 1)),
-            "toxicity": float(np.clip(toxicity + rng.normal(0, 0.02), 0, 1))}
+    return {
+        "kill_fraction": float(np.clip(kill + rng.normal(0, 0.02), 0, 1)),
+        "toxicity": float(np.clip(toxicity + rng.normal(0, 0.02), 0, 1)),
+    }
 
 
 def oral_dosing(values: dict) -> dict:
@@ -45,5 +47,9 @@ def oral_dosing(values: dict) -> dict:
     for t0 in np.arange(0.0, 48.0, interval):
         dt = np.clip(times_h - t0, 0.0, None)
         conc += np.where(times_h >= t0, f * dose * ka / (volume * (ka - ke)) * (np.exp(-ke * dt) - np.exp(-ka * dt)), 0.0)
-    return {"times_min": (times_h * 60.0).tolist(), "series": {"concentration": conc.tolist()},
-            "units": {"concentration": "mg/L"}, "readouts": {"doses": float(math.ceil(48.0 / interval))}}
+    return {
+        "times_min": (times_h * 60.0).tolist(),
+        "series": {"concentration": conc.tolist()},
+        "units": {"concentration": "mg/L"},
+        "readouts": {"doses": float(math.ceil(48.0 / interval))},
+    }

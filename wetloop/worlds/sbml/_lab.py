@@ -29,8 +29,11 @@ __all__ = ["SbmlLab", "observation_of", "run_key"]
 
 def run_key(info: ModelInfo, options: SbmlOptions, values: dict[str, Any]) -> str:
     """The identity of a noise-free run: the model's content, every option but noise, the values."""
-    blob = json.dumps({"model": info.sha, "options": options.model_dump(mode="json", exclude={"noise"}),
-                       "values": values}, sort_keys=True, default=str)
+    blob = json.dumps(
+        {"model": info.sha, "options": options.model_dump(mode="json", exclude={"noise"}), "values": values},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -44,8 +47,9 @@ class SbmlLab(Lab):
         name: the lab's name, written on its tickets.
     """
 
-    def __init__(self, spec: CampaignSpec, options: SbmlOptions | None = None, *, cache_dir: Path | str | None = None,
-                 name: str = "sbml") -> None:
+    def __init__(
+        self, spec: CampaignSpec, options: SbmlOptions | None = None, *, cache_dir: Path | str | None = None, name: str = "sbml"
+    ) -> None:
         super().__init__(spec, name)
         self.options = options or SbmlOptions.model_validate(spec.world_options)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else sbml_cache_dir()
@@ -91,8 +95,13 @@ class SbmlLab(Lab):
             try:
                 series = simulate(self.info, self.options, values)
             except (SimulationError, ValueError) as exc:  # a failed run is an observation, not a crash
-                return Observation(experiment_key=key, status="failed", lab=self.name, raw=runner_versions(),
-                                   message=f"{exc}; check the model and the input values, then submit again")
+                return Observation(
+                    experiment_key=key,
+                    status="failed",
+                    lab=self.name,
+                    raw=runner_versions(),
+                    message=f"{exc}; check the model and the input values, then submit again",
+                )
             stored = {"series": series, "values": values}
             self.store.write_result(ref, stored)
             self.store.mark_run(key, ref)
@@ -102,18 +111,36 @@ class SbmlLab(Lab):
         return observation_of(self.spec, self.options, self.info, key, stored["series"], cache, self.name)
 
 
-def observation_of(spec: CampaignSpec, options: SbmlOptions, info: ModelInfo, key: str,
-                   series: dict[str, list[float]], cache: str = "", lab: str = "sbml") -> Observation:
+def observation_of(
+    spec: CampaignSpec,
+    options: SbmlOptions,
+    info: ModelInfo,
+    key: str,
+    series: dict[str, list[float]],
+    cache: str = "",
+    lab: str = "sbml",
+) -> Observation:
     """The Observation of a noise-free run: noise drawn for (spec.seed, key), then the spec's readouts."""
     seed = noise_seed(spec.seed, key)
     units = {name: info.resolve(sid, "observe").unit for sid, name in options.observe.items()}
-    raw = {**runner_versions(), "model": options.model, "model_sha": info.sha, "time_unit": info.time_unit,
-           "noise_seed": seed, "cache": cache}
+    raw = {
+        **runner_versions(),
+        "model": options.model,
+        "model_sha": info.sha,
+        "time_unit": info.time_unit,
+        "noise_seed": seed,
+        "cache": cache,
+    }
     noisy = {k: tuple(v) for k, v in add_noise(series, options, seed).items()}
     try:
         trajectory = Trajectory(times_min=options.times_min, series=noisy, units=units)
     except ValidationError as exc:  # e.g. the integrator diverged to inf/nan
-        return Observation(experiment_key=key, status="failed", lab=lab, raw=raw,
-                           message=f"the run gave an unusable trajectory ({exc.errors()[0]['msg']}); check the input values")
+        return Observation(
+            experiment_key=key,
+            status="failed",
+            lab=lab,
+            raw=raw,
+            message=f"the run gave an unusable trajectory ({exc.errors()[0]['msg']}); check the input values",
+        )
     obs = Observation(experiment_key=key, status="ok", trajectory=trajectory, lab=lab, raw=raw)
     return obs.model_copy(update={"readouts": computed_readouts(spec, obs)})

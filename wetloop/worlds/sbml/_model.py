@@ -48,16 +48,20 @@ def resolve_model_path(ref: str) -> Path:
         return _packaged(package, rest)
     path = Path(ref).expanduser()
     if not path.is_file():
-        raise SpecError(f"world_options.model: no file {str(path)!r}; give an SBML/.cps path, or a packaged model "
-                        "such as 'basico:NF-kappaB.cps'")
+        raise SpecError(
+            f"world_options.model: no file {str(path)!r}; give an SBML/.cps path, or a packaged model "
+            "such as 'basico:NF-kappaB.cps'"
+        )
     return path
 
 
 def _packaged(package: str, rest: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SpecError(f"world_options.model: package {package!r} is not installed; install it "
-                        f"(for basico: pip install copasi-basico, or the extra wetloop[sbml])")
+        raise SpecError(
+            f"world_options.model: package {package!r} is not installed; install it "
+            f"(for basico: pip install copasi-basico, or the extra wetloop[sbml])"
+        )
     root = Path(next(iter(spec.submodule_search_locations)))
     for candidate in (root / rest, root / "data" / rest):
         if candidate.is_file():
@@ -93,8 +97,10 @@ def _convert_cps(path: Path) -> str:
         try:
             import basico
         except ImportError:
-            raise SpecError(f"{path.name} is a COPASI file; converting it needs basico: pip install copasi-basico "
-                            "(or the extra wetloop[sbml])") from None
+            raise SpecError(
+                f"{path.name} is a COPASI file; converting it needs basico: pip install copasi-basico "
+                "(or the extra wetloop[sbml])"
+            ) from None
         dm = basico.load_model(str(path))
         if dm is None:
             raise SpecError(f"COPASI could not read {path}; open it in COPASI to see why")

@@ -45,15 +45,23 @@ class DenseOptimum:
 def dense_optimum(spec: CampaignSpec, n: int = 512, *, n_start: int | None = None, seed: int = 0) -> DenseOptimum:
     """Simulate a Sobol design over the spec's numeric variables (noise-free) and return the best
     point that breaks no safety limit, by the objective's direction (see `DenseOptimum`)."""
-    options = SbmlOptions.model_validate(spec.world_options).model_copy(update={"noise": SbmlOptions.model_fields["noise"].default})
+    options = SbmlOptions.model_validate(spec.world_options).model_copy(
+        update={"noise": SbmlOptions.model_fields["noise"].default}
+    )
     full = _evaluate(spec, options, _design(spec, n, seed, start=False))
     start = _evaluate(spec, options, _design(spec, n_start or max(n // 4, 8), seed + 1, start=True))
     best, start_best = _best(spec, full), _best(spec, start)
     return DenseOptimum(
-        best_value=best[1] if best else None, best_values=best[0] if best else {}, best_readouts=best[2] if best else {},
-        start_best_value=start_best[1] if start_best else None, start_best_values=start_best[0] if start_best else {},
+        best_value=best[1] if best else None,
+        best_values=best[0] if best else {},
+        best_readouts=best[2] if best else {},
+        start_best_value=start_best[1] if start_best else None,
+        start_best_values=start_best[0] if start_best else {},
         fraction_unsafe=float(np.mean([r is not None and not r[1] for r in full])) if full else 0.0,
-        fraction_failed=float(np.mean([r is None for r in full])) if full else 0.0, n=len(full), n_start=len(start))
+        fraction_failed=float(np.mean([r is None for r in full])) if full else 0.0,
+        n=len(full),
+        n_start=len(start),
+    )
 
 
 def _design(spec: CampaignSpec, n: int, seed: int, *, start: bool) -> list[dict[str, float]]:
@@ -95,8 +103,9 @@ def _safe(spec: CampaignSpec, obs: Observation) -> bool:
     for limit in spec.safety:
         flag = obs.readouts.get(unsafe_readout_name(limit))
         value = obs.readouts.get(limit.readout or "")
-        if (flag is not None and flag > 0) or (limit.readout is not None and value is not None
-                                                 and event_happened(limit, np.asarray([value]))):
+        if (flag is not None and flag > 0) or (
+            limit.readout is not None and value is not None and event_happened(limit, np.asarray([value]))
+        ):
             return False
     return True
 

@@ -107,8 +107,10 @@ def _model_units_per_minute(info: ModelInfo, options: SbmlOptions) -> float:
 
     seconds = TIME_UNITS_S[options.time_unit_override] if options.time_unit_override else info.seconds_per_time_unit
     if seconds is None:
-        raise SimulationError(f"{info.ref} does not declare its time unit ({info.time_unit}); set "
-                              "world_options.time_unit_override (s, min, h or day)")
+        raise SimulationError(
+            f"{info.ref} does not declare its time unit ({info.time_unit}); set "
+            "world_options.time_unit_override (s, min, h or day)"
+        )
     return 60.0 / seconds
 
 

@@ -39,9 +39,16 @@ class SbmlWorld(World):
             symbols = {name: info.resolve(sid, "observe") for sid, name in options.observe.items()}
         except SpecError:
             return tuple(spec.series)  # check_spec reports why
-        return tuple(spec.series_named(name) or Series(name=name, unit=s.unit, lower=0.0 if s.kind == "species" else None,
-                                                       description=f"{s.kind} {s.id} ({s.name}) of {info.ref}")
-                     for name, s in symbols.items())
+        return tuple(
+            spec.series_named(name)
+            or Series(
+                name=name,
+                unit=s.unit,
+                lower=0.0 if s.kind == "species" else None,
+                description=f"{s.kind} {s.id} ({s.name}) of {info.ref}",
+            )
+            for name, s in symbols.items()
+        )
 
     def check_spec(self, spec: CampaignSpec) -> list[str]:
         problems = super().check_spec(spec)
@@ -78,8 +85,11 @@ class SbmlWorld(World):
         targets = list(dict.fromkeys(info.resolve(i.target, "inputs").id for i in options.inputs))
         base = model_initial(info, options)
         plans = [plan_of(options, info, x.canonical(), base) for x in interventions]
-        return np.stack([input_channels(p, targets, times_min) for p in plans]) if plans else \
-            np.zeros((0, len(times_min) - 1, len(targets)))
+        return (
+            np.stack([input_channels(p, targets, times_min) for p in plans])
+            if plans
+            else np.zeros((0, len(times_min) - 1, len(targets)))
+        )
 
 
 def _model_problems(spec: CampaignSpec, options: SbmlOptions, info: ModelInfo) -> list[str]:
@@ -92,8 +102,9 @@ def _model_problems(spec: CampaignSpec, options: SbmlOptions, info: ModelInfo) -
     variables = {v.name: v for v in spec.interventions}
     used = options.variables()
     for name in sorted(used - set(variables)):
-        problems.append(f"world_options.inputs read variable {name!r}, which the spec does not declare; "
-                        f"its variables: {sorted(variables)}")
+        problems.append(
+            f"world_options.inputs read variable {name!r}, which the spec does not declare; its variables: {sorted(variables)}"
+        )
     for name in sorted(used & set(variables)):
         if not variables[name].is_numeric:
             problems.append(f"world_options.inputs read variable {name!r}, which is {variables[name].kind}; inputs need numbers")
@@ -106,8 +117,10 @@ def _model_problems(spec: CampaignSpec, options: SbmlOptions, info: ModelInfo) -
 def _settable(info: ModelInfo, target: str) -> None:
     symbol = info.resolve(target, "inputs")
     if symbol.ruled:
-        raise SpecError(f"world_options.inputs: {symbol.id} is computed by a rule of the model; an input cannot set it. "
-                        "Set one of the quantities its rule reads instead")
+        raise SpecError(
+            f"world_options.inputs: {symbol.id} is computed by a rule of the model; an input cannot set it. "
+            "Set one of the quantities its rule reads instead"
+        )
 
 
 def _try(check: Any, *args: Any) -> list[str]:
@@ -117,4 +130,3 @@ def _try(check: Any, *args: Any) -> list[str]:
     except (SpecError, RuntimeError) as exc:
         return [str(exc)]
     return []
-

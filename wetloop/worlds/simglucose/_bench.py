@@ -25,6 +25,7 @@ from rich.table import Table
 
 from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, observed_safe, observed_unsafe
 from wetloop.lab_adapters import make_lab, wait_for
+
 from ._calibration import calibration_report
 from ._lab import reference_day
 from ._model import TrajectoryWorldModel
@@ -65,8 +66,12 @@ def random_search(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[list[
 
 def _random_interventions(spec: CampaignSpec, rng: np.random.Generator, n: int) -> list[Intervention]:
     """n interventions uniform in the hard-limit box (in each variable's unit scale, e.g. log)."""
-    return [Intervention(values={v.name: v.from_unit(float(u)) for v, u in zip(spec.interventions, rng.random(len(spec.interventions)))})
-            for _ in range(n)]
+    return [
+        Intervention(
+            values={v.name: v.from_unit(float(u)) for v, u in zip(spec.interventions, rng.random(len(spec.interventions)))}
+        )
+        for _ in range(n)
+    ]
 
 
 def _rollout_speed(world: TrajectoryWorldModel, spec: CampaignSpec, sim_day_s: float, n: int = 64) -> dict[str, float]:
@@ -139,5 +144,8 @@ def print_bench(fig: dict[str, Any], console: Console) -> None:
         soft_wrap=True,
     )
     s = fig["rollout_speed"]
-    console.print(f"rollout speed: world model {s['model_trajectories_per_s']:.0f} simulated days/s vs simulator "
-                  f"{s['simulator_days_per_s_one_core']} days/s on one core: {s['speedup']:.0f}x", soft_wrap=True)
+    console.print(
+        f"rollout speed: world model {s['model_trajectories_per_s']:.0f} simulated days/s vs simulator "
+        f"{s['simulator_days_per_s_one_core']} days/s on one core: {s['speedup']:.0f}x",
+        soft_wrap=True,
+    )

@@ -15,10 +15,7 @@ from botorch.models.ensemble import EnsembleModel
 from torch import Tensor
 
 from wetloop.campaign import CampaignSpec
-
-from wetloop.worldmodel import decode
-from wetloop.worldmodel import torch_threads
-from wetloop.worldmodel import GaussianEnsemble
+from wetloop.worldmodel import GaussianEnsemble, decode, torch_threads
 from wetloop.worlds.simglucose._features import Featuriser, schedules
 from wetloop.worlds.simglucose._rollout import draw_noise, rollout
 
@@ -32,8 +29,17 @@ class TrajectoryEnsembleModel(EnsembleModel):
     """
 
     def __init__(
-        self, spec: CampaignSpec, ensemble: GaussianEnsemble, featuriser: Featuriser, *,
-        y0: tuple[float, float], steps: int, particles: int, seed: int, chunk: int = 128, threads: int | None = 1,
+        self,
+        spec: CampaignSpec,
+        ensemble: GaussianEnsemble,
+        featuriser: Featuriser,
+        *,
+        y0: tuple[float, float],
+        steps: int,
+        particles: int,
+        seed: int,
+        chunk: int = 128,
+        threads: int | None = 1,
     ) -> None:
         super().__init__()
         self.spec, self.ensemble, self.featuriser = spec, ensemble, featuriser

@@ -57,7 +57,9 @@ def one_step_predictions(model: TrajectoryWorldModel, intervention: Intervention
 
 
 def open_loop_predictions(
-    model: TrajectoryWorldModel, intervention: Intervention, observation: Observation,
+    model: TrajectoryWorldModel,
+    intervention: Intervention,
+    observation: Observation,
 ) -> Forecast:
     """The full-day rollout from t=0 (as the planner sees it) beside the observed day, on the model grid."""
     day = day_from_pair(model.spec, intervention, observation, model.config.dt_min)
@@ -83,7 +85,9 @@ class CalibrationReport(BaseModel):
 
 
 def calibration_report(
-    model: TrajectoryWorldModel, data: Sequence[tuple[Intervention, Observation]], level: float = 0.9,
+    model: TrajectoryWorldModel,
+    data: Sequence[tuple[Intervention, Observation]],
+    level: float = 0.9,
     clamp_observed: bool = True,
 ) -> CalibrationReport:
     """Score the model on (usually held-out) days: one-step vs persistence, and open-loop; means over days.
@@ -91,28 +95,46 @@ def calibration_report(
     With `clamp_observed`, observed glucose is clamped to the model's physical range first: the
     simulator's numbers beyond its own stop limits (e.g. 0 mg/dL) are not something to predict.
     """
-    rows = [_day_scores(model, iv, obs, level, clamp_observed)
-            for iv, obs in data if obs.status == "ok" and obs.trajectory is not None]
+    rows = [
+        _day_scores(model, iv, obs, level, clamp_observed)
+        for iv, obs in data
+        if obs.status == "ok" and obs.trajectory is not None
+    ]
     if not rows:
         raise ValueError("calibration_report needs at least one 'ok' observation with a trajectory")
     m = np.mean(rows, axis=0)
     return CalibrationReport(
-        n_days=len(rows), level=level, clamped=clamp_observed, one_step_crps=m[0], persistence_mae=m[1],
-        one_step_coverage=m[2], open_loop_crps=m[3], open_loop_coverage=m[4], open_loop_median_mae=m[5])
+        n_days=len(rows),
+        level=level,
+        clamped=clamp_observed,
+        one_step_crps=m[0],
+        persistence_mae=m[1],
+        one_step_coverage=m[2],
+        open_loop_crps=m[3],
+        open_loop_coverage=m[4],
+        open_loop_median_mae=m[5],
+    )
 
 
 def _day_scores(
-    model: TrajectoryWorldModel, iv: Intervention, obs: Observation, level: float, clamp: bool,
+    model: TrajectoryWorldModel,
+    iv: Intervention,
+    obs: Observation,
+    level: float,
+    clamp: bool,
 ) -> list[float]:
     """One day's [one-step CRPS, persistence MAE, one-step coverage, open-loop CRPS, coverage, median MAE]."""
     one, loop = one_step_predictions(model, iv, obs), open_loop_predictions(model, iv, obs)
     if clamp:
         one, loop = _clamped(one, model.config.glucose_clamp), _clamped(loop, model.config.glucose_clamp)
     return [
-        crps_ensemble(one.samples, one.observed), float((one.persistence - one.observed).abs().mean()),
-        interval_coverage(one.samples, one.observed, level), crps_ensemble(loop.samples, loop.observed),
+        crps_ensemble(one.samples, one.observed),
+        float((one.persistence - one.observed).abs().mean()),
+        interval_coverage(one.samples, one.observed, level),
+        crps_ensemble(loop.samples, loop.observed),
         interval_coverage(loop.samples, loop.observed, level),
-        float((loop.samples.median(0).values - loop.observed).abs().mean())]
+        float((loop.samples.median(0).values - loop.observed).abs().mean()),
+    ]
 
 
 def _clamped(forecast: Forecast, bounds: tuple[float, float]) -> Forecast:

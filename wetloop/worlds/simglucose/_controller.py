@@ -14,8 +14,8 @@ import numpy as np
 
 with warnings.catch_warnings():  # gym 0.9.4 and simglucose import pkg_resources, which warns
     warnings.simplefilter("ignore")
-    from simglucose.controller.base import Action, Controller
     from simglucose.controller.basal_bolus_ctrller import BBController
+    from simglucose.controller.base import Action, Controller
 
 from wetloop.worlds.simglucose import DosingSchedule
 

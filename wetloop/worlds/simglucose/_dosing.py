@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wetloop.campaign import Intervention
-from wetloop.campaign import CampaignSpec
+from wetloop.campaign import CampaignSpec, Intervention
 from wetloop.campaign.errors import SpecError
 
 __all__ = ["DosingSchedule", "dosing_schedule", "meals_of"]

@@ -26,10 +26,9 @@ import torch
 from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation
-from wetloop.worlds.simglucose import dosing_schedule
-
 from wetloop.worldmodel import WorldModelConfig
 from wetloop.worldmodel.errors import ObservationFormatError, WorldModelError
+from wetloop.worlds.simglucose import dosing_schedule
 
 __all__ = ["Day", "Featuriser", "day_from_pair", "schedules", "prehistory_basal"]
 
@@ -56,7 +55,8 @@ def prehistory_basal(spec: CampaignSpec, config: WorldModelConfig) -> float:
     if "basal" not in spec.variable_names:
         raise WorldModelError(
             f"spec {spec.name!r} has no 'basal' variable to guess the pre-history from; set "
-            "world_options.prehistory_basal (U/h) or WETLOOP_WORLDMODEL_PREHISTORY_BASAL")
+            "world_options.prehistory_basal (U/h) or WETLOOP_WORLDMODEL_PREHISTORY_BASAL"
+        )
     lo, hi = spec.variable("basal").start_bounds
     return math.sqrt(lo * hi)
 
@@ -77,13 +77,17 @@ def day_from_pair(spec: CampaignSpec, intervention: Intervention, observation: O
         have = sorted(times.series) if times else []
         raise ObservationFormatError(
             f"observation {observation.experiment_key!r} has no 'glucose' series on a time grid (series: {have}); "
-            "the world model learns from the lab's true blood glucose", observation=observation)
+            "the world model learns from the lab's true blood glucose",
+            observation=observation,
+        )
     t = np.asarray(times.times_min, dtype=float)
     k = int(math.floor((t[-1] - t[0]) / dt + 1e-9))
     if k < 1:
         raise ObservationFormatError(
             f"observation {observation.experiment_key!r} spans {t[-1] - t[0]:g} min, less than one model step "
-            f"of {dt:g} min; lower WETLOOP_WORLDMODEL_DT_MIN or drop the day", observation=observation)
+            f"of {dt:g} min; lower WETLOOP_WORLDMODEL_DT_MIN or drop the day",
+            observation=observation,
+        )
     grid = t[0] + dt * np.arange(k + 1)
     block = np.floor((t[:-1] - t[0]) / dt + 1e-9).astype(int)
     keep = block < k
@@ -130,11 +134,15 @@ class Featuriser:
     @classmethod
     def build(cls, spec: CampaignSpec, config: WorldModelConfig) -> Featuriser:
         return cls(
-            dt=config.dt_min, lags=config.glucose_lags, log_glucose=config.log_glucose,
+            dt=config.dt_min,
+            lags=config.glucose_lags,
+            log_glucose=config.log_glucose,
             insulin_lags=tuple(_window_lags(config.insulin_edges_min, config.dt_min)),
             carb_lags=tuple(_window_lags(config.carb_edges_min, config.dt_min)),
             prehistory_u_per_block=prehistory_basal(spec, config) * config.dt_min / 60.0,
-            clamp=config.glucose_clamp, warmup=config.warmup_feature)
+            clamp=config.glucose_clamp,
+            warmup=config.warmup_feature,
+        )
 
     @property
     def n_state(self) -> int:
@@ -159,8 +167,7 @@ class Featuriser:
 
     def input_features(self, insulin: Tensor, carbs: Tensor) -> Tensor:
         """Window sums per step (and the warm-up fraction). Shapes: insulin, carbs (n, K) -> (n, K, n_inputs)."""
-        parts = [_window_sums(insulin, self.prehistory_u_per_block, self.insulin_lags),
-                 _window_sums(carbs, 0.0, self.carb_lags)]
+        parts = [_window_sums(insulin, self.prehistory_u_per_block, self.insulin_lags), _window_sums(carbs, 0.0, self.carb_lags)]
         if self.warmup:  # share of the deepest insulin window that is assumed pre-history
             depth = max(b for _, b in self.insulin_lags)
             frac = (1.0 - torch.arange(insulin.shape[1], dtype=insulin.dtype) / depth).clamp_min(0.0)

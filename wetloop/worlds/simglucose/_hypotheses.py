@@ -28,7 +28,9 @@ Factors = Mapping[str, tuple[float, float]]
 """Per variable, the range of factors the best value is multiplied by (e.g. basal x 0.8..0.97)."""
 
 
-def regimen_hypotheses(ctx: ProposalContext, safe: Sequence[tuple[Intervention, Observation, float]], n: int) -> list[HypothesisDraft]:
+def regimen_hypotheses(
+    ctx: ProposalContext, safe: Sequence[tuple[Intervention, Observation, float]], n: int
+) -> list[HypothesisDraft]:
     """Hypotheses about the regimen (variables `basal` and `carb_ratio`), read off the glucose readouts
     of the best safe day (`safe[0]`); each with about n/2 candidates (at least 4). Empty when the spec
     has no such variables or the day has no glucose readouts."""
@@ -44,23 +46,35 @@ def _rules(spec: CampaignSpec, x: Intervention, r: Mapping[str, float]) -> list[
     low, high = glucose_range(spec)
     rules: list[tuple[str, Factors]] = []
     if r["max_glucose"] > high:
-        rules.append((
-            (f"Post-meal highs (max glucose {r['max_glucose']:.0f} mg/dL on the best day, "
-             f"{x.describe(spec)}) cost time in range: larger meal boluses (a lower carb ratio) should help."),
-            {"carb_ratio": (0.75, 0.95), "basal": (0.95, 1.05)},
-        ))
+        rules.append(
+            (
+                (
+                    f"Post-meal highs (max glucose {r['max_glucose']:.0f} mg/dL on the best day, "
+                    f"{x.describe(spec)}) cost time in range: larger meal boluses (a lower carb ratio) should help."
+                ),
+                {"carb_ratio": (0.75, 0.95), "basal": (0.95, 1.05)},
+            )
+        )
     if r["min_glucose"] < low + 15:
-        rules.append((
-            (f"Lows (min glucose {r['min_glucose']:.0f} mg/dL on the best day) cost time in range and "
-             f"safety margin: less insulin (lower basal or higher carb ratio) should help."),
-            {"basal": (0.8, 0.97), "carb_ratio": (1.03, 1.2)},
-        ))
+        rules.append(
+            (
+                (
+                    f"Lows (min glucose {r['min_glucose']:.0f} mg/dL on the best day) cost time in range and "
+                    f"safety margin: less insulin (lower basal or higher carb ratio) should help."
+                ),
+                {"basal": (0.8, 0.97), "carb_ratio": (1.03, 1.2)},
+            )
+        )
     if r["mean_glucose"] > (low + high) / 2 + 20 and r["min_glucose"] > low + 20:
-        rules.append((
-            (f"Glucose runs high all day (mean {r['mean_glucose']:.0f} mg/dL) with room above the low "
-             f"limit (min {r['min_glucose']:.0f}): more basal insulin should help."),
-            {"basal": (1.05, 1.3), "carb_ratio": (0.95, 1.05)},
-        ))
+        rules.append(
+            (
+                (
+                    f"Glucose runs high all day (mean {r['mean_glucose']:.0f} mg/dL) with room above the low "
+                    f"limit (min {r['min_glucose']:.0f}): more basal insulin should help."
+                ),
+                {"basal": (1.05, 1.3), "carb_ratio": (0.95, 1.05)},
+            )
+        )
     return rules
 
 

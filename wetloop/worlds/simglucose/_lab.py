@@ -19,13 +19,10 @@ import numpy as np
 from pydantic import ValidationError
 
 from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory, glucose_readouts
-
-from wetloop.lab_adapters import DayStore
-from wetloop.worlds.simglucose._options import DayOptions, day_key, day_options, world_fingerprint
-from wetloop.lab_adapters import Lab
-from wetloop.lab_adapters import LabSettings
-from wetloop.worlds.simglucose._simday import run_day_job, watch_parent
+from wetloop.lab_adapters import DayStore, Lab, LabSettings
 from wetloop.lab_adapters.errors import UnknownTicket
+from wetloop.worlds.simglucose._options import DayOptions, day_key, day_options, world_fingerprint
+from wetloop.worlds.simglucose._simday import run_day_job, watch_parent
 
 __all__ = ["SimglucoseLab", "reference_day"]
 
@@ -183,7 +180,9 @@ class SimglucoseLab(Lab):
         return observation_of(key, day, cache, self.spec, self.name)
 
     def _failed(self, key: str, exc: BaseException, hint: str = "") -> Observation:
-        message = f"the simulation raised {type(exc).__name__}: {exc}; {hint + '; ' if hint else ''}cancel and submit again to retry"
+        message = (
+            f"the simulation raised {type(exc).__name__}: {exc}; {hint + '; ' if hint else ''}cancel and submit again to retry"
+        )
         return Observation(experiment_key=key, status="failed", message=message, lab=self.name)
 
 

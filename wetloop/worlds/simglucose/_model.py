@@ -21,14 +21,11 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
 from wetloop.campaign import Band, CampaignSpec, Intervention, Observation
-
+from wetloop.worldmodel import GaussianEnsemble, TrainRecord, WorldModelConfig, decode, encode, torch_threads, train_ensemble
+from wetloop.worldmodel.errors import ModelFileError, NotFittedError, NoTrainingData
 from wetloop.worlds.simglucose._botorch import TrajectoryEnsembleModel
-from wetloop.worldmodel import decode, encode
-from wetloop.worldmodel import WorldModelConfig, torch_threads
-from wetloop.worldmodel import GaussianEnsemble, TrainRecord, train_ensemble
 from wetloop.worlds.simglucose._features import Day, Featuriser, day_from_pair
 from wetloop.worlds.simglucose._outcome import OutcomeModel
-from wetloop.worldmodel.errors import ModelFileError, NoTrainingData, NotFittedError
 
 __all__ = ["TrajectoryWorldModel", "FitReport"]
 
@@ -77,8 +74,11 @@ class TrajectoryWorldModel:
 
     def _days(self, data: Sequence[tuple[Intervention, Observation]]) -> list[Day]:
         """The usable days of `data` on the model grid ("ok" observations with a trajectory)."""
-        return [day_from_pair(self.spec, iv, obs, self.config.dt_min)
-                for iv, obs in data if obs.status == "ok" and obs.trajectory is not None]
+        return [
+            day_from_pair(self.spec, iv, obs, self.config.dt_min)
+            for iv, obs in data
+            if obs.status == "ok" and obs.trajectory is not None
+        ]
 
     def fit(self, data: Sequence[tuple[Intervention, Observation]]) -> FitReport:
         """Refit from scratch on every "ok" day of `data`; other observations are skipped."""
@@ -87,16 +87,27 @@ class TrajectoryWorldModel:
             statuses = sorted({obs.status for _, obs in data})
             raise NoTrainingData(
                 f"fit needs at least one observation with status 'ok' and a trajectory; got {len(data)} "
-                f"observation(s) with status(es) {statuses}. Run a first batch of experiments, then fit.", data=data)
+                f"observation(s) with status(es) {statuses}. Run a first batch of experiments, then fit.",
+                data=data,
+            )
         with torch_threads(self.config.threads):
             ens, record, x, y = self._train(days)
             nll, rmse = self._held_in(ens, x, y)
         y0 = self.featuriser.to_state(torch.tensor([d.glucose[0] for d in days], dtype=torch.float64))
         self._ensemble, self._y0 = ens, (float(y0.mean()), float(y0.std()) if len(y0) > 1 else 0.0)
         self.last_fit = FitReport(
-            n_days=len(days), n_skipped=len(data) - len(days), n_transitions=len(x), epochs=record.epochs,
-            steps=record.steps, first_loss=record.losses[0], final_loss=record.losses[-1],
-            seconds=time.perf_counter() - start, nll_one_step=nll, rmse_one_step_mg_dl=rmse, version=self.version)
+            n_days=len(days),
+            n_skipped=len(data) - len(days),
+            n_transitions=len(x),
+            epochs=record.epochs,
+            steps=record.steps,
+            first_loss=record.losses[0],
+            final_loss=record.losses[-1],
+            seconds=time.perf_counter() - start,
+            nll_one_step=nll,
+            rmse_one_step_mg_dl=rmse,
+            version=self.version,
+        )
         return self.last_fit
 
     def _train(self, days: list[Day]) -> tuple[GaussianEnsemble, TrainRecord, Tensor, Tensor]:
@@ -106,9 +117,18 @@ class TrajectoryWorldModel:
         groups = torch.repeat_interleave(torch.arange(len(days)), torch.tensor([d.steps for d in days]))
         ens = GaussianEnsemble(cfg.members, x.shape[1], 1, cfg.hidden, cfg.layers, seed=cfg.seed)
         record = train_ensemble(
-            ens, x, y, groups=groups if cfg.bootstrap == "day" else None, epochs=cfg.epochs, min_steps=cfg.min_steps,
-            batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            bound_weight=cfg.logvar_bound_weight, seed=cfg.seed)
+            ens,
+            x,
+            y,
+            groups=groups if cfg.bootstrap == "day" else None,
+            epochs=cfg.epochs,
+            min_steps=cfg.min_steps,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            bound_weight=cfg.logvar_bound_weight,
+            seed=cfg.seed,
+        )
         return ens, record, x, y
 
     @torch.no_grad()
@@ -147,8 +167,16 @@ class TrajectoryWorldModel:
         cached = self._botorch_models.get(seed)
         if cached is None or cached.ensemble is not ens:  # one per seed and fit, so a rollout can be reused
             cached = TrajectoryEnsembleModel(
-                self.spec, ens, self.featuriser, y0=self._y0, steps=self.steps, particles=self.config.particles,
-                seed=seed, chunk=self.config.rollout_chunk, threads=self.config.threads)
+                self.spec,
+                ens,
+                self.featuriser,
+                y0=self._y0,
+                steps=self.steps,
+                particles=self.config.particles,
+                seed=seed,
+                chunk=self.config.rollout_chunk,
+                threads=self.config.threads,
+            )
             self._botorch_models[seed] = cached
         return cached
 
@@ -162,8 +190,7 @@ class TrajectoryWorldModel:
         q = torch.tensor([(1 - level) / 2, 0.5, (1 + level) / 2], dtype=torch.float64)
         lower, median, upper = torch.quantile(samples, q, dim=0).tolist()
         times = tuple(self.config.dt_min * i for i in range(samples.shape[-1]))
-        return Band(series="glucose", level=level, times_min=times, lower=tuple(lower), median=tuple(median),
-                    upper=tuple(upper))
+        return Band(series="glucose", level=level, times_min=times, lower=tuple(lower), median=tuple(median), upper=tuple(upper))
 
     # ---- identity and persistence --------------------------------------------------------
     @property
@@ -180,17 +207,25 @@ class TrajectoryWorldModel:
     def _world_key(self) -> str:
         """What the weights depend on in the spec: the world, its options, the variables."""
         spec = self.spec
-        blob = {"world": spec.world, "options": spec.world_options,
-                "variables": [v.model_dump(mode="json") for v in spec.interventions]}
+        blob = {
+            "world": spec.world,
+            "options": spec.world_options,
+            "variables": [v.model_dump(mode="json") for v in spec.interventions],
+        }
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> Path:
         """Write weights, normalisers, config and the initial-state statistics (torch.save)."""
         ens = self._require("be saved")
         payload: dict[str, Any] = {
-            "format": _FORMAT, "config": self.config.model_dump(mode="json"), "world": self._world_key(),
-            "state": ens.state_dict(), "d_in": ens.d_in, "y0": list(self._y0),
-            "fit": self.last_fit.model_dump(mode="json") if self.last_fit else None}
+            "format": _FORMAT,
+            "config": self.config.model_dump(mode="json"),
+            "world": self._world_key(),
+            "state": ens.state_dict(),
+            "d_in": ens.d_in,
+            "y0": list(self._y0),
+            "fit": self.last_fit.model_dump(mode="json") if self.last_fit else None,
+        }
         path = Path(path)
         torch.save(payload, path)
         return path
@@ -203,7 +238,9 @@ class TrajectoryWorldModel:
         if payload["world"] != model._world_key():
             raise ModelFileError(
                 f"{path} was fitted for another world (patient, meals or intervention variables differ from "
-                f"spec {spec.name!r}); refit the model on this campaign's data", path=path)
+                f"spec {spec.name!r}); refit the model on this campaign's data",
+                path=path,
+            )
         cfg = model.config
         ens = GaussianEnsemble(cfg.members, payload["d_in"], 1, cfg.hidden, cfg.layers, seed=cfg.seed)
         ens.load_state_dict(payload["state"])

@@ -26,7 +26,8 @@ class OutcomeModel:
     def names(self) -> tuple[str, ...]:
         """Every readout name `readouts` returns, in order."""
         return ("time_in_range", "min_glucose", "mean_glucose", "max_glucose") + tuple(
-            unsafe_readout_name(limit) for limit in self.limits)
+            unsafe_readout_name(limit) for limit in self.limits
+        )
 
     def readouts(self, glucose: Tensor) -> dict[str, Tensor]:
         """time_in_range, min/mean/max glucose, and 1.0/0.0 per glucose safety limit. Shapes: (..., T) -> (...)."""

@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wetloop.campaign import CampaignSpec, Intervention
-from wetloop.worlds.simglucose import dosing_schedule
-
 from wetloop.lab_adapters import DayStore
+from wetloop.worlds.simglucose import dosing_schedule
 from wetloop.worlds.simglucose._options import STEP_MIN, DayOptions, day_key, day_options, simglucose_version
 
 __all__ = ["run_day_job", "simulate_day", "watch_parent", "UNITS"]
@@ -64,9 +63,7 @@ def run_day_job(job: dict[str, Any]) -> dict[str, Any]:
     return {"day": day, "cache": "miss", "day_key": key}
 
 
-def simulate_day(
-    spec: CampaignSpec, options: DayOptions, intervention: Intervention | None, controller: str
-) -> dict[str, Any]:
+def simulate_day(spec: CampaignSpec, options: DayOptions, intervention: Intervention | None, controller: str) -> dict[str, Any]:
     """Run one day of the spec's patient under the regimen (or simglucose's BBController when
     `intervention` is None and `controller` is "reference"); return {"trajectory", "raw"} as JSON data.
     """

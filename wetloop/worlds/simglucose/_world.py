@@ -15,15 +15,15 @@ from pydantic import Field
 from wetloop.campaign import (
     Budget,
     CampaignSpec,
-    default_spec_path,
-    load_spec,
     HypothesisDraft,
     Intervention,
     Observation,
     ProposalContext,
     Readout,
     Series,
+    default_spec_path,
     glucose_range,
+    load_spec,
 )
 
 from .._base import World, WorldOptions
@@ -54,8 +54,14 @@ class SimglucoseWorld(World):
     def readouts(self, spec: CampaignSpec) -> tuple[Readout, ...]:
         low, high = glucose_range(spec)
         own = (
-            Readout(name="time_in_range", series="glucose", stat="time_in_range", low=low, high=high,
-                    description=f"fraction of the day with glucose in [{low:g}, {high:g}] mg/dL"),
+            Readout(
+                name="time_in_range",
+                series="glucose",
+                stat="time_in_range",
+                low=low,
+                high=high,
+                description=f"fraction of the day with glucose in [{low:g}, {high:g}] mg/dL",
+            ),
             Readout(name="min_glucose", series="glucose", stat="min", unit="mg/dL"),
             Readout(name="mean_glucose", series="glucose", stat="mean", unit="mg/dL"),
             Readout(name="max_glucose", series="glucose", stat="max", unit="mg/dL"),
@@ -104,7 +110,9 @@ class SimglucoseWorld(World):
 
         print_bench(figures, console)
 
-    def hypotheses(self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int) -> list[HypothesisDraft]:
+    def hypotheses(
+        self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int
+    ) -> list[HypothesisDraft]:
         try:
             from ._hypotheses import regimen_hypotheses
         except ImportError:  # the offline proposer still holds the rules
