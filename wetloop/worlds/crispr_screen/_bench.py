@@ -31,8 +31,12 @@ from wetloop.campaign import (
     Variable,
 )
 from wetloop.lab_adapters import wait_for
-from wetloop.worlds.crispr_screen import Screen, ScreenLab, ScreenPlanner, ScreenWorldModel, load_essentials, screen_of
-from wetloop.worlds.crispr_screen._proposer import GeneProposer
+
+from ._hgnc import Screen, load_essentials
+from ._lab import ScreenLab, screen_of
+from ._model import ScreenWorldModel
+from ._planner import ScreenPlanner
+from ._proposer import GeneProposer
 
 __all__ = ["PUBLISHED", "screen_spec", "run_campaign", "bench_screen", "hit_ratios"]
 

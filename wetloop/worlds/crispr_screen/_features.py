@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from wetloop.worlds.crispr_screen._genes import COLLECTIONS, GeneKnowledge
-from wetloop.worlds.crispr_screen._text import text_similarity
+from ._genes import COLLECTIONS, GeneKnowledge
+from ._text import text_similarity
 
 __all__ = ["ScreenFeatures", "TOP_SETS"]
 

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from wetloop.worlds.crispr_screen import DATA_FILES, SymbolMap, data_cache_dir, fetch_data, symbol_map
-from wetloop.worlds.crispr_screen._text import EMBEDDER, embed_texts, set_name_text
+from ._datasets import DATA_FILES, data_cache_dir, fetch_data
+from ._hgnc import SymbolMap, symbol_map
+from ._text import EMBEDDER, embed_texts, set_name_text
 
 __all__ = ["GeneKnowledge", "knowledge_cache_dir", "COLLECTIONS"]
 

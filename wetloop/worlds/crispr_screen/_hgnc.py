@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from wetloop.campaign.errors import DataFileError
-from wetloop.worlds.crispr_screen._datasets import DATA_FILES, fetch_data
+
+from ._datasets import DATA_FILES, fetch_data
 
 __all__ = ["SymbolMap", "MappingReport", "Screen", "load_screen", "load_essentials", "symbol_map", "screen_names"]
 

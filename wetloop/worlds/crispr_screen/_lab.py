@@ -22,7 +22,8 @@ import numpy as np
 from wetloop.campaign import CampaignSpec, DataFileError, Experiment, Observation, Ticket
 from wetloop.lab_adapters import Lab
 from wetloop.lab_adapters.errors import ExperimentRejected, UnknownTicket, WorldOptionError
-from wetloop.worlds.crispr_screen import Screen, load_screen
+
+from ._hgnc import Screen, load_screen
 
 __all__ = ["ScreenLab", "screen_of"]
 

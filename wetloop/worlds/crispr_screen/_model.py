@@ -47,9 +47,10 @@ from wetloop.campaign import (
 )
 from wetloop.worldmodel import torch_threads
 from wetloop.worldmodel.errors import ModelFileError
-from wetloop.worlds.crispr_screen import load_essentials, load_screen
-from wetloop.worlds.crispr_screen._features import ScreenFeatures
-from wetloop.worlds.crispr_screen._genes import GeneKnowledge
+
+from ._features import ScreenFeatures
+from ._genes import GeneKnowledge
+from ._hgnc import load_essentials, load_screen
 
 __all__ = ["ScreenModelConfig", "ScreenEnsembleModel", "ScreenWorldModel", "ScreenFitReport", "screen_features"]
 

@@ -14,7 +14,10 @@ import numpy as np
 from scipy.stats import binom
 
 from wetloop.campaign import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
-from wetloop.worlds.crispr_screen import ScreenFeatures, screen_features, set_name_text
+
+from ._features import ScreenFeatures
+from ._model import screen_features
+from ._text import set_name_text
 
 __all__ = ["GeneProposer"]
 

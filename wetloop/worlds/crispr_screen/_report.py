@@ -12,7 +12,8 @@ from typing import Any
 import plotly.graph_objects as go
 
 from wetloop.campaign import CampaignSpec, WetloopError
-from wetloop.worlds.crispr_screen import load_screen
+
+from ._hgnc import load_screen
 
 CampaignView = Any  # the agent's report view (a world never imports the agent): spec, rounds, outcomes
 

@@ -16,8 +16,9 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec
 from wetloop.worldmodel import GaussianEnsemble, decode, torch_threads
-from wetloop.worlds.simglucose._features import Featuriser, schedules
-from wetloop.worlds.simglucose._rollout import draw_noise, rollout
+
+from ._features import Featuriser, schedules
+from ._rollout import draw_noise, rollout
 
 __all__ = ["TrajectoryEnsembleModel"]
 

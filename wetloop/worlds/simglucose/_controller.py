@@ -17,7 +17,7 @@ with warnings.catch_warnings():  # gym 0.9.4 and simglucose import pkg_resources
     from simglucose.controller.basal_bolus_ctrller import BBController
     from simglucose.controller.base import Action, Controller
 
-from wetloop.worlds.simglucose import DosingSchedule
+from ._dosing import DosingSchedule
 
 __all__ = ["RegimenController", "BBController", "reference_regimen"]
 

@@ -28,7 +28,8 @@ from torch import Tensor
 from wetloop.campaign import CampaignSpec, Intervention, Observation
 from wetloop.worldmodel import WorldModelConfig
 from wetloop.worldmodel.errors import ObservationFormatError, WorldModelError
-from wetloop.worlds.simglucose import dosing_schedule
+
+from ._dosing import dosing_schedule
 
 __all__ = ["Day", "Featuriser", "day_from_pair", "schedules", "prehistory_basal"]
 

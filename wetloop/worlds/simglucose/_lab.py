@@ -21,8 +21,9 @@ from pydantic import ValidationError
 from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory, glucose_readouts
 from wetloop.lab_adapters import DayStore, Lab, LabSettings
 from wetloop.lab_adapters.errors import UnknownTicket
-from wetloop.worlds.simglucose._options import DayOptions, day_key, day_options, world_fingerprint
-from wetloop.worlds.simglucose._simday import run_day_job, watch_parent
+
+from ._options import DayOptions, day_key, day_options, world_fingerprint
+from ._simday import run_day_job, watch_parent
 
 __all__ = ["SimglucoseLab", "reference_day"]
 

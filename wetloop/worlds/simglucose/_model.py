@@ -23,9 +23,10 @@ from torch import Tensor
 from wetloop.campaign import Band, CampaignSpec, Intervention, Observation
 from wetloop.worldmodel import GaussianEnsemble, TrainRecord, WorldModelConfig, decode, encode, torch_threads, train_ensemble
 from wetloop.worldmodel.errors import ModelFileError, NotFittedError, NoTrainingData
-from wetloop.worlds.simglucose._botorch import TrajectoryEnsembleModel
-from wetloop.worlds.simglucose._features import Day, Featuriser, day_from_pair
-from wetloop.worlds.simglucose._outcome import OutcomeModel
+
+from ._botorch import TrajectoryEnsembleModel
+from ._features import Day, Featuriser, day_from_pair
+from ._outcome import OutcomeModel
 
 __all__ = ["TrajectoryWorldModel", "FitReport"]
 

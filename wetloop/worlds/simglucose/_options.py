@@ -19,7 +19,8 @@ from typing import Any
 
 from wetloop.campaign import CampaignSpec, Intervention, SpecError
 from wetloop.lab_adapters.errors import LabError, WorldOptionError
-from wetloop.worlds.simglucose import meals_of
+
+from ._dosing import meals_of
 
 __all__ = ["DayOptions", "day_options", "simglucose_version", "world_fingerprint", "day_key", "patient_names"]
 

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from wetloop.worldmodel import GaussianEnsemble
-from wetloop.worlds.simglucose._features import Featuriser
+
+from ._features import Featuriser
 
 __all__ = ["rollout", "draw_noise"]
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from wetloop.campaign import CampaignSpec, Intervention
 from wetloop.lab_adapters import DayStore
-from wetloop.worlds.simglucose import dosing_schedule
-from wetloop.worlds.simglucose._options import STEP_MIN, DayOptions, day_key, day_options, simglucose_version
+
+from ._dosing import dosing_schedule
+from ._options import STEP_MIN, DayOptions, day_key, day_options, simglucose_version
 
 __all__ = ["run_day_job", "simulate_day", "watch_parent", "UNITS"]
 
