@@ -361,6 +361,21 @@ def bench_patient(
     emit_figures(world.bench(spec, work_dir, create, console=err), json_out, world.print_bench, work_dir)
 
 
+@bench_app.command("spec")
+def bench_spec_cmd(
+    spec_file: Annotated[Path, typer.Argument(help="A campaign spec (YAML) of any world.")],
+    seeds: Annotated[int, typer.Option(help="Seeds (campaigns) per method.")] = 10,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    work_dir: Annotated[Path | None, typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
+) -> None:
+    """Any spec: ours vs ours with a GP vs ours without learning vs random search vs the best answer (dense simulation)."""
+    from .bench_spec import bench_spec, print_spec_bench
+
+    spec = load_spec(spec_file)
+    work_dir = work_dir or _runs_root() / f"bench-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    emit_figures(bench_spec(spec, seeds, work_dir, log=err.print), json_out, print_spec_bench, work_dir)
+
+
 @bench_app.command("screen")
 def bench_screen_cmd(
     screen: Annotated[list[str], typer.Option("--screen", help="Screen name (repeatable), e.g. IFNG.")] = ["IFNG"],  # noqa: B006

@@ -38,6 +38,7 @@ class AgentSettings(StrictSettings):
     model_config = SettingsConfigDict(env_prefix="WETLOOP_", extra="forbid")
 
     review: bool = False
+    learn: bool = True  # False: the no-learning control (no refit; the proposer is not shown results)
     candidates_per_round: int = Field(default=48, ge=4)
     lab_workers: int | None = None
     poll_interval_s: float = Field(default=0.2, gt=0)

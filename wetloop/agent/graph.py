@@ -112,7 +112,7 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     pctx = ProposalContext(
         spec=ctx.spec,
         round=rnd,
-        history=history(ctx),
+        history=history(ctx) if ctx.settings.learn else [],
         hypotheses=list(ctx.store.hypotheses(ctx.campaign_id).values()),
         n_candidates=ctx.settings.candidates_per_round,
         seed=ctx.spec.seed,
@@ -302,7 +302,8 @@ def observe(state: LoopState, runtime: Ctx) -> Command[Literal["learn"]]:
 def learn(state: LoopState, runtime: Ctx) -> Command[Literal["propose", "__end__"]]:
     """Refit the world model on everything observed, store the version, update the hypotheses."""
     ctx, rnd = runtime.context, state["round"]
-    _refit(ctx, rnd)
+    if ctx.settings.learn:
+        _refit(ctx, rnd)
     update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
     if rnd >= ctx.spec.budget.rounds:
         return Command(goto="__end__", update={"done": True})

@@ -53,6 +53,13 @@ class CustomWorld(World):
         spec = load_spec(Path(__file__).parent / "specs" / "oral_dosing.yaml")
         return spec.with_overrides(budget=Budget(rounds=2, batch=3))
 
+    def dense_optimum(self, spec: CampaignSpec, n: int = 1024) -> Any:
+        """The best safe answer among `n` experiments drawn uniformly in the hard limits, run through the
+        spec's function (a reference for benches; only for a function lab: an instrument is not cheap)."""
+        from ._dense import dense_optimum
+
+        return dense_optimum(spec, self.make_lab(spec), n)
+
     def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
         from wetloop.lab_adapters import FunctionLab, load_function
 

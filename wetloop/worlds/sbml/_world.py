@@ -67,6 +67,12 @@ class SbmlWorld(World):
 
         return load_spec(SPECS_DIR / "nfkb_pulses.yaml").with_overrides(budget=Budget(rounds=2, batch=2))
 
+    def dense_optimum(self, spec: CampaignSpec, n: int = 1024) -> Any:
+        """The best safe answer by brute-force simulation (see `_optimum.dense_optimum`)."""
+        from ._optimum import dense_optimum
+
+        return dense_optimum(spec, n)
+
     def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
         """An in-process `SbmlLab`; `cache_dir` is honoured, `workers` ignored (a run takes milliseconds)."""
         from ._lab import SbmlLab
