@@ -105,7 +105,7 @@ def check_doseable(spec: CampaignSpec, options: PlateOptions) -> None:
 
 def dose_volumes(spec: CampaignSpec, options: PlateOptions, x: Intervention) -> dict[str, float]:
     """µL of each reagent for one well: the diluent first (as a plate is usually prepared), then each stock."""
-    stocks = {v.name: float(x.values[v.name]) / float(v.upper or 1.0) * options.max_stock_volume_ul for v in spec.interventions}
+    stocks = {v.name: x.number(v.name) / float(v.upper or 1.0) * options.max_stock_volume_ul for v in spec.interventions}
     return {DILUENT: options.total_volume_ul - sum(stocks.values()), **stocks}
 
 

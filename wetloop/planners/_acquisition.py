@@ -154,6 +154,8 @@ class EnsembleExpectedImprovement(MCAcquisitionFunction):
     (S,) are computed once and reused.
     """
 
+    best_f: Tensor  # a buffer (registered in __init__), declared for the type checker
+
     def __init__(self, model: Model, best_f: float, objective: MCAcquisitionObjective, X_pending: Tensor | None = None) -> None:
         super().__init__(model=model, sampler=EnsembleEnumerationSampler(), objective=objective, X_pending=X_pending)
         self.register_buffer("best_f", torch.as_tensor(float(best_f), dtype=torch.float64))

@@ -40,6 +40,11 @@ class GaussianEnsemble(nn.Module):
     forward(x: (M, B, d_in)) -> (mean, logvar), each (M, B, d_out).
     """
 
+    x_mean: Tensor  # buffers (registered in __init__), declared for the type checker
+    x_std: Tensor
+    y_mean: Tensor
+    y_std: Tensor
+
     def __init__(self, members: int, d_in: int, d_out: int, hidden: int, layers: int, seed: int = 0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)

@@ -116,6 +116,8 @@ class ScalarEnsembleModel(EnsembleModel):
     candidate (common random numbers). Attributes: `members`, `particles`, `times_min` (R zeros).
     """
 
+    noise: Tensor  # a buffer (registered in __init__), declared for the type checker
+
     def __init__(self, ensemble: RobustEnsemble, particles: int, seed: int) -> None:
         super().__init__()
         self.ensemble, self.members, self.particles = ensemble, ensemble.members, particles

@@ -84,6 +84,8 @@ class SeriesEnsembleModel(EnsembleModel):
     `times_min` (the grid once per series: one time per output, as the planner's shape check counts outputs).
     """
 
+    noise: Tensor  # a buffer (registered in __init__), declared for the type checker
+
     def __init__(
         self, dynamics: Dynamics, inputs: Callable[[Tensor], Tensor], grid_min: tuple[float, ...], particles: int, seed: int
     ) -> None:
