@@ -274,7 +274,7 @@ class Deck:
         """Carry the plate to the reader and read it; the reader reports `values` (well name -> value)."""
         plate.unassign()
         self.reader.assign_child_resource(plate)
-        self.reader.backend.values = values  # type: ignore[attr-defined]
+        self.reader.backend.values = values
         result = await self.reader.read_absorbance(wavelength=self.options.wavelength_nm, use_new_return_type=True)
         data = result[0]["data"]
         return {well.name: data[well.get_row()][well.get_column()] for well in plate.get_all_items()}
