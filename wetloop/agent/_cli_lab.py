@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -65,7 +65,7 @@ def serve_cmd(
     from wetloop.lab_adapters.http_server import bind, create_app, local_service, serve, url_of
 
     service = local_service(world, spec_file=spec_file, cache_dir=cache_dir, workers=workers)
-    app = create_app(service)
+    app: Any = create_app(service)  # the FastAPI app, or the fault injector wrapping it
     if faults > 0:
         from wetloop.lab_adapters.http_server import FaultInjector, FaultRates
 

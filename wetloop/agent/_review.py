@@ -88,14 +88,15 @@ def apply_decisions(
             continue
         x = chosen.proposal.intervention
         if d.action == "edit":
-            assert d.edited is not None
-            problem = edit_problem(ctx.spec, d.edited, world)
+            edited = d.edited
+            assert edited is not None
+            problem = edit_problem(ctx.spec, edited, world)
             if problem:
                 d = Decision(proposal_key=d.proposal_key, action="reject", by=d.by, reason=f"{problem} (edit by {d.by} refused)")
                 if fresh:
                     ctx.store.append(ctx.campaign_id, "decision", d, round=rnd)
                 continue
-            x = d.edited
+            x = edited
         if fresh:
             ctx.store.append(ctx.campaign_id, "decision", d, round=rnd)
         hyps = (chosen.proposal.hypothesis_id,) if chosen.proposal.hypothesis_id else ()

@@ -58,7 +58,8 @@ def _open(run_dir: Path | None, **kwargs: Any) -> Campaign:
 
 
 def _llm(base_url: str | None, model: str | None) -> LLMSettings:
-    explicit = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v is not None}
+    # only the options given, so the environment (WETLOOP_LLM_*) fills the rest
+    explicit: dict[str, Any] = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v is not None}
     return LLMSettings(**explicit)
 
 

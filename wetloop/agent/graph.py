@@ -121,9 +121,9 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     for problem in reply.problems:
         ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": None, "reason": problem, "source": reply.source}, round=rnd)
     if ctx.proposer is not ctx.fallback and (rejected := _all_rejected(ctx, rnd, reply)) is not None:
-        for raw, reason in rejected:  # recorded here: these candidates never reach `validate`
+        for candidate, reason in rejected:  # recorded here: these candidates never reach `validate`
             ctx.store.append(
-                ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": reply.source}, round=rnd
+                ctx.campaign_id, "invalid_proposal", {"raw": candidate, "reason": reason, "source": reply.source}, round=rnd
             )
         why = "; ".join(reply.problems) or "none passed validation"
         _say(ctx, rnd, f"[yellow]{reply.source} proposer gave no valid candidates ({why}); using the offline proposer[/]")
@@ -178,7 +178,8 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
     ctx, rnd = runtime.context, state["round"]
     already = {x.key() for x, _ in history(ctx)}
     fresh = ctx.store.count(ctx.campaign_id, "proposal", round=rnd) == 0
-    valid, seen, invalid, library = [], set(), 0, _library(ctx)
+    valid, invalid, library = [], 0, _library(ctx)
+    seen: set[str] = set()
     for raw in state["raw"]:
         proposal, reason = _check_candidate(ctx.spec, raw, already, seen, library)
         if proposal is None:

@@ -54,18 +54,18 @@ def reply_schema(spec: CampaignSpec, max_candidates: int = 48, max_hypotheses: i
     hypothesis = create_model(
         "HypothesisWithCandidates",
         statement=(str, Field(description="a clear, testable hypothesis about the system")),
-        candidates=(list[candidate], Field(json_schema_extra={"maxItems": max_candidates})),  # type: ignore[valid-type]
+        candidates=(list[candidate], Field(json_schema_extra={"maxItems": max_candidates})),
     )
     return create_model(
         "ProposerReplySchema", hypotheses=(list[hypothesis], Field(json_schema_extra={"maxItems": max_hypotheses}))
-    )  # type: ignore[valid-type]
+    )
 
 
 def _field(v: Variable) -> tuple[Any, Any]:
     """The schema field of one variable. Limits go in the JSON schema only (see the module docstring)."""
     about = v.description or v.name
     if v.kind == "categorical":
-        enum = {"enum": list(v.choices)} if v.choices else {}
+        enum: dict[str, Any] = {"enum": list(v.choices)} if v.choices else {}
         allowed = f"; one of {', '.join(v.choices)}" if v.choices else ""
         return str, Field(description=f"{about}: a name{allowed}", json_schema_extra=enum or None)
     if v.kind == "set":

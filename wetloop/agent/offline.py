@@ -217,7 +217,7 @@ def _numeric(spec: CampaignSpec) -> list[Variable]:
 
 def _to_unit(spec: CampaignSpec, x: Intervention) -> np.ndarray:
     """The numeric variables of x on the unit cube, in spec order."""
-    return np.array([v.to_unit(float(x.values[v.name])) for v in _numeric(spec)])  # type: ignore[arg-type]
+    return np.array([v.to_unit(x.number(v.name)) for v in _numeric(spec)])
 
 
 def _values(spec: CampaignSpec, u: np.ndarray, other: Callable[[Variable], Value]) -> dict[str, Value]:
@@ -230,7 +230,8 @@ def _clip(var: Variable, value: float) -> float:
     """`value` inside the hard limits (an integer rounded inside them): a log scale's exp(log(x)) can
     land an ulp outside, and the lab refuses 50.000000000000014 when the limit is 50."""
     lo, hi = var.lower, var.upper
-    value = min(max(float(value), lo), hi)  # type: ignore[type-var]
+    assert lo is not None and hi is not None, "a numeric variable has lower and upper (the spec checks)"
+    value = min(max(float(value), lo), hi)
     return float(round(value)) if var.kind == "integer" else value
 
 

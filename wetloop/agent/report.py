@@ -146,7 +146,7 @@ class CampaignView:
             and observed_safe(self.spec, o.observation)
             and (up_to_round is None or o.experiment.round <= up_to_round)
         ]
-        return max(safe, key=lambda o: self.spec.objective.utility(o.objective), default=None)  # type: ignore[arg-type]
+        return max(safe, key=lambda o: self.spec.objective.utility(o.objective), default=None)
 
 
 def _objective(spec: CampaignSpec, obs: Observation | None) -> float | None:
@@ -238,7 +238,9 @@ def summary_rows(store: CampaignStore, campaign_id: str) -> list[dict[str, Any]]
 
 def _spread(rounds: Sequence[int], side: float) -> list[float]:
     """x positions that put points of the same round side by side (observed left, predicted right)."""
-    total, seen, xs = Counter(rounds), Counter(), []
+    total = Counter(rounds)
+    seen: Counter[int] = Counter()
+    xs: list[float] = []
     for r in rounds:
         xs.append(r + side * (0.08 + 0.22 * seen[r] / max(total[r] - 1, 1)))
         seen[r] += 1

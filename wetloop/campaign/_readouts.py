@@ -72,7 +72,8 @@ def readout_value(readout: Readout, times_min: np.ndarray, values: np.ndarray) -
 def computed_readouts(spec: CampaignSpec, obs: Observation) -> dict[str, float]:
     """The spec's readouts computed from the observation's trajectory (those whose series it holds),
     and an event readout (1.0 / 0.0) per safety limit on a series it holds."""
-    traj, out = obs.trajectory, {}
+    traj = obs.trajectory
+    out: dict[str, float] = {}
     if traj is None:
         return out
     times = np.asarray(traj.times_min, dtype=float)

@@ -53,6 +53,13 @@ class Intervention(Frozen):
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()[:16]
 
+    def number(self, name: str) -> float:
+        """The value of the numeric variable `name` as a float (TypeError for a name or a set)."""
+        value = self.values[name]
+        if isinstance(value, (str, dict)):
+            raise TypeError(f"variable {name!r} is not a number here, got {value!r}")
+        return float(value)
+
     def violations(self, spec: CampaignSpec) -> list[str]:
         """Every way this point breaks the spec's hard limits, in words (empty when valid)."""
         problems = []

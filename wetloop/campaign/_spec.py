@@ -248,7 +248,7 @@ class Variable(Frozen):
             return " + ".join(f"{k} {v}" if len(self.levels) > 1 else k for k, v in sorted(value.items())) or "none"
         if isinstance(value, str):
             return value
-        text = f"{value:.3g}" if isinstance(value, float) and self.kind != "integer" else f"{value:g}"  # type: ignore[str-format]
+        text = f"{value:.3g}" if isinstance(value, float) and self.kind != "integer" else f"{value:g}"
         return f"{text} {self.unit}" if self.unit else text
 
 

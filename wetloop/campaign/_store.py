@@ -200,7 +200,8 @@ class CampaignStore:
         return recs[-1] if recs else None
 
     def count(self, campaign_id: str, kind: str, *, round: int | None = None) -> int:
-        query, args = "SELECT COUNT(*) FROM records WHERE campaign_id=? AND kind=?", [campaign_id, kind]
+        query = "SELECT COUNT(*) FROM records WHERE campaign_id=? AND kind=?"
+        args: list[str | int] = [campaign_id, kind]
         if round is not None:
             query, args = query + " AND round=?", [*args, round]
         return int(self._db.execute(query, args).fetchone()[0])

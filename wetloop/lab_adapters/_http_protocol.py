@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +35,7 @@ __all__ = [
     "local_spec",
 ]
 
-PROTOCOL = "wetloop-lab"
+PROTOCOL: Final = "wetloop-lab"
 VERSION = 1  # bump on any change a v1 client could misread; paths carry it (/v1/...)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 

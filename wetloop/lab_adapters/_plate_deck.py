@@ -105,7 +105,7 @@ def check_doseable(spec: CampaignSpec, options: PlateOptions) -> None:
 
 def dose_volumes(spec: CampaignSpec, options: PlateOptions, x: Intervention) -> dict[str, float]:
     """µL of each reagent for one well: the diluent first (as a plate is usually prepared), then each stock."""
-    stocks = {v.name: float(x.values[v.name]) / float(v.upper or 1.0) * options.max_stock_volume_ul for v in spec.interventions}
+    stocks = {v.name: x.number(v.name) / float(v.upper or 1.0) * options.max_stock_volume_ul for v in spec.interventions}
     return {DILUENT: options.total_volume_ul - sum(stocks.values()), **stocks}
 
 
@@ -274,7 +274,7 @@ class Deck:
         """Carry the plate to the reader and read it; the reader reports `values` (well name -> value)."""
         plate.unassign()
         self.reader.assign_child_resource(plate)
-        self.reader.backend.values = values  # type: ignore[attr-defined]
+        self.reader.backend.values = values
         result = await self.reader.read_absorbance(wavelength=self.options.wavelength_nm, use_new_return_type=True)
         data = result[0]["data"]
         return {well.name: data[well.get_row()][well.get_column()] for well in plate.get_all_items()}

@@ -83,9 +83,9 @@ def make_lab(spec: CampaignSpec, **kwargs: Any) -> Lab:
         factory = _adapter(spec.lab.adapter)
         _check_options(spec.lab.adapter, factory, spec.lab.options)
         return factory(spec, **{**spec.lab.options, **_accepted(factory, kwargs)})
-    factory = WORLDS.get(spec.world)
-    if factory is not None:
-        return factory(spec, **kwargs)
+    local = WORLDS.get(spec.world)
+    if local is not None:
+        return local(spec, **kwargs)
     try:
         world = get_world(spec.world)
     except SpecError:

@@ -124,7 +124,9 @@ class _Runner(FeatureImplementationBase):
                 return observation
             progress, remaining = self._estimate(run)
             if progress - reported >= 0.01:  # each report is a message to every subscriber: not every poll
-                instance.progress, instance.estimated_remaining_time = progress, timedelta(seconds=remaining)
+                # sila2 defines progress's setter apart from its getter, which mypy does not follow
+                instance.progress = progress  # type: ignore[misc]
+                instance.estimated_remaining_time = timedelta(seconds=remaining)
                 reported = progress
             self._stopping.wait(self.poll_s)
         raise RuntimeError("the SiLA lab server is stopping; start it again and poll (or resubmit) the experiment")

@@ -172,8 +172,8 @@ class HttpLab(Lab):
         try:
             observation = Observation.model_validate(data)
         except ValidationError as exc:
-            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5])
-            raise MalformedResult(key, raw, f"not a valid observation ({problem})") from None
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5])
+            raise MalformedResult(key, raw, f"not a valid observation ({detail})") from None
         problem = result_problem(key, observation, self.spec)
         if problem is not None:
             raise MalformedResult(key, raw, problem)

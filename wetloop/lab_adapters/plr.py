@@ -209,7 +209,9 @@ class PlateLab(Lab):
         if world.status != "ok" or read is None:
             return world.model_copy(update={"lab": self.name, "raw": {**record, "world": world.raw}})
         readouts = {**world.readouts, self.spec.objective.readout: read}
-        timing = {k: world.raw[k] for k in ("started_at", "finished_at") if k in world.raw}  # benchmarks read when it ran
+        timing: dict[str, Any] = {
+            k: world.raw[k] for k in ("started_at", "finished_at") if k in world.raw
+        }  # benchmarks read when it ran
         reader = {"wavelength_nm": self.options.wavelength_nm, "value": read}
         raw = {**record, **timing, "reader": reader, "world": world.raw}
         return Observation(

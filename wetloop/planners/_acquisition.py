@@ -17,7 +17,7 @@ from botorch.models.model import Model
 from botorch.utils.transforms import concatenate_pending_points, t_batch_mode_transform
 from torch import Tensor
 
-from ._menu import EnsembleEnumerationSampler, ensemble_shape, menu_statistic
+from ._menu import EnsembleEnumerationSampler, ensemble_shape, menu_statistic, posterior_values
 from ._protocols import OutcomeLike
 from .errors import WorldModelMismatch
 
@@ -106,13 +106,13 @@ class EnsembleInformationGain(AcquisitionFunction):
         self.set_X_pending(X_pending)
 
     @concatenate_pending_points
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types the decorated method's self as AcquisitionFunction
     def forward(self, X: Tensor) -> Tensor:
         """X (b, q, d) -> information gain (b,) of observing the q candidates' outcomes jointly."""
         key = ("member_grams", self.aleatoric_floor, id(self.features))
         grams = menu_statistic(self.model, X, key, self._grams)  # (b, q, M, M)
         if grams is None:
-            grams = self._grams(self.model.posterior(X).values)
+            grams = self._grams(posterior_values(self.model, X))
         return information_gain(grams)
 
     def _grams(self, samples: Tensor) -> Tensor:
@@ -154,12 +154,14 @@ class EnsembleExpectedImprovement(MCAcquisitionFunction):
     (S,) are computed once and reused.
     """
 
+    best_f: Tensor  # a buffer (registered in __init__), declared for the type checker
+
     def __init__(self, model: Model, best_f: float, objective: MCAcquisitionObjective, X_pending: Tensor | None = None) -> None:
         super().__init__(model=model, sampler=EnsembleEnumerationSampler(), objective=objective, X_pending=X_pending)
         self.register_buffer("best_f", torch.as_tensor(float(best_f), dtype=torch.float64))
 
     @concatenate_pending_points
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types the decorated method's self as AcquisitionFunction
     def forward(self, X: Tensor) -> Tensor:
         """X (b, q, d) -> expected improvement (b,) of the batch's best member over best_f."""
         obj = self._objective_samples(X)  # (S, b, q)
@@ -204,7 +206,7 @@ class CostWeightedAcquisition(AcquisitionFunction):
         self.cost = cost
         self.set_X_pending(X_pending)
 
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types the decorated method's self as AcquisitionFunction
     def forward(self, X: Tensor) -> Tensor:
         """X (b, q, d) -> cost-weighted acquisition (b,)."""
         pending = self.X_pending

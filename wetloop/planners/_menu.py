@@ -20,13 +20,22 @@ from torch import Tensor
 
 from .errors import PlannerError, WorldModelMismatch
 
-__all__ = ["EnsembleEnumerationSampler", "MenuCost", "MenuModel", "RowIndex", "ensemble_shape", "menu_statistic"]
+__all__ = [
+    "EnsembleEnumerationSampler",
+    "MenuCost",
+    "MenuModel",
+    "RowIndex",
+    "ensemble_shape",
+    "menu_statistic",
+    "posterior_values",
+]
 
 
 def ensemble_shape(model: Model) -> tuple[int, int]:
     """(members, particles) of a world model's BoTorch model, or WorldModelMismatch."""
     try:
-        members, particles = int(model.members), int(model.particles)
+        # duck-typed: nn.Module types unknown attributes as Tensor | Module; anything int() refuses is caught below
+        members, particles = int(model.members), int(model.particles)  # type: ignore[arg-type]
     except (AttributeError, TypeError, ValueError):
         raise WorldModelMismatch(
             f"{type(model).__name__} lacks int `members` or int `particles`; the planner needs them to split "
@@ -91,7 +100,7 @@ class MenuModel(EnsembleModel):
         self.members, self.particles = ensemble_shape(base)
         self.base, self.choices, self._index = base, choices, RowIndex(choices)
         with torch.no_grad():
-            values = base.posterior(choices).values  # (S, n, D)
+            values = posterior_values(base, choices)  # (S, n, D)
         self._check(values, len(choices))
         self.samples = values.to(torch.float64).transpose(0, 1).contiguous()  # (n, S, D)
         self._num_outputs = values.shape[-1]
@@ -129,8 +138,17 @@ class MenuModel(EnsembleModel):
         """X (..., q, d) -> samples (..., S, q, D), gathered from the menu when every row is on it."""
         index = self.lookup(X)
         if index is None:
-            return self.base.posterior(X).values.to(torch.float64)
+            return posterior_values(self.base, X).to(torch.float64)
         return self.samples[index].transpose(-3, -2)  # (..., q, S, D) -> (..., S, q, D)
+
+
+def posterior_values(model: Model, X: Tensor) -> Tensor:
+    """`model.posterior(X).values`: the samples (S, ..., q, D) of an ensemble world model's posterior.
+
+    The planner's contract is a BoTorch model whose posterior has `values`, as an `EnsemblePosterior`
+    does (see `ensemble_shape`); BoTorch types `Model.posterior` as any `Posterior`.
+    """
+    return model.posterior(X).values  # type: ignore[attr-defined]
 
 
 def menu_statistic(model: Model, X: Tensor, key: Hashable, fn: Callable[[Tensor], Tensor]) -> Tensor | None:

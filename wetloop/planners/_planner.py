@@ -299,7 +299,9 @@ class Planner:
         run = X[[i for i, r in enumerate(state.is_run) if r]]
         avoid = torch.cat([world.encode(state.ran).to(X), run]) if state.history else run
         picked, _ = optimize_acqf_discrete(acq, q=q, choices=X[state.keep], X_avoid=avoid if len(avoid) else None, unique=True)
-        state.picked = model.lookup(picked).tolist()
+        index = model.lookup(picked)
+        assert index is not None, "the picked rows come from the menu"
+        state.picked = index.tolist()
 
     # -- shared --------------------------------------------------------------------------------
 

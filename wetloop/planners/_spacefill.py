@@ -35,7 +35,7 @@ class MaxMinDistance(AcquisitionFunction):
         self.reference, self.cost = reference, cost
         self.set_X_pending(X_pending)
 
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types the decorated method's self as AcquisitionFunction
     def forward(self, X: Tensor) -> Tensor:
         """X (b, q, d) -> min distance (b,) among the batch and pending points and to the reference points."""
         pending = self.X_pending

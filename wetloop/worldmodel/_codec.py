@@ -14,7 +14,7 @@ __all__ = ["encode", "decode"]
 
 def encode(spec: CampaignSpec, interventions: Sequence[Intervention]) -> Tensor:
     """Shape (n, d) float64, columns in the order of `spec.interventions`."""
-    rows = [[v.to_unit(iv.values[v.name]) for v in spec.interventions] for iv in interventions]
+    rows = [[v.to_unit(iv.number(v.name)) for v in spec.interventions] for iv in interventions]
     return torch.tensor(rows, dtype=torch.float64).reshape(len(rows), len(spec.interventions))
 
 

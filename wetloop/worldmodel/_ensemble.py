@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,11 @@ class GaussianEnsemble(nn.Module):
     forward(x: (M, B, d_in)) -> (mean, logvar), each (M, B, d_out).
     """
 
+    x_mean: Tensor  # buffers (registered in __init__), declared for the type checker
+    x_std: Tensor
+    y_mean: Tensor
+    y_std: Tensor
+
     def __init__(self, members: int, d_in: int, d_out: int, hidden: int, layers: int, seed: int = 0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
@@ -58,6 +63,11 @@ class GaussianEnsemble(nn.Module):
         self.x_std.copy_(x.std(0).clamp_min(1e-6))  # constant features (e.g. one regimen) stay finite
         self.y_mean.copy_(y.mean(0))
         self.y_std.copy_(y.std(0).clamp_min(1e-6))
+
+    @property
+    def first_layer(self) -> EnsembleLinear:
+        """The first hidden layer: rollouts split its weight into a state part and a known-input part."""
+        return cast(EnsembleLinear, self.hidden[0])  # a ModuleList types its items as Module
 
     def trunk(self, pre: Tensor) -> tuple[Tensor, Tensor]:
         """From the first layer's pre-activation (M, B, hidden) to (mean, logvar), each (M, B, d_out).

@@ -40,11 +40,15 @@ def series_readout(readout: Readout, times_min: Tensor, values: Tensor) -> Tenso
 
 def _fraction(readout: Readout, v: Tensor) -> Tensor:
     """time_in_range / time_above / time_below: the fraction of samples. Shapes: (..., T) -> (...)."""
+    # the spec's validator guarantees each statistic its bounds (Readout._check_stat)
     if readout.stat == "time_in_range":
+        assert readout.low is not None and readout.high is not None
         hit = (v >= readout.low) & (v <= readout.high)
     elif readout.stat == "time_above":
+        assert readout.threshold is not None
         hit = v > readout.threshold
     elif readout.stat == "time_below":
+        assert readout.threshold is not None
         hit = v < readout.threshold
     else:
         raise ValueError(f"readout {readout.name!r} has stat {readout.stat!r}, which is not computed from a series")

@@ -116,6 +116,8 @@ class ScalarEnsembleModel(EnsembleModel):
     candidate (common random numbers). Attributes: `members`, `particles`, `times_min` (R zeros).
     """
 
+    noise: Tensor  # a buffer (registered in __init__), declared for the type checker
+
     def __init__(self, ensemble: RobustEnsemble, particles: int, seed: int) -> None:
         super().__init__()
         self.ensemble, self.members, self.particles = ensemble, ensemble.members, particles
@@ -276,11 +278,14 @@ class ScalarWorldModel:
         self._require("build a BoTorch model")
         seed = self.config.seed if seed is None else seed
         if seed not in self._models:
-            self._models[seed] = (
-                GPDrawsModel(self._gp, GPInputs.of(self.spec), self.config.gp_members, self.config.gp_particles, seed)
-                if self._gp is not None
-                else ScalarEnsembleModel(self._net, self.config.particles, seed)
-            )
+            if self._gp is not None:
+                model: EnsembleModel = GPDrawsModel(
+                    self._gp, GPInputs.of(self.spec), self.config.gp_members, self.config.gp_particles, seed
+                )
+            else:
+                assert self._net is not None  # fitted (_require checked) and not a GP
+                model = ScalarEnsembleModel(self._net, self.config.particles, seed)
+            self._models[seed] = model
         return self._models[seed]
 
     def sample(self, interventions: Sequence[Intervention]) -> Tensor:

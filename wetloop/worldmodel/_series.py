@@ -242,11 +242,16 @@ class SeriesWorldModel:
             raise NotFittedError(what, model=self)
         return self._dyn
 
+    def _fitted_grid(self, what: str) -> np.ndarray:
+        """The time grid, or NotFittedError (fit and load set it together with the dynamics)."""
+        self._require(what)
+        assert self.grid is not None
+        return self.grid
+
     @property
     def times_min(self) -> tuple[float, ...]:
         """The model's time grid (T minutes), the first usable observation's."""
-        self._require("report its time grid")
-        return tuple(float(t) for t in self.grid)  # type: ignore[union-attr]
+        return tuple(float(t) for t in self._fitted_grid("report its time grid"))
 
     @property
     def outcome(self) -> SampleOutcome:
@@ -268,10 +273,12 @@ class SeriesWorldModel:
 
     def _step_inputs(self, X: Tensor) -> Tensor:
         """Encoded X (N, d) -> step inputs (N, K, C): through the world's inputs of the decoded interventions."""
+        grid = self.grid
+        assert grid is not None, "fit or load sets the grid before any BoTorch model is built"
         if self.inputs is None:  # the encoded intervention, held constant: no need to decode it
-            u = X.double()[:, None, :].expand(-1, len(self.grid) - 1, -1)  # type: ignore[arg-type]
-            return torch.cat([u, elapsed_fraction(self.grid, len(X))], dim=-1)  # type: ignore[arg-type]
-        return input_channels(self.spec, self.inputs, decode_interventions(self.spec, X), self.grid)
+            u = X.double()[:, None, :].expand(-1, len(grid) - 1, -1)
+            return torch.cat([u, elapsed_fraction(grid, len(X))], dim=-1)
+        return input_channels(self.spec, self.inputs, decode_interventions(self.spec, X), grid)
 
     def botorch_model(self, seed: int | None = None) -> SeriesEnsembleModel:
         """The fitted model as a BoTorch `EnsembleModel` (seeded rollouts), cached per seed and fit."""

@@ -78,7 +78,8 @@ def series_calibration(
 
 def _scores(model: SeriesWorldModel, iv: Intervention, obs: Observation, level: float) -> list[list[float]]:
     """Per series, the seven `SeriesScores` fields for one experiment."""
-    observed = torch.as_tensor(on_grid(obs, model.series, model.grid), dtype=torch.float64)  # (T, s)
+    grid = model._fitted_grid("score its calibration")
+    observed = torch.as_tensor(on_grid(obs, model.series, grid), dtype=torch.float64)  # (T, s)
     loop = model.sample([iv])[0]  # (S, s*T)
     step = one_step_samples(model, iv, observed)  # (S, K, s)
     out = []
@@ -102,7 +103,7 @@ def one_step_samples(model: SeriesWorldModel, iv: Intervention, observed: Tensor
     """Samples of each next value from the observed state. Shapes: observed (T, s) physical -> (S, K, s), S = M * P."""
     dyn, cfg = model._require("forecast"), model.config
     ens = dyn.ensemble
-    u = input_channels(model.spec, model.inputs, [iv], model.grid)[0]  # (K, C)
+    u = input_channels(model.spec, model.inputs, [iv], model._fitted_grid("forecast"))[0]  # (K, C)
     z = dyn.transform.to_state(observed)
     x = torch.cat([z[:-1], u], dim=-1).float()
     mean, logvar = ens(ens.standardise_x(x).expand(ens.members, -1, -1))  # (M, K, s)

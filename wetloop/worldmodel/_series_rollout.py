@@ -48,7 +48,7 @@ def draw_noise(members: int, particles: int, steps: int, n_series: int, seed: in
 def _input_part(ens: GaussianEnsemble, s: int, u: Tensor) -> Tensor:
     """First-layer pre-activation of the known inputs, all steps at once: u (n, K, C) -> (M, n, K, hidden)."""
     us = (u.float() - ens.x_mean[s:]) / ens.x_std[s:]
-    layer = ens.hidden[0]
+    layer = ens.first_layer
     return torch.einsum("nkc,mch->mnkh", us, layer.weight[:, s:]) + layer.bias[:, None]
 
 
@@ -66,7 +66,7 @@ def rollout(dyn: Dynamics, u: Tensor, noise: Tensor) -> Tensor:
     states = [z]
     for step in range(k):
         zs = ((z - ens.x_mean[:s]) / ens.x_std[:s]).reshape(m, n * p, s)
-        pre = torch.bmm(zs, ens.hidden[0].weight[:, :s]).view(m, n, p, -1) + pre_in[:, :, step, None]
+        pre = torch.bmm(zs, ens.first_layer.weight[:, :s]).view(m, n, p, -1) + pre_in[:, :, step, None]
         mean, logvar = ens.trunk(pre.view(m, n * p, -1))
         eps = noise[:, None, :, step + 1].expand(m, n, p, s)
         delta = (mean.view(m, n, p, s) + (0.5 * logvar.view(m, n, p, s)).exp() * eps) * ens.y_std + ens.y_mean
@@ -83,6 +83,8 @@ class SeriesEnsembleModel(EnsembleModel):
     one). Attributes: `members` (M), `particles` (P), S = M * P member-major; `grid_min` (T times);
     `times_min` (the grid once per series: one time per output, as the planner's shape check counts outputs).
     """
+
+    noise: Tensor  # a buffer (registered in __init__), declared for the type checker
 
     def __init__(
         self, dynamics: Dynamics, inputs: Callable[[Tensor], Tensor], grid_min: tuple[float, ...], particles: int, seed: int

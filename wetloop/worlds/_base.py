@@ -145,12 +145,9 @@ class World:
     def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
         from wetloop.worldmodel import ScalarWorldModel, SeriesWorldModel
 
-        cls = SeriesWorldModel if self.model_family(spec) == "series" else ScalarWorldModel
-        return (
-            cls.load(path, spec, self.series(spec), self.readouts(spec), inputs=self.inputs)
-            if cls is SeriesWorldModel
-            else cls.load(path, spec, self.readouts(spec))
-        )
+        if self.model_family(spec) == "series":
+            return SeriesWorldModel.load(path, spec, self.series(spec), self.readouts(spec), inputs=self.inputs)
+        return ScalarWorldModel.load(path, spec, self.readouts(spec))
 
     def prior_model(self, spec: CampaignSpec) -> Any:
         """A model before any result (a screen's knowledge prior), or None: the first round is then

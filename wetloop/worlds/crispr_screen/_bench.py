@@ -69,7 +69,8 @@ def run_campaign(spec: CampaignSpec, screen: Screen, learn: bool = True) -> list
     """Our method for one seed: the genes tested in each round. With `learn` false the world model is
     never refit: every round is ranked by the knowledge prior alone (the ablation of learning)."""
     lab, proposer, planner = ScreenLab(spec, screen=screen), GeneProposer(), ScreenPlanner(spec)
-    world, history, rounds = ScreenWorldModel(spec), [], []
+    world, rounds = ScreenWorldModel(spec), []
+    history: History = []
     for rnd in range(1, spec.budget.rounds + 1):
         reply = proposer.propose(ProposalContext(spec=spec, round=rnd, history=history, seed=spec.seed))
         proposals = [

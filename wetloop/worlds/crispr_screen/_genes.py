@@ -111,7 +111,7 @@ class GeneKnowledge:
         if self.set_embeddings is not None:
             arrays["set_embeddings"] = self.set_embeddings
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # mypy fears a key "allow_pickle" in **arrays; there is none
         tmp.replace(path)
 
     @classmethod
@@ -209,7 +209,8 @@ def _network(idx: dict[str, int], a: list, b: list, w: np.ndarray) -> sp.csr_mat
 def _membership(
     idx: dict[str, int], collections: list[dict[str, list[str]]], norm
 ) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
-    rows, cols, names, coll = [], [], [], []
+    rows, cols, coll = [], [], []
+    names: list[str] = []
     for c, sets in enumerate(collections):
         for name, genes in sets.items():
             members = sorted({idx[n] for g in genes if (n := norm(g)) in idx})

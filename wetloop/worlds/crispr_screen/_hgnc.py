@@ -180,13 +180,15 @@ def load_screen(name: str, data_dir: str | Path | None = None) -> Screen:
     smap = symbol_map()
     mapped, report = smap.map_many(raw_genes)
     keep = [i for i, g in enumerate(mapped) if g is not None]
-    genes, scores = tuple(mapped[i] for i in keep), raw_scores[keep]
+    genes, scores = tuple(g for g in mapped if g is not None), raw_scores[keep]
     task = json.loads(_file(f"task_prompts/{name}.json", d).read_text())  # type: ignore[union-attr]
     movers = _file(f"topmovers_{name}.npy", d, required=False)
     if movers is not None:
         # each mover mapped on its own: a listed symbol whose row was merged into another still names a hit
         library = set(genes)
-        hits = frozenset(h for m in np.load(movers, allow_pickle=True).tolist() if (h := smap.lookup(str(m))[0]) in library)
+        hits = frozenset(
+            h for m in np.load(movers, allow_pickle=True).tolist() if (h := smap.lookup(str(m))[0]) is not None and h in library
+        )
         source = movers.name
     else:
         top = np.argsort(-np.abs(scores), kind="stable")[: int(round(HIT_FRACTION * len(scores)))]

@@ -129,7 +129,8 @@ class ScreenWorldModel:
         library = "\n".join(self.genes).encode() + self.features.prior.tobytes()
         self._library = hashlib.sha256(library).hexdigest()  # keys the in-process cache of fits
         self.probs = torch.from_numpy(np.tile(self.prior_probability(), (self.config.members, 1)))  # (M, n)
-        self.version, self.last_fit, self.fitted = "prior", None, False
+        self.version, self.fitted = "prior", False
+        self.last_fit: ScreenFitReport | None = None
 
     def prior_probability(self) -> np.ndarray:
         """(n,) P(hit) before any result: the base rate scaled by the rank of the gene's STRING degree.
@@ -193,7 +194,7 @@ class ScreenWorldModel:
             self.probs, self.fitted = learned.float().clone(), True
         key = self._key(tested, hit)
         self.version = hashlib.sha256(key.encode()).hexdigest()[:12]
-        self.last_fit = ScreenFitReport(
+        self.last_fit = report = ScreenFitReport(
             n_tested=int(tested.sum()),
             n_hits=int(hit[tested].sum()),
             final_loss=loss,
@@ -202,7 +203,7 @@ class ScreenWorldModel:
             learned_weight=weight,
             evidence_nats=evidence,
         )
-        return self.last_fit
+        return report
 
     def _key(self, tested: np.ndarray, hit: np.ndarray) -> str:
         idx = np.flatnonzero(tested)

@@ -67,7 +67,7 @@ class ScreenAcquisition(AcquisitionFunction):
 
     def parts(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(members' P(hit) (b, M); mean P(hit), member std, IG, each (b,)) for X (b, 1, 1)."""
-        p = self.model.posterior(X).values[..., 0, 0]
+        p = self.model.posterior(X).values[..., 0, 0]  # type: ignore[attr-defined]  # a ScreenEnsembleModel: an EnsemblePosterior
         return p, p.mean(-1), p.std(-1, correction=0), bernoulli_information_gain(p)
 
     def forward(self, X: Tensor) -> Tensor:

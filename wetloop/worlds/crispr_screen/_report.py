@@ -38,7 +38,7 @@ def screen_rows(view: CampaignView) -> list[dict[str, Any]]:
             o for o in view.outcomes if o.experiment.round == rnd and o.observation is not None and o.observation.status == "ok"
         ]
         tested += len(done)
-        found += sum(1 for o in done if o.observation.readouts.get("hit", 0.0) > 0)  # type: ignore[union-attr]
+        found += sum(1 for o in done if o.observation.readouts.get("hit", 0.0) > 0)
         row: dict[str, Any] = {"round": rnd, "tested": tested, "hits": found, "random": None, "oracle": None}
         if counts:
             library, hits = counts

@@ -19,7 +19,7 @@ fields and a dose can map onto a parameter linearly.
 from __future__ import annotations
 
 import itertools
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -66,6 +66,10 @@ def term_variables(term: Term | None) -> list[str]:
     return [term.variable] if isinstance(term, Scaled) else []
 
 
+@overload
+def term_value(term: Term | None, values: dict[str, Any], default: float) -> float: ...
+@overload
+def term_value(term: Term | None, values: dict[str, Any], default: None = None) -> float | None: ...
 def term_value(term: Term | None, values: dict[str, Any], default: float | None = None) -> float | None:
     """The term's number for one intervention's values (`default` for a missing term)."""
     if term is None:

@@ -29,6 +29,8 @@ class TrajectoryEnsembleModel(EnsembleModel):
     Attributes: `members` (M), `particles` (P), `times_min` (T floats, minutes from the start).
     """
 
+    noise: Tensor  # a buffer (registered in __init__), declared for the type checker
+
     def __init__(
         self,
         spec: CampaignSpec,

@@ -127,6 +127,7 @@ def _day_scores(
     one, loop = one_step_predictions(model, iv, obs), open_loop_predictions(model, iv, obs)
     if clamp:
         one, loop = _clamped(one, model.config.glucose_clamp), _clamped(loop, model.config.glucose_clamp)
+    assert one.persistence is not None  # one-step forecasts carry their persistence baseline
     return [
         crps_ensemble(one.samples, one.observed),
         float((one.persistence - one.observed).abs().mean()),

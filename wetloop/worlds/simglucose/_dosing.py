@@ -49,11 +49,11 @@ def dosing_schedule(spec: CampaignSpec, intervention: Intervention, step_min: fl
     hours = float(spec.world_options.get("hours", 24))
     n = int(round(hours * 60.0 / step_min))
     times = np.arange(n) * step_min
-    insulin = np.full(n, intervention.values["basal"] * step_min / 60.0)
+    insulin = np.full(n, intervention.number("basal") * step_min / 60.0)
     carbs = np.zeros(n)
     for minute, grams in meals_of(spec):
         k = int(minute // step_min)
         if 0 <= k < n:
             carbs[k] += grams
-            insulin[k] += grams / intervention.values["carb_ratio"]
+            insulin[k] += grams / intervention.number("carb_ratio")
     return DosingSchedule(times_min=times, insulin_u=insulin, carbs_g=carbs, step_min=step_min)

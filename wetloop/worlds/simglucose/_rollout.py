@@ -36,7 +36,7 @@ def _input_part(ens: GaussianEnsemble, feat: Featuriser, inputs: Tensor) -> Tens
     """
     s = feat.n_state
     u = (inputs.float() - ens.x_mean[s:]) / ens.x_std[s:]
-    layer = ens.hidden[0]
+    layer = ens.first_layer
     return torch.einsum("nkw,mwh->mnkh", u, layer.weight[:, s:]) + layer.bias[:, None]
 
 
@@ -68,7 +68,7 @@ def _step(ens: GaussianEnsemble, feat: Featuriser, hist: Tensor, pre_in: Tensor,
     m, n, p, _ = hist.shape
     s = feat.n_state
     x = (feat.state_features(hist) - ens.x_mean[:s]) / ens.x_std[:s]
-    pre = torch.bmm(x.reshape(m, n * p, s), ens.hidden[0].weight[:, :s]).view(m, n, p, -1) + pre_in[:, :, None]
+    pre = torch.bmm(x.reshape(m, n * p, s), ens.first_layer.weight[:, :s]).view(m, n, p, -1) + pre_in[:, :, None]
     mean, logvar = ens.trunk(pre.view(m, n * p, -1))
     delta = mean.view(m, n, p) * ens.y_std + ens.y_mean
     sd = (0.5 * logvar.view(m, n, p)).exp() * ens.y_std

@@ -77,7 +77,7 @@ def simulate_day(spec: CampaignSpec, options: DayOptions, intervention: Interven
     else:
         assert intervention is not None, "the regimen controller needs an intervention"
         schedule = dosing_schedule(spec, intervention, step_min=STEP_MIN)
-        ctrl = _controller.RegimenController(schedule, intervention.values["basal"], start)
+        ctrl = _controller.RegimenController(schedule, intervention.number("basal"), start)
         extra = {}
     started, tic = time.time(), time.perf_counter()
     _drive(env, ctrl, options.n_steps)
