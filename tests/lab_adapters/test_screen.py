@@ -35,3 +35,19 @@ def test_missing_screen_option():
     spec = screen_spec("IFNG", None, 1, 1, 0).with_overrides(world_options={})
     with pytest.raises(WorldOptionError, match="screen"):
         make_lab(spec)
+
+
+def test_a_restarted_lab_answers_the_tickets_of_the_one_before(data_env):
+    """The lab keeps nothing on disk: after a kill, a resumed campaign polls tickets of a lab that is gone
+    (the world conformance test caught this as UnknownTicket after SIGKILL mid-observe)."""
+    from wetloop.campaign import Ticket
+    from wetloop.lab_adapters import UnknownTicket
+
+    spec = screen_spec("IFNG", None, 1, 4, 0)
+    first = make_lab(spec)
+    ticket = first.submit(_exp("ZAP70"))
+    again = make_lab(spec)
+    obs = wait_for(again, [ticket])[0]
+    assert obs.experiment_key == ticket.experiment_key and obs.readouts["hit"] == 1.0
+    with pytest.raises(UnknownTicket):
+        again.poll(Ticket(experiment_key="k", lab="crispr_screen", lab_ref="crispr_screen:OTHER:ZAP70"))

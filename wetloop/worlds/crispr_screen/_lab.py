@@ -66,11 +66,22 @@ class ScreenLab(Lab):
 
     def _poll(self, ticket: Ticket) -> Observation | None:
         key = ticket.experiment_key
+        if key not in self._pending and key not in self._results:
+            self._readmit(ticket)
         if key in self._pending:
             self._answer_pending()
         if key not in self._results:
             raise UnknownTicket(ticket)
         return self._results[key]
+
+    def _readmit(self, ticket: Ticket) -> None:
+        """A ticket this lab issued before a restart (it keeps nothing on disk): playback is a pure
+        function of the gene, so the gene named in the ticket is answered now (under the shuffle
+        control, permuted among whatever else is pending). A ticket of another screen stays unknown."""
+        prefix = f"{self.name}:{self.screen.name}:"
+        gene = ticket.lab_ref[len(prefix) :] if ticket.lab_ref.startswith(prefix) else None
+        if gene in self._index:
+            self._pending[ticket.experiment_key] = self._index[gene]
 
     def _cancel(self, ticket: Ticket) -> None:
         if ticket.experiment_key not in self._pending and ticket.experiment_key not in self._results:
