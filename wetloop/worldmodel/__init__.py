@@ -20,6 +20,7 @@ from ._ensemble import GaussianEnsemble, TrainRecord, train_ensemble
 from ._metrics import crps_ensemble, interval_coverage
 from ._readout_torch import SampleOutcome, limit_event, series_readout
 from ._scalar import ScalarEnsembleModel, ScalarFitReport, ScalarModelConfig, ScalarWorldModel
+from ._scalar_choice import ChosenScalarModel, held_out_crps
 from ._scalar_gp import GPDrawsModel
 from ._series import SeriesFitReport, SeriesModelConfig, SeriesWorldModel
 from ._series_metrics import SeriesCalibration, SeriesScores, series_calibration
@@ -27,6 +28,8 @@ from ._series_rollout import SeriesEnsembleModel
 from .errors import ModelFileError, NotFittedError, NoTrainingData, ObservationFormatError, WorldModelError
 
 __all__ = [
+    "ChosenScalarModel",
+    "held_out_crps",
     "GPDrawsModel",
     "GaussianEnsemble",
     "ModelFileError",

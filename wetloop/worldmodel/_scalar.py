@@ -99,13 +99,15 @@ class ScalarFitReport(BaseModel):
     rmse: dict[str, float]
     seconds: float
     version: str
+    selection: str = ""  # why this kind, when the campaign chose it (`ChosenScalarModel`)
 
     def summary(self) -> str:
         errors = ", ".join(f"{k} {v:.3g}" for k, v in self.rmse.items())
         dropped = f"; not reported by every experiment, so not modelled: {list(self.dropped)}" if self.dropped else ""
+        chosen = f" [{self.selection}]" if self.selection else ""
         return (
             f"scalar {self.kind} refit on {self.n_experiments} experiment(s) in {self.seconds:.1f} s "
-            f"(held-in RMSE: {errors}){dropped}; version {self.version}"
+            f"(held-in RMSE: {errors}){dropped}; version {self.version}{chosen}"
         )
 
 

@@ -126,20 +126,23 @@ class World:
 
     def model_family(self, spec: CampaignSpec) -> str:
         """`ensemble` (scalar readouts), `gp`, or `series` (time-course ensemble), as the spec's
-        `world_model` says; `auto` is the scalar ensemble. Why not the time-course family by default:
+        `world_model` says; `auto` is the scalar family whose kind the campaign's own held-out evidence
+        picks at each refit (`worldmodel.ChosenScalarModel`). Why not the time-course family by default:
         measured on the oral-dosing example, after a first round of 4 experiments its 96-step open-loop
         rollouts diverged (members at the clamp for 40% of samples, even on the training regimens), so
         every candidate was removed for safety, while the scalar ensemble reached time in window 0.99 by
         round 3. The series family needs more data per campaign than a first round gives."""
-        return "ensemble" if spec.world_model == "auto" else spec.world_model
+        return spec.world_model
 
     def new_model(self, spec: CampaignSpec, config: Any = None) -> Any:
         """An unfitted world model of this world's family (fit it on the campaign's history)."""
-        from wetloop.worldmodel import ScalarWorldModel, SeriesWorldModel
+        from wetloop.worldmodel import ChosenScalarModel, ScalarWorldModel, SeriesWorldModel
 
         family = self.model_family(spec)
         if family == "series":
             return SeriesWorldModel(spec, self.series(spec), self.readouts(spec), inputs=self.inputs)
+        if family == "auto":
+            return ChosenScalarModel(spec, self.readouts(spec))
         return ScalarWorldModel(spec, self.readouts(spec), kind="gp" if family == "gp" else "ensemble")
 
     def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
