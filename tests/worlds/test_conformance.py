@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.screen_data import DATA
+from wetloop.agent._edits import edit_text, parse_edit
 from wetloop.campaign import CampaignStore, SpecError, get_world, world_names
 
 pytestmark = pytest.mark.slow
@@ -108,7 +109,11 @@ def test_world_conforms(name: str, tmp_path: Path) -> None:
         cid = store.campaign_ids()[0]
         ranking = store.records(cid, "ranking", round=1)[-1].payload
     first = next(r for r in ranking["ranked"] if r["selected"])
-    edit = _edit_text(spec, {"values": first["proposal"]["intervention"]["values"]})
+    values = first["proposal"]["intervention"]["values"]
+    # the web page's form shows each variable as `edit_text` and posts it back through the same parser
+    typed = {v.name: edit_text(values[v.name]) for v in spec.interventions}
+    assert parse_edit(spec, values, typed).violations(spec) == []
+    edit = _edit_text(spec, {"values": values})
     reviewed = _cli("review", "--dir", str(run_dir), "--edit", edit, "--approve-all", env=env)
     assert reviewed.returncode == 0, reviewed.stderr[-3000:]
 
