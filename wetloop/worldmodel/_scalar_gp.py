@@ -16,11 +16,13 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+from botorch.exceptions.warnings import InputDataWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import MixedSingleTaskGP, SingleTaskGP
 from botorch.models.ensemble import EnsembleModel
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
 
 from wetloop.campaign import CampaignSpec
@@ -65,9 +67,13 @@ class GPInputs:
 def new_gp(inputs: GPInputs, x: Tensor, y: Tensor) -> SingleTaskGP:
     """An unfitted GP on training data. Shapes: x (N, d_gp), y (N, R), float64."""
     transform = Standardize(m=y.shape[-1])
-    if inputs.cat_dims:
-        return MixedSingleTaskGP(x, y, cat_dims=list(inputs.cat_dims), outcome_transform=transform)
-    return SingleTaskGP(x, y, outcome_transform=transform)
+    with warnings.catch_warnings():
+        # BoTorch checks the data before the Standardize transform applies; a readout constant so far
+        # (a safety event never seen) has std 0 and would warn on every refit
+        warnings.simplefilter("ignore", InputDataWarning)
+        if inputs.cat_dims:
+            return MixedSingleTaskGP(x, y, cat_dims=list(inputs.cat_dims), outcome_transform=transform)
+        return SingleTaskGP(x, y, outcome_transform=transform)
 
 
 def fit_gp(gp: SingleTaskGP, seed: int) -> float:
@@ -107,7 +113,8 @@ class GPDrawsModel(EnsembleModel):
         Xg = self.inputs(X.double())
         latent = self.gp.posterior(Xg)
         noise_var = (self.gp.posterior(Xg, observation_noise=True).variance - latent.variance).clamp_min(0.0)
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)  # jitter added to a near-singular covariance: expected, handled
             torch.manual_seed(self.seed)  # the same X gives the same draws, so a ranking is reproducible
             f = latent.rsample(torch.Size([self.members]))  # (M, batch..., q, R)
             eps = torch.randn(self.members, self.particles, *f.shape[1:], dtype=f.dtype)
