@@ -16,7 +16,6 @@ from wetloop.campaign import (
     Trajectory,
     WetloopError,
     default_spec_path,
-    glucose_readouts,
     load_spec,
 )
 from wetloop.lab_adapters import (
@@ -34,7 +33,7 @@ from wetloop.lab_adapters import (
     register_world,
     wait_for,
 )
-from wetloop.worlds.simglucose import SimglucoseLab
+from wetloop.worlds.simglucose import SimglucoseLab, glucose_readouts
 
 ROOM = Path(__file__).resolve().parents[2] / "wetloop" / "lab_adapters"
 SPEC = load_spec(default_spec_path())

@@ -135,7 +135,8 @@ def _finish(c: Campaign) -> None:
 
 
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:
-    """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed."""
+    """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed,
+    and what was spent up to the round (in the spec's cost unit)."""
     table = Table(title=f"{title}: {spec.objective.readout} ({spec.objective.direction})", box=box.SIMPLE_HEAD)
     columns = [
         ("round", "round"),
@@ -145,6 +146,7 @@ def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) ->
         ("unsafe_days", "unsafe"),
         ("predicted_mean", "pred."),
         ("observed_mean", "obs."),
+        ("spent_total", f"spent ({spec.cost.unit})"),
     ]
     for key, header in columns:  # numbers never truncated; the intervention wraps instead
         if key == "best_intervention":

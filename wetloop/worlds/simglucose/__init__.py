@@ -7,6 +7,7 @@ from ._lab import SimglucoseLab, reference_day
 from ._model import FitReport, TrajectoryWorldModel
 from ._options import DayOptions, day_options, patient_names
 from ._outcome import OutcomeModel
+from ._readouts import glucose_range, glucose_readouts
 from ._world import SimglucoseOptions, SimglucoseWorld
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "TrajectoryWorldModel",
     "day_options",
     "dosing_schedule",
+    "glucose_range",
+    "glucose_readouts",
     "meals_of",
     "patient_names",
     "reference_day",

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory, glucose_readouts
+from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory
 from wetloop.lab_adapters import DayStore, Lab, LabSettings
 from wetloop.lab_adapters.errors import UnknownTicket
 
 from ._options import DayOptions, day_key, day_options, world_fingerprint
+from ._readouts import glucose_readouts
 from ._simday import run_day_job, watch_parent
 
 __all__ = ["SimglucoseLab", "reference_day"]

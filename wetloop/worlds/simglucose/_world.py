@@ -22,11 +22,11 @@ from wetloop.campaign import (
     Readout,
     Series,
     default_spec_path,
-    glucose_range,
     load_spec,
 )
 
 from .._base import World, WorldOptions
+from ._readouts import glucose_range
 
 __all__ = ["SimglucoseWorld", "SimglucoseOptions"]
 
