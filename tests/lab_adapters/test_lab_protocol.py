@@ -172,6 +172,12 @@ def test_settings_come_from_env_and_explicit_arguments_win(tmp_path: Path, monke
     assert (explicit.cache_dir, explicit.workers) == (tmp_path / "arg", 1)
 
 
+def test_default_cache_dir_is_shared_by_every_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WETLOOP_LAB_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert LabSettings().cache_dir == tmp_path / "wetloop" / "labs"
+
+
 def test_room_imports_only_campaign_and_itself() -> None:
     for path in ROOM.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
