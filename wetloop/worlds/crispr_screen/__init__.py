@@ -6,7 +6,14 @@ from ._genes import COLLECTIONS, GeneKnowledge, knowledge_cache_dir
 from ._hgnc import MappingReport, Screen, SymbolMap, load_essentials, load_screen, screen_names, symbol_map
 from ._lab import ScreenLab, screen_of
 from ._model import ScreenEnsembleModel, ScreenFitReport, ScreenModelConfig, ScreenWorldModel, screen_features
-from ._planner import ScreenAcquisition, ScreenPlanner, ScreenWorldLike, bernoulli_information_gain, thompson_batch
+from ._planner import (
+    ScreenAcquisition,
+    ScreenPlanner,
+    ScreenPlannerConfig,
+    ScreenWorldLike,
+    bernoulli_information_gain,
+    thompson_batch,
+)
 from ._text import EMBEDDER, embed_texts, set_name_text, text_similarity
 from ._world import ScreenOptions, ScreenWorld
 
@@ -28,6 +35,7 @@ __all__ = [
     "ScreenLab",
     "ScreenModelConfig",
     "ScreenPlanner",
+    "ScreenPlannerConfig",
     "ScreenWorldLike",
     "ScreenWorldModel",
     "SymbolMap",

@@ -85,9 +85,11 @@ class ScreenWorld(World):
         return None if model is None else model.gene_index
 
     def make_planner(self, spec: CampaignSpec, config: Any = None) -> Any:
+        """The screen planner with its own settings (`ScreenPlannerConfig`, env `WETLOOP_SCREENPLANNER_*`):
+        none of the generic planner's weights (`config`, a PlannerConfig) applies to it."""
         from ._planner import ScreenPlanner
 
-        return ScreenPlanner(spec, config)
+        return ScreenPlanner(spec)
 
     def offline_proposer(self) -> Any:
         from ._proposer import GeneProposer
