@@ -80,9 +80,6 @@ LEFTOVERS = {
     ("agent/cli.py", "simglucose"),
     ("agent/cli.py", "screen"),
     ("agent/cli.py", "crispr"),
-    ("worldmodel/_config.py", "glucose"),
-    ("worldmodel/_config.py", "basal"),
-    ("worldmodel/_config.py", "insulin"),
 }
 
 

@@ -8,8 +8,9 @@ from pydantic import ValidationError
 from wetloop.agent.configuration import AgentSettings, LLMSettings
 from wetloop.lab_adapters import LabSettings
 from wetloop.planners import PlannerConfig
-from wetloop.worldmodel import ScalarModelConfig, SeriesModelConfig, WorldModelConfig
+from wetloop.worldmodel import ScalarModelConfig, SeriesModelConfig
 from wetloop.worlds.crispr_screen import ScreenPlannerConfig
+from wetloop.worlds.simglucose import WorldModelConfig
 
 CLASSES = (
     AgentSettings,

@@ -142,6 +142,11 @@ class World:
             return SeriesWorldModel(spec, self.series(spec), self.readouts(spec), inputs=self.inputs)
         return ScalarWorldModel(spec, self.readouts(spec), kind="gp" if family == "gp" else "ensemble")
 
+    def light_model_config(self) -> Any:
+        """Settings (`new_model`'s `config`) of a small world model that fits in seconds, for benches
+        that measure something else than learning (e.g. lab round trips); None: the default is light."""
+        return None
+
     def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
         from wetloop.worldmodel import ScalarWorldModel, SeriesWorldModel
 

@@ -2,6 +2,7 @@
 
 from ._botorch import TrajectoryEnsembleModel
 from ._calibration import CalibrationReport, Forecast, calibration_report, one_step_predictions, open_loop_predictions
+from ._config import WorldModelConfig
 from ._dosing import DosingSchedule, dosing_schedule, meals_of
 from ._lab import SimglucoseLab, reference_day
 from ._model import FitReport, TrajectoryWorldModel
@@ -25,6 +26,7 @@ __all__ = [
     "SimglucoseLab",
     "TrajectoryEnsembleModel",
     "TrajectoryWorldModel",
+    "WorldModelConfig",
     "day_options",
     "dosing_schedule",
     "glucose_range",

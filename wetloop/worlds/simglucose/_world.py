@@ -83,6 +83,11 @@ class SimglucoseWorld(World):
 
         return TrajectoryWorldModel(spec, config)
 
+    def light_model_config(self) -> Any:
+        from ._config import WorldModelConfig
+
+        return WorldModelConfig(members=5, hidden=32, layers=2, epochs=10, min_steps=150, particles=4)
+
     def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
         from ._model import TrajectoryWorldModel
 
