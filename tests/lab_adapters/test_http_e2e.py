@@ -43,6 +43,8 @@ class Server:
             "wetloop.agent.cli",
             "lab",
             "serve",
+            "--world",
+            "simglucose",
             "--port",
             "0",
             "--workers",

@@ -25,7 +25,7 @@ from wetloop.campaign import (
     load_spec,
 )
 
-from .._base import World, WorldOptions
+from .._base import CliTools, World, WorldOptions
 from ._readouts import glucose_range
 
 __all__ = ["SimglucoseWorld", "SimglucoseOptions"]
@@ -104,16 +104,11 @@ class SimglucoseWorld(World):
             return "result trajectory has no 'glucose' series"
         return None
 
-    def bench(self, spec: CampaignSpec, work_dir: Path, create: Any, console: Any = None) -> dict[str, Any]:
+    def register_cli(self, bench: Any, tools: CliTools) -> None:
         """`wetloop bench patient`: our campaign vs random search vs the simulator's own controller."""
-        from ._bench import bench_patient
+        from ._cli import register
 
-        return bench_patient(spec, work_dir, create, console=console)
-
-    def print_bench(self, figures: dict[str, Any], console: Any) -> None:
-        from ._bench import print_bench
-
-        print_bench(figures, console)
+        register(bench, tools)
 
     def hypotheses(
         self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int
