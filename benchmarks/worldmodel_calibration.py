@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wetloop.campaign import Experiment, Intervention, default_spec_path, glucose_readouts, load_spec
+from wetloop.campaign import Experiment, Intervention, default_spec_path, load_spec
 from wetloop.lab_adapters import wait_for
-from wetloop.worlds.simglucose import SimglucoseLab, TrajectoryWorldModel, calibration_report
+from wetloop.worlds.simglucose import SimglucoseLab, TrajectoryWorldModel, calibration_report, glucose_readouts
 
 
 def regimens(n: int = 24, seed: int = 7) -> list[Intervention]:

@@ -5,7 +5,7 @@ from rich.console import Console
 
 from wetloop.campaign import Budget, default_spec_path, load_spec
 from wetloop.lab_adapters import SimulatedLab
-from wetloop.worldmodel import WorldModelConfig
+from wetloop.worlds.simglucose import WorldModelConfig
 
 from .fakes import toy_glucose_day
 

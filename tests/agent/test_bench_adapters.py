@@ -46,3 +46,13 @@ def test_bench_adapters_measures_http_against_in_process_and_skips_what_cannot_r
     print_adapters_bench(figures, console)
     text = console.export_text()
     assert "in-process" in text and "http" in text and "nowhere: skipped" in text and "…" not in text
+
+
+def test_the_bench_fits_the_light_model_its_world_offers() -> None:
+    """The bench is about lab round trips: it fits the world's `light_model_config()` (None: the default)."""
+    from wetloop.campaign import get_world
+
+    from .conftest import FAST_WORLD
+
+    assert get_world("simglucose").light_model_config() == FAST_WORLD
+    assert get_world("custom").light_model_config() is None

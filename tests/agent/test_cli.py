@@ -77,3 +77,29 @@ def test_lab_serve_without_the_server_extra_says_how_to_install(monkeypatch) -> 
     result = runner.invoke(app, ["lab", "serve", "--port", "0"])
     assert result.exit_code == 2
     assert 'pip install "wetloop[server]"' in result.output and "fastapi" in result.output
+
+
+def test_world_options_are_overridden_by_key_and_read_as_yaml() -> None:
+    from wetloop.agent.cli import _with_overrides, _world_options
+    from wetloop.campaign import default_spec_path, load_spec
+
+    options = _world_options(["patient=adult#001", "hours=12", "glucose_range=[80, 160]", "sensor= Navigator "])
+    assert options == {"patient": "adult#001", "hours": 12, "glucose_range": [80, 160], "sensor": "Navigator"}
+    spec = _with_overrides(load_spec(default_spec_path()), None, None, 3, options)
+    assert spec.seed == 3 and spec.world_options["patient"] == "adult#001" and spec.world_options["pump"] == "Insulet"
+    refused = runner.invoke(app, ["run", "--world-option", "patient"])
+    assert refused.exit_code == 2 and "not key=value" in refused.output
+
+
+def test_lab_serve_asks_which_world() -> None:
+    result = runner.invoke(app, ["lab", "serve", "--port", "0"])
+    assert result.exit_code == 2 and "--world NAME" in result.output and "simglucose" in result.output
+
+
+def test_worlds_add_their_bench_commands_and_help_imports_no_world() -> None:
+    listed = runner.invoke(app, ["bench", "--help"])
+    assert listed.exit_code == 0 and "patient" in listed.output and "screen" in listed.output
+    probe = "import sys; from wetloop.agent.cli import main; sys.argv = ['wetloop', '--help']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+    probe += "print(sorted(m for m in sys.modules if m.startswith('wetloop.worlds') or m in ('torch', 'simglucose')))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

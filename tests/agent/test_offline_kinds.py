@@ -15,9 +15,9 @@ from wetloop.campaign import (
     Observation,
     _worlds,
     default_spec_path,
-    glucose_readouts,
     load_spec,
 )
+from wetloop.worlds.simglucose import glucose_readouts
 
 
 def _mixed(**changes) -> CampaignSpec:

@@ -10,6 +10,7 @@ import pytest
 
 from wetloop.agent.report import (
     ReportPaths,
+    band_figure,
     load_view,
     objective_figure,
     summary_rows,
@@ -20,6 +21,7 @@ from wetloop.agent.report import (
 from wetloop.campaign import (
     Band,
     CampaignStore,
+    Cost,
     Decision,
     Experiment,
     Hypothesis,
@@ -28,13 +30,14 @@ from wetloop.campaign import (
     Proposal,
     RankedProposal,
     Ranking,
+    SafetyLimit,
     SafetyRemoval,
     ScoreBreakdown,
     Trajectory,
     default_spec_path,
-    glucose_readouts,
     load_spec,
 )
+from wetloop.worlds.simglucose import glucose_readouts
 
 TIMES = tuple(float(m) for m in range(0, 1441, 60))  # 25 hourly readings over one day
 HYPOTHESIS = "Lower basal (< 0.7 U/h) avoids overnight lows"
@@ -231,3 +234,40 @@ def test_campaign_without_observations_renders_empty_states(tmp_path: Path, pend
     assert "No experiment has been observed yet." in md
     assert ("pending" in html) is pending
     assert [r["best_objective"] for r in summary_rows(store, cid)] == ([None] if pending else [])
+
+
+def test_report_totals_what_was_spent(tmp_path: Path) -> None:
+    """spec.cost_of(values) summed over the experiments with a result (ok or failed), per round and in all."""
+    spec = load_spec(default_spec_path()).with_overrides(cost=Cost(per_experiment=2.0, per_unit={"basal": 10.0}, unit="EUR"))
+    store = CampaignStore(tmp_path / "campaign.sqlite")
+    cid = store.create_campaign(spec, "costly")
+    run(store, cid, 1, A1, glucose(15))  # 2 + 10 * 0.5 = 7
+    failed = run(store, cid, 1, B1, None)  # 2 + 10 * 0.8 = 10, paid although it failed
+    store.append(
+        cid, "observation", Observation(experiment_key=failed.key, status="failed", message="pump"), round=1, key=failed.key
+    )
+    run(store, cid, 2, A2, glucose(20))  # 2 + 10 * 0.6 = 8
+    run(store, cid, 2, B2, None)  # pending: no result, nothing spent yet
+    view = load_view(store, cid)
+    assert view.spent() == pytest.approx(25.0) and view.spent(round=2) == pytest.approx(8.0)
+    rows = summary_rows(store, cid)
+    assert [(r["spent"], r["spent_total"]) for r in rows] == [pytest.approx((17.0, 17.0)), pytest.approx((8.0, 25.0))]
+    paths = write_report(store, cid, tmp_path / "out")
+    assert "**Spent:** 25 EUR on 3 experiments with a result (budget: 24 experiments)." in paths.markdown.read_text()
+    html = paths.html.read_text()
+    assert "<dt>Spent</dt><dd>25 EUR on 3 experiments with a result</dd>" in html and "spent (EUR)" in html
+
+
+def test_band_figure_draws_the_world_series_limits_range_and_unit(campaign: tuple[CampaignStore, str]) -> None:
+    """From the world's declarations, not from a series name: the y axis carries the series' unit, the
+    time-in-range readout's range is shaded, and each threshold of a safety limit on the series is dotted."""
+    view = load_view(*campaign)
+    two_sided = SafetyLimit(name="excursion", series="glucose", below=54.0, above=300.0, max_probability=0.05)
+    spec = view.spec.with_overrides(safety=(two_sided,))
+    fig = band_figure(spec, [("one", band(100.0, 200.0), None)])
+    lines = {t.name: t.y[0] for t in fig.data if t.name and t.name.startswith("excursion")}
+    assert lines == {"excursion (< 54)": 54.0, "excursion (> 300)": 300.0}
+    assert [(r.y0, r.y1) for r in fig.layout.shapes] == [(70.0, 180.0)]
+    assert fig.layout.yaxis.title.text == "glucose (mg/dL)"
+    other = band(0.0, 1.0).model_copy(update={"series": "cgm"})  # a series the world does not declare: no range
+    assert band_figure(spec, [("one", other, None)]).layout.shapes == ()

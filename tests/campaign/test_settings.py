@@ -8,9 +8,20 @@ from pydantic import ValidationError
 from wetloop.agent.configuration import AgentSettings, LLMSettings
 from wetloop.lab_adapters import LabSettings
 from wetloop.planners import PlannerConfig
-from wetloop.worldmodel import ScalarModelConfig, SeriesModelConfig, WorldModelConfig
+from wetloop.worldmodel import ScalarModelConfig, SeriesModelConfig
+from wetloop.worlds.crispr_screen import ScreenPlannerConfig
+from wetloop.worlds.simglucose import WorldModelConfig
 
-CLASSES = (AgentSettings, LLMSettings, LabSettings, PlannerConfig, ScalarModelConfig, SeriesModelConfig, WorldModelConfig)
+CLASSES = (
+    AgentSettings,
+    LLMSettings,
+    LabSettings,
+    PlannerConfig,
+    ScalarModelConfig,
+    SeriesModelConfig,
+    WorldModelConfig,
+    ScreenPlannerConfig,
+)
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
@@ -26,6 +37,7 @@ def test_a_misspelt_keyword_is_refused(cls) -> None:
         (PlannerConfig, "WETLOOP_PLANNER_"),
         (WorldModelConfig, "WETLOOP_WORLDMODEL_"),
         (LabSettings, "WETLOOP_LAB_"),
+        (ScreenPlannerConfig, "WETLOOP_SCREENPLANNER_"),
     ],
 )
 def test_a_misspelt_variable_under_the_prefix_is_refused(cls, prefix, monkeypatch) -> None:

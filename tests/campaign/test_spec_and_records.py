@@ -13,11 +13,12 @@ from wetloop.campaign import (
     Observation,
     SpecError,
     Trajectory,
+    computed_readouts,
     default_spec_path,
-    glucose_readouts,
+    get_world,
     load_spec,
 )
-from wetloop.worlds.simglucose import dosing_schedule
+from wetloop.worlds.simglucose import dosing_schedule, glucose_readouts
 
 
 @pytest.fixture()
@@ -87,6 +88,17 @@ def test_glucose_readouts(spec) -> None:
     r = glucose_readouts(np.array([50.0, 100.0, 180.0, 200.0]), spec)
     assert r["time_in_range"] == 0.5 and r["min_glucose"] == 50.0 and r["below_54_glucose"] == 1.0
     assert glucose_readouts(np.array([60.0, 100.0]), spec)["below_54_glucose"] == 0.0
+
+
+def test_glucose_readouts_are_the_world_readouts_computed_generically(spec) -> None:
+    """The simglucose lab's readouts equal the world's declared readouts, computed by `computed_readouts`
+    (what `SimulatedLab` reports for a returned trajectory), to the last bit."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        g = rng.uniform(30.0, 300.0, size=int(rng.integers(2, 200)))
+        traj = Trajectory(times_min=tuple(3.0 * np.arange(len(g))), series={"glucose": tuple(g)})
+        obs = Observation(experiment_key="k", status="ok", trajectory=traj)
+        assert computed_readouts(spec, obs, get_world("simglucose").readouts(spec)) == glucose_readouts(g, spec)
 
 
 def test_records_validate() -> None:

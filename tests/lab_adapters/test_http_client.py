@@ -19,7 +19,6 @@ from wetloop.campaign import (
     Observation,
     Trajectory,
     default_spec_path,
-    glucose_readouts,
     load_spec,
 )
 from wetloop.lab_adapters import (
@@ -34,6 +33,7 @@ from wetloop.lab_adapters import (
 from wetloop.lab_adapters._http_protocol import campaign_id, local_spec
 from wetloop.lab_adapters.errors import WorldMismatch
 from wetloop.lab_adapters.http import HttpLab
+from wetloop.worlds.simglucose import glucose_readouts
 
 SPEC = load_spec(default_spec_path())
 BASE = "http://lab.test"

@@ -25,7 +25,7 @@ from wetloop.lab_adapters import make_lab
 from wetloop.lab_adapters._http_protocol import campaign_id
 from wetloop.lab_adapters._http_server import create_app, local_service, serve_in_thread
 from wetloop.lab_adapters.http import HttpLab
-from wetloop.worldmodel import WorldModelConfig
+from wetloop.worlds.simglucose import WorldModelConfig
 
 FAST_WORLD = WorldModelConfig(members=5, hidden=32, layers=2, epochs=10, min_steps=150, particles=4)
 
@@ -43,6 +43,8 @@ class Server:
             "wetloop.agent.cli",
             "lab",
             "serve",
+            "--world",
+            "simglucose",
             "--port",
             "0",
             "--workers",

@@ -23,7 +23,7 @@ from wetloop.lab_adapters._http_faults import FAULTS, FaultInjector, FaultRates
 from wetloop.lab_adapters._http_protocol import campaign_id
 from wetloop.lab_adapters._http_server import create_app, serve_in_thread
 from wetloop.lab_adapters._http_service import LabService
-from wetloop.worldmodel import WorldModelConfig
+from wetloop.worlds.simglucose import WorldModelConfig
 
 FAST_WORLD = WorldModelConfig(members=5, hidden=32, layers=2, epochs=10, min_steps=150, particles=4)
 RATES = FaultRates(drop_request=0.08, drop_reply=0.08, delay=0.06, duplicate=0.08, truncate=0.08, corrupt_result=0.2, delay_s=1.0)

@@ -16,7 +16,6 @@ from wetloop.campaign import (
     Trajectory,
     WetloopError,
     default_spec_path,
-    glucose_readouts,
     load_spec,
 )
 from wetloop.lab_adapters import (
@@ -34,7 +33,7 @@ from wetloop.lab_adapters import (
     register_world,
     wait_for,
 )
-from wetloop.worlds.simglucose import SimglucoseLab
+from wetloop.worlds.simglucose import SimglucoseLab, glucose_readouts
 
 ROOM = Path(__file__).resolve().parents[2] / "wetloop" / "lab_adapters"
 SPEC = load_spec(default_spec_path())
@@ -171,6 +170,12 @@ def test_settings_come_from_env_and_explicit_arguments_win(tmp_path: Path, monke
     explicit = SimglucoseLab(SPEC, cache_dir=tmp_path / "arg", workers=1)
     assert (from_env.cache_dir, from_env.workers) == (tmp_path / "env", 3)
     assert (explicit.cache_dir, explicit.workers) == (tmp_path / "arg", 1)
+
+
+def test_default_cache_dir_is_shared_by_every_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WETLOOP_LAB_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert LabSettings().cache_dir == tmp_path / "wetloop" / "labs"
 
 
 def test_room_imports_only_campaign_and_itself() -> None:

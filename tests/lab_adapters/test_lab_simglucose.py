@@ -20,11 +20,10 @@ from wetloop.campaign import (
     Observation,
     Ticket,
     default_spec_path,
-    glucose_readouts,
     load_spec,
 )
 from wetloop.lab_adapters import ExperimentRejected, WorldOptionError, wait_for
-from wetloop.worlds.simglucose import SimglucoseLab, day_options, dosing_schedule, patient_names, reference_day
+from wetloop.worlds.simglucose import SimglucoseLab, day_options, dosing_schedule, glucose_readouts, patient_names, reference_day
 from wetloop.worlds.simglucose._options import day_key
 
 REPO = Path(__file__).resolve().parents[2]

@@ -28,16 +28,15 @@ from tests.agent.conftest import FAST_WORLD  # noqa: E402
 from tests.agent.fakes import toy_glucose_day  # noqa: E402
 from tests.agent.test_crash_resume import short_spec  # noqa: E402
 from wetloop.agent import Campaign  # noqa: E402
-from wetloop.campaign import (
+from wetloop.campaign import (  # noqa: E402
     CampaignStore,
     Experiment,
     Intervention,
     LabRef,
     Observation,
     default_spec_path,
-    glucose_readouts,
     load_spec,
-)  # noqa: E402
+)
 from wetloop.lab_adapters import (  # noqa: E402
     ExperimentRejected,
     LabError,
@@ -49,6 +48,7 @@ from wetloop.lab_adapters import (  # noqa: E402
     wait_for,
 )
 from wetloop.lab_adapters.sila import FEATURE_XML, SilaLab, SilaLabServer, serve_world  # noqa: E402
+from wetloop.worlds.simglucose import glucose_readouts  # noqa: E402
 
 SPEC = load_spec(default_spec_path())
 

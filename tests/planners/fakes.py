@@ -17,7 +17,8 @@ import torch
 from botorch.models.ensemble import EnsembleModel
 from torch import Tensor
 
-from wetloop.campaign import Band, CampaignSpec, Intervention, Observation, Proposal, glucose_range, unsafe_readout_name
+from wetloop.campaign import Band, CampaignSpec, Intervention, Observation, Proposal, unsafe_readout_name
+from wetloop.worlds.simglucose import glucose_range
 
 
 def make_spec(batch: int = 3, cost: float = 1.0, seed: int = 0, start_a: tuple[float, float] = (0.2, 1.0)) -> CampaignSpec:

@@ -2,7 +2,13 @@ import numpy as np
 import torch
 
 from wetloop.campaign import Budget, CampaignSpec, Intervention, Objective, Proposal, Variable
-from wetloop.worlds.crispr_screen import ScreenEnsembleModel, ScreenPlanner, bernoulli_information_gain, thompson_batch
+from wetloop.worlds.crispr_screen import (
+    ScreenEnsembleModel,
+    ScreenPlanner,
+    ScreenPlannerConfig,
+    bernoulli_information_gain,
+    thompson_batch,
+)
 
 
 class FakeWorld:
@@ -64,3 +70,16 @@ def test_genes_that_are_not_selectable_are_never_offered():
     ranking = ScreenPlanner(_spec()).rank([prop], world, [], 1)
     assert [r.proposal.intervention.values["gene"] for r in ranking.selected] == ["G1", "G4", "G2"]
     assert all(r.proposal.intervention.values["gene"] not in ("G0", "G3") for r in ranking.ranked)
+
+
+def test_the_screen_planner_has_its_own_settings(monkeypatch):
+    """`WETLOOP_SCREENPLANNER_*` (not the generic planner's) set it; the world builds it with them."""
+    from wetloop.campaign import get_world
+    from wetloop.planners import PlannerConfig
+
+    assert (ScreenPlannerConfig().ig_weight, ScreenPlannerConfig().keep_top) == (0.05, 300)
+    monkeypatch.setenv("WETLOOP_SCREENPLANNER_KEEP_TOP", "1")
+    planner = get_world("crispr_screen").make_planner(_spec(batch=2), PlannerConfig(ig_weight=3.0))
+    assert planner.config == ScreenPlannerConfig(keep_top=1) and planner.config.ig_weight == 0.05
+    ranking = planner.rank([], FakeWorld(torch.tensor([[0.9, 0.8, 0.1, 0.7, 0.2]] * 4)), [], 1)
+    assert len(ranking.ranked) == 3 and "the top 1 others" in ranking.note

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, Trajectory, default_spec_path, load_spec
-from wetloop.worldmodel import WorldModelConfig
 from wetloop.worldmodel._config import torch_threads
-from wetloop.worlds.simglucose import TrajectoryWorldModel, dosing_schedule
+from wetloop.worlds.simglucose import TrajectoryWorldModel, WorldModelConfig, dosing_schedule
 
 KA, KE, KC1, KC2 = 1 / 50, 1 / 70, 1 / 20, 1 / 40  # per minute
 P, SI, SG, GB, BASAL0 = 0.003, 0.386, 1.36, 140.0, 0.5477

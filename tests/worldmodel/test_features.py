@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from wetloop.campaign import Observation, Trajectory
-from wetloop.worldmodel import ObservationFormatError, WorldModelConfig
+from wetloop.worldmodel import ObservationFormatError
+from wetloop.worlds.simglucose import WorldModelConfig
 from wetloop.worlds.simglucose._features import Featuriser, _window_sums, day_from_pair, prehistory_basal, schedules
 
 from .conftest import observe, regimen

@@ -11,11 +11,10 @@ from wetloop.worldmodel import (
     ModelFileError,
     NotFittedError,
     NoTrainingData,
-    WorldModelConfig,
     WorldModelError,
     interval_coverage,
 )
-from wetloop.worlds.simglucose import TrajectoryWorldModel
+from wetloop.worlds.simglucose import TrajectoryWorldModel, WorldModelConfig
 
 from .conftest import observe, regimen, simulate_day
 

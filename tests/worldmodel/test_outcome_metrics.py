@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from wetloop.campaign import glucose_readouts
 from wetloop.worldmodel import crps_ensemble, interval_coverage
-from wetloop.worlds.simglucose import OutcomeModel, calibration_report, one_step_predictions
+from wetloop.worlds.simglucose import OutcomeModel, calibration_report, glucose_readouts, one_step_predictions
 
 from .conftest import observe, regimen
 

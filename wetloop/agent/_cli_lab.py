@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from wetloop.campaign import default_spec_path, load_spec
+from wetloop.campaign import default_spec_path, load_spec, world_names
 
 __all__ = ["lab_app", "register_lab_commands"]
 
@@ -22,7 +22,9 @@ err = Console(stderr=True)
 
 @lab_app.command("serve")
 def serve_cmd(
-    world: Annotated[str, typer.Option(help="Built-in world to run behind the server.")] = "simglucose",
+    world: Annotated[
+        str | None, typer.Option(help="Registered world to run behind the server (or give --spec, which names it).")
+    ] = None,
     spec_file: Annotated[
         Path | None,
         typer.Option(
@@ -62,6 +64,12 @@ def serve_cmd(
             err=True,
         )
         raise typer.Exit(2)
+    if world is None and spec_file is None:
+        raise typer.BadParameter(
+            f"which world should the lab run? Give --world NAME (registered: {', '.join(world_names())}) "
+            "or --spec FILE (the lab's own spec, which names its world)",
+            param_hint="--world / --spec",
+        )
     from wetloop.lab_adapters.http_server import bind, create_app, local_service, serve, url_of
 
     service = local_service(world, spec_file=spec_file, cache_dir=cache_dir, workers=workers)

@@ -33,17 +33,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from wetloop.campaign import CampaignSpec, Experiment, LabRef, Observation, Ticket, WetloopError
+from wetloop.campaign import CampaignSpec, Experiment, LabRef, Observation, Ticket, WetloopError, get_world
 from wetloop.lab_adapters import ADAPTERS, BenchServerUnavailable, Lab, bench_server
-from wetloop.worldmodel import WorldModelConfig
 
 from .configuration import AgentSettings
 from .runner import Campaign, default_lab
 
-__all__ = ["bench_adapters", "print_adapters_bench", "simulation_seconds", "short_day", "LIGHT_WORLD"]
-
-LIGHT_WORLD = WorldModelConfig(members=5, hidden=32, layers=2, epochs=10, min_steps=150, particles=4)
-"""A small world model: the bench is about the lab round trips, not about fitting."""
+__all__ = ["bench_adapters", "print_adapters_bench", "simulation_seconds", "short_day"]
 
 
 def short_day(spec: CampaignSpec, rounds: int, batch: int, hours: float = 4.0) -> CampaignSpec:
@@ -95,7 +91,7 @@ class _TimedLab(Lab):
         self.inner.close()
 
 
-def _run(label: str, spec: CampaignSpec, run_dir: Path, world: WorldModelConfig, workers: int | None) -> dict[str, Any]:
+def _run(label: str, spec: CampaignSpec, run_dir: Path, world: Any, workers: int | None) -> dict[str, Any]:
     """One campaign to its end, timed; the figures of one row."""
     made: list[_TimedLab] = []
 
@@ -137,7 +133,7 @@ def bench_adapters(
     *,
     adapters: Sequence[str] | None = None,
     repeat: int = 1,
-    world: WorldModelConfig = LIGHT_WORLD,
+    world: Any = None,
     workers: int | None = 2,
     console: Console | None = None,
 ) -> dict[str, Any]:
@@ -146,7 +142,10 @@ def bench_adapters(
 
     Returns {"spec": ..., "runs": [row, ...] (in-process first), "skipped": [{"adapter", "reason"}]};
     each row carries `ratio` (its overhead / the in-process one), `same_experiments` and `trials`.
+    `world`: the world model's settings (default: the world's `light_model_config()`, since the bench
+    is about the lab round trips, not about fitting).
     """
+    world = world if world is not None else get_world(spec.world).light_model_config()
     progress = console or Console(stderr=True)
     say = lambda text: progress.print(text, markup=False, highlight=False)  # noqa: E731 - reasons hold [extras]
     say(
@@ -174,7 +173,7 @@ def bench_adapters(
 
 
 def _trials(
-    spec: CampaignSpec, work_dir: Path, names: list[str], repeat: int, world: WorldModelConfig, workers: int | None, say: Any
+    spec: CampaignSpec, work_dir: Path, names: list[str], repeat: int, world: Any, workers: int | None, say: Any
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
     """Every lab's runs, taking turns and starting each trial with the next lab, so neither drifting
     machine load nor the position in a trial favours one; and why some adapters were skipped."""
@@ -194,7 +193,7 @@ def _trials(
     return trials, skipped
 
 
-def _one(name: str, spec: CampaignSpec, work_dir: Path, world: WorldModelConfig, workers: int | None) -> dict[str, Any]:
+def _one(name: str, spec: CampaignSpec, work_dir: Path, world: Any, workers: int | None) -> dict[str, Any]:
     """One run of the campaign with the in-process lab, or through adapter `name` and its bench server."""
     if name == "in-process":
         return _run(name, spec, work_dir, world, workers)

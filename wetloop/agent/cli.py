@@ -12,11 +12,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.main
+import yaml
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from wetloop.campaign import Budget, CampaignSpec, Decision, Intervention, WetloopError, default_spec_path, get_world, load_spec
+from wetloop.campaign import (
+    Budget,
+    CampaignSpec,
+    Decision,
+    Intervention,
+    SpecError,
+    WetloopError,
+    default_spec_path,
+    get_world,
+    load_spec,
+    world_names,
+)
 
 from ._cli_lab import register_lab_commands
 from ._cli_sila import register_sila_commands
@@ -29,8 +43,34 @@ if TYPE_CHECKING:  # the loop (torch, botorch, langgraph) is imported by the com
 
 __all__ = ["app", "main"]
 
+
+class _BenchGroup(TyperGroup):
+    """`wetloop bench`: each registered world adds its own commands (`World.register_cli`) the first
+    time the group is listed or used, so `wetloop --help` and the other commands import no world."""
+
+    _worlds_added = False
+
+    def _add_world_commands(self) -> None:
+        if self._worlds_added:
+            return
+        self._worlds_added = True
+        added = typer.Typer()
+        register_world_commands(added)
+        if added.registered_commands or added.registered_groups:
+            for name, command in typer.main.get_group(added).commands.items():
+                self.add_command(command, name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._add_world_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        self._add_world_commands()
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
-bench_app = typer.Typer(help="Benchmarks that print figures (see the README).")
+bench_app = typer.Typer(cls=_BenchGroup, help="Benchmarks that print figures (see the README).")
 app.add_typer(bench_app, name="bench")
 register_lab_commands(app, bench_app)  # `wetloop lab serve`, `wetloop bench adapters`
 register_sila_commands(app)  # `wetloop lab serve-sila`
@@ -74,7 +114,14 @@ def run(
     rounds: Annotated[int | None, typer.Option(help="Override the spec's number of rounds.")] = None,
     batch: Annotated[int | None, typer.Option(help="Override the spec's batch size.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the spec's seed.")] = None,
-    patient: Annotated[str | None, typer.Option(help="simglucose patient, e.g. adult#001.")] = None,
+    world_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--world-option",
+            help="Override one of the spec's world_options: key=value, the value read as YAML "
+            "(a number, true/false, text or a [list]); repeatable.",
+        ),
+    ] = None,
     llm_base_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible endpoint (else WETLOOP_LLM_BASE_URL; none: offline proposer).")
     ] = None,
@@ -83,7 +130,7 @@ def run(
     """Run a campaign: the built-in default, or a spec file."""
     from .runner import Campaign
 
-    spec = _with_overrides(load_spec(spec_file or default_spec_path()), rounds, batch, seed, patient)
+    spec = _with_overrides(load_spec(spec_file or default_spec_path()), rounds, batch, seed, _world_options(world_option or []))
     run_dir = run_dir or _runs_root() / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     llm = _llm(llm_base_url, llm_model)
     err.print(
@@ -102,16 +149,30 @@ def resume(run_dir: DirOpt = None) -> None:
         _drive(c, c.run())
 
 
+def _world_options(items: list[str]) -> dict[str, Any]:
+    """`--world-option key=value` pairs as a dict, each value read as YAML (`12` a number, `[80, 160]` a list)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not key=value (e.g. --world-option hours=12)", param_hint="--world-option")
+        try:
+            options[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise typer.BadParameter(f"the value of {key.strip()!r} is not YAML: {exc}", param_hint="--world-option") from None
+    return options
+
+
 def _with_overrides(
-    spec: CampaignSpec, rounds: int | None, batch: int | None, seed: int | None, patient: str | None
+    spec: CampaignSpec, rounds: int | None, batch: int | None, seed: int | None, world_options: dict[str, Any]
 ) -> CampaignSpec:
     changes: dict[str, Any] = {}
     if rounds is not None or batch is not None:
         changes["budget"] = Budget(rounds=rounds or spec.budget.rounds, batch=batch or spec.budget.batch)
     if seed is not None:
         changes["seed"] = seed
-    if patient is not None:
-        changes["world_options"] = {**spec.world_options, "patient": patient}
+    if world_options:
+        changes["world_options"] = {**spec.world_options, **world_options}
     return spec.with_overrides(**changes) if changes else spec
 
 
@@ -135,7 +196,8 @@ def _finish(c: Campaign) -> None:
 
 
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:
-    """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed."""
+    """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed,
+    and what was spent up to the round (in the spec's cost unit)."""
     table = Table(title=f"{title}: {spec.objective.readout} ({spec.objective.direction})", box=box.SIMPLE_HEAD)
     columns = [
         ("round", "round"),
@@ -145,6 +207,7 @@ def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) ->
         ("unsafe_days", "unsafe"),
         ("predicted_mean", "pred."),
         ("observed_mean", "obs."),
+        ("spent_total", f"spent ({spec.cost.unit})"),
     ]
     for key, header in columns:  # numbers never truncated; the intervention wraps instead
         if key == "best_intervention":
@@ -344,24 +407,6 @@ def report(run_dir: DirOpt = None) -> None:
         out.print(f"report: {paths.html}\nsummary: {paths.markdown}", soft_wrap=True)
 
 
-@bench_app.command("patient")
-def bench_patient(
-    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of both campaigns.")] = 0,
-    patient: Annotated[str | None, typer.Option(help="simglucose patient (default: the spec's).")] = None,
-    work_dir: Annotated[Path | None, typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
-) -> None:
-    """Our campaign vs random search vs the simulator's own controller; calibration; rollout speed."""
-    from .configuration import AgentSettings
-    from .runner import Campaign
-
-    spec = _with_overrides(load_spec(default_spec_path()), None, None, seed, patient)
-    world = get_world(spec.world)
-    work_dir = work_dir or _runs_root() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
-    create = lambda s, d: Campaign.create(s, d, settings=AgentSettings(), console=err)  # noqa: E731
-    emit_figures(world.bench(spec, work_dir, create, console=err), json_out, world.print_bench, work_dir)
-
-
 @bench_app.command("spec")
 def bench_spec_cmd(
     spec_file: Annotated[Path, typer.Argument(help="A campaign spec (YAML) of any world.")],
@@ -377,36 +422,6 @@ def bench_spec_cmd(
     emit_figures(bench_spec(spec, seeds, work_dir, log=err.print), json_out, print_spec_bench, work_dir)
 
 
-@bench_app.command("screen")
-def bench_screen_cmd(
-    screen: Annotated[list[str], typer.Option("--screen", help="Screen name (repeatable), e.g. IFNG.")] = ["IFNG"],  # noqa: B006
-    data_dir: Annotated[
-        str | None,
-        typer.Option("--data-dir", help="Directory with ground_truth_<screen>.csv (default: the registered screens)."),
-    ] = None,
-    rounds: Annotated[int, typer.Option(help="Rounds per campaign.")] = 5,
-    batch: Annotated[int, typer.Option(help="Genes per round.")] = 128,
-    seeds: Annotated[int, typer.Option(help="Seeds (campaigns) per screen.")] = 10,
-    shuffle_feedback: Annotated[
-        bool, typer.Option("--shuffle-feedback", help="Control: the lab permutes its answers among the genes tested.")
-    ] = False,
-    keep_essentials: Annotated[
-        bool,
-        typer.Option(
-            "--keep-essentials", help="Ablation: our campaign may test core-essential genes (exclude_core_essential: false)."
-        ),
-    ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
-) -> None:
-    """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
-    world = get_world("crispr_screen")
-    figures = [
-        world.bench(s, data_dir, rounds, batch, seeds, shuffle_feedback, log=err.print, exclude_essential=not keep_essentials)
-        for s in screen
-    ]
-    emit_figures(figures, json_out, world.print_bench)
-
-
 def emit_figures(figures: Any, json_out: bool, printer: Callable[[Any, Console], None], work_dir: Path | None = None) -> None:
     """A benchmark's figures: saved as `figures.json` in its work dir (when it has one), printed as JSON
     with `--json`, else as the benchmark's table."""
@@ -418,6 +433,34 @@ def emit_figures(figures: Any, json_out: bool, printer: Callable[[Any, Console],
         out.print_json(json.dumps(figures))
     else:
         printer(figures, out)
+
+
+class _CliTools:
+    """What `wetloop` lends each world's own commands (`World.register_cli`, typed by its `CliTools`)."""
+
+    log = err
+
+    def create(self, spec: CampaignSpec, run_dir: Path) -> Campaign:
+        from .runner import Campaign
+
+        return Campaign.create(spec, run_dir, settings=AgentSettings(), console=err)
+
+    def work_dir(self, name: str) -> Path:
+        return _runs_root() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def emit(self, figures: Any, json_out: bool, printer: Callable[[Any, Console], None], work_dir: Path | None = None) -> None:
+        emit_figures(figures, json_out, printer, work_dir)
+
+
+def register_world_commands(bench: typer.Typer) -> None:
+    """Let every registered world add its own commands to `bench` (e.g. its benchmark); a world whose
+    optional packages are missing here adds none."""
+    for name in world_names():
+        try:
+            world = get_world(name)
+        except SpecError:
+            continue
+        world.register_cli(bench, _CliTools())
 
 
 def main() -> None:

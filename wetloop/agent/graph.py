@@ -35,7 +35,6 @@ from wetloop.campaign import (
 )
 from wetloop.lab_adapters import ExperimentRejected, Lab
 from wetloop.planners import EmptyMenu, Planner
-from wetloop.worldmodel import WorldModelConfig
 
 from ._evidence import update_hypotheses
 from ._proposal import ProposalContext, Proposer, ProposerReply
@@ -59,7 +58,7 @@ class LoopContext:
     fallback: Proposer
     models_dir: Path
     settings: AgentSettings = field(default_factory=AgentSettings)
-    world_config: WorldModelConfig | None = None
+    world_config: Any = None  # the world model's settings, handed to `World.new_model` (None: its defaults)
     console: Console = field(default_factory=lambda: Console(stderr=True))
     _world: tuple[str, Any] | None = None
 

@@ -31,10 +31,12 @@ from wetloop.campaign import (
     Observation,
     RankedProposal,
     Ranking,
+    Readout,
+    Series,
+    SpecError,
     Trajectory,
+    computed_readouts,
     get_world,
-    glucose_range,
-    glucose_readouts,
     observed_safe,
     observed_unsafe,
 )
@@ -43,6 +45,7 @@ __all__ = [
     "SURPRISE_FRACTION",
     "CampaignView",
     "band_figure",
+    "band_series",
     "Outcome",
     "ReportPaths",
     "load_view",
@@ -148,14 +151,35 @@ class CampaignView:
         ]
         return max(safe, key=lambda o: self.spec.objective.utility(o.objective), default=None)
 
+    def spent(self, round: int | None = None, up_to_round: int | None = None) -> float:
+        """What the experiments run so far cost, in `spec.cost.unit`: `spec.cost_of(values)` summed over
+        every experiment whose result came back (ok or failed: a failed run is paid for too), of one
+        `round`, or of the rounds up to `up_to_round`, or of the whole campaign."""
+        return sum(
+            self.spec.cost_of(o.experiment.intervention.values)
+            for o in self.outcomes
+            if o.observation is not None
+            and (round is None or o.experiment.round == round)
+            and (up_to_round is None or o.experiment.round <= up_to_round)
+        )
+
+
+def _world_parts(spec: CampaignSpec) -> tuple[tuple[Series, ...], tuple[Readout, ...]]:
+    """The series and readouts of the spec's world (the spec's own when its world cannot be loaded)."""
+    try:
+        world = get_world(spec.world)
+        return tuple(world.series(spec)), tuple(world.readouts(spec))
+    except SpecError:
+        return tuple(spec.series), tuple(spec.readouts)
+
 
 def _objective(spec: CampaignSpec, obs: Observation | None) -> float | None:
     if obs is None or obs.status != "ok":
         return None
     value = obs.readouts.get(spec.objective.readout)
-    if value is None and obs.trajectory is not None and "glucose" in obs.trajectory.series:
-        # an older lab may report only the trajectory; the shared readout definitions fill in
-        value = glucose_readouts(np.asarray(obs.trajectory.series["glucose"]), spec).get(spec.objective.readout)
+    if value is None and obs.trajectory is not None:
+        # an older lab may report only the trajectory; the world's readout definitions fill in
+        value = computed_readouts(spec, obs, _world_parts(spec)[1]).get(spec.objective.readout)
     return value
 
 
@@ -220,6 +244,8 @@ def rows_of(view: CampaignView) -> list[dict[str, Any]]:
                 "unsafe_days": sum(o.unsafe for o in this),
                 "predicted_mean": _mean([p for p in predicted if p is not None]),
                 "observed_mean": _mean([o.objective for o in observed]),  # type: ignore[misc]
+                "spent": view.spent(round=rnd),
+                "spent_total": view.spent(up_to_round=rnd),
             }
         )
     return rows
@@ -231,7 +257,8 @@ def summary_rows(store: CampaignStore, campaign_id: str) -> list[dict[str, Any]]
     Keys: round, experiments (approved in the round), observed (with an objective), best_objective
     and best_intervention (best safe day up to and including the round, None before one),
     unsafe_days (in the round), predicted_mean (mean expected_value of the round's observed
-    experiments that had a model prediction) and observed_mean (mean observed objective).
+    experiments that had a model prediction), observed_mean (mean observed objective), spent (the
+    cost of the round's experiments with a result, in `spec.cost.unit`) and spent_total (up to the round).
     """
     return rows_of(load_view(store, campaign_id))
 
@@ -366,24 +393,45 @@ def _panel(fig: go.Figure, band: Band, traj: Trajectory | None, spec: CampaignSp
                 showlegend=first,
             )
         )
-    for limit in (s for s in spec.safety if s.series == band.series):
-        add(
-            go.Scatter(
-                x=[t[0], t[-1]],
-                y=[limit.below] * 2,
-                mode="lines",
-                line=dict(color=_UNSAFE, dash="dot"),
-                name=f"{limit.name} (< {limit.below:g})",
-                legendgroup=limit.name,
-                showlegend=first,
-            )
+    for trace in _limit_lines(spec, band.series, (t[0], t[-1]), first):
+        add(trace)
+
+
+def _limit_lines(spec: CampaignSpec, series: str, span: tuple[float, float], first: bool) -> list[go.Scatter]:
+    """A dotted line at each threshold (below and/or above) of the spec's safety limits on `series`."""
+    return [
+        go.Scatter(
+            x=list(span),
+            y=[bound] * 2,
+            mode="lines",
+            line=dict(color=_UNSAFE, dash="dot"),
+            name=f"{limit.name} ({sign} {bound:g})",
+            legendgroup=limit.name,
+            showlegend=first,
         )
+        for limit in spec.safety
+        if limit.series == series
+        for sign, bound in (("<", limit.below), (">", limit.above))
+        if bound is not None
+    ]
+
+
+def _target_ranges(spec: CampaignSpec, series: str) -> list[tuple[float, float]]:
+    """[low, high] of each time-in-range readout of `series` in the spec's world (shaded on its panels)."""
+    found = [(r.low, r.high) for r in _world_parts(spec)[1] if r.series == series and r.stat == "time_in_range"]
+    return sorted({(low, high) for low, high in found if low is not None and high is not None})
+
+
+def _unit(spec: CampaignSpec, series: str) -> str:
+    """The declared unit of `series` in the spec's world ("" when it declares none)."""
+    return next((s.unit for s in _world_parts(spec)[0] if s.name == series), "")
 
 
 def band_figure(spec: CampaignSpec, panels: Sequence[tuple[str, Band, Trajectory | None]], row_height: int = 280) -> go.Figure:
     """Small multiples, one per (title, predicted band, observed trajectory or None): the band's
-    interval filled and median dashed, the observation (if any) in black, safety thresholds dotted
-    and, for glucose, the spec's target range shaded. The review page draws proposals with it."""
+    interval filled and median dashed, the observation (if any) in black, the safety thresholds on the
+    band's series dotted and the range of each time-in-range readout of that series shaded; the y axis
+    names the series and its declared unit. The review page draws proposals with it."""
     cols = min(4, len(panels))
     nrows = math.ceil(len(panels) / cols)
     fig = make_subplots(
@@ -396,11 +444,13 @@ def band_figure(spec: CampaignSpec, panels: Sequence[tuple[str, Band, Trajectory
     )
     for i, (_, band, traj) in enumerate(panels):
         _panel(fig, band, traj, spec, (i // cols + 1, i % cols + 1), first=i == 0)
-    if panels[0][1].series == "glucose":
-        low, high = glucose_range(spec)
+    series = panels[0][1].series
+    for low, high in _target_ranges(spec, series):
         fig.add_hrect(y0=low, y1=high, fillcolor="#2ca02c", opacity=0.1, line_width=0, row="all", col="all")
     fig.update_annotations(font_size=11)
     fig.update_xaxes(title_text="hour", row=nrows)
+    unit = _unit(spec, series)
+    fig.update_yaxes(title_text=f"{series} ({unit})" if unit else series, col=1)
     fig.update_layout(
         template="plotly_white",
         height=row_height * nrows + 120,
@@ -410,19 +460,29 @@ def band_figure(spec: CampaignSpec, panels: Sequence[tuple[str, Band, Trajectory
     return fig
 
 
+def band_series(view: CampaignView) -> str | None:
+    """The series the campaign's predicted bands show: the first of its world's series that has a
+    band (any banded series when the world declares none of them), None before any band."""
+    banded = {o.band.series for o in view.outcomes if o.band is not None}
+    declared = [s.name for s in _world_parts(view.spec)[0] if s.name in banded]
+    return declared[0] if declared else min(banded, default=None)
+
+
 def trajectory_figure(
     view: CampaignView,
-    series: str = "glucose",
+    series: str | None = None,
     last_rounds: int = 3,
     threshold: float = SURPRISE_FRACTION,
     rounds: Collection[int] | None = None,
 ) -> go.Figure:
     """`band_figure` of every experiment of `rounds` (default: the last `last_rounds`) that had a
-    predicted band: the observed trajectory over it. Panels of surprises say so in their title."""
-    shown = _banded(view, series, last_rounds, rounds)
+    predicted band of `series` (default: `band_series(view)`): the observed trajectory over it.
+    Panels of surprises say so in their title."""
+    series = series or band_series(view)
+    shown = _banded(view, series, last_rounds, rounds) if series else []
     if not shown:
         fig = go.Figure(layout=dict(template="plotly_white", height=200))
-        return fig.add_annotation(text=f"no predicted {series} bands yet", showarrow=False)
+        return fig.add_annotation(text=f"no predicted {series or 'trajectory'} bands yet", showarrow=False)
     return band_figure(
         view.spec,
         [
@@ -453,8 +513,8 @@ def _figures_html(view: CampaignView, threshold: float) -> dict[str, str]:
         figs[f"world{i}"] = fig
     if any(o.objective is not None for o in view.outcomes):
         figs["objective"] = objective_figure(view)
-    if _banded(view, "glucose", 3):
-        figs["trajectory"] = trajectory_figure(view, threshold=threshold)
+    if (series := band_series(view)) is not None:
+        figs["trajectory"] = trajectory_figure(view, series, threshold=threshold)
     return {
         name: fig.to_html(full_html=False, include_plotlyjs=i == 0, config=_PLOT_CONFIG)
         for i, (name, fig) in enumerate(figs.items())
@@ -482,8 +542,19 @@ def render_html(view: CampaignView, threshold: float = SURPRISE_FRACTION) -> str
         surprises=surprises,
         threshold=threshold,
         names=_proposal_names(view),
-        glucose_range=glucose_range(view.spec),
+        trajectory_caption=_trajectory_caption(view),
+        spent=_spent_text(view),
     )
+
+
+def _trajectory_caption(view: CampaignView) -> str:
+    """What the trajectory panels show, in words: the series, its target ranges with their unit."""
+    series = band_series(view) or next((s.name for s in _world_parts(view.spec)[0]), None)
+    text = f"Each panel: the observed {series or 'series'} (black) over the predicted interval (filled) and median (dashed)"
+    unit = f" {_unit(view.spec, series)}".rstrip() if series else ""
+    ranges = _target_ranges(view.spec, series) if series else []
+    shaded = "; ".join(f"the target range {low:g}–{high:g}{unit} is shaded" for low, high in ranges)
+    return text + (f"; {shaded} and each safety threshold dotted." if shaded else "; each safety threshold is dotted.")
 
 
 def _md_cell(value: Any) -> str:
@@ -494,6 +565,12 @@ def _md_table(rows: list[dict[str, Any]]) -> list[str]:
     head = list(rows[0])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return lines + ["| " + " | ".join(_md_cell(r[k]) for k in head) + " |" for r in rows]
+
+
+def _spent_text(view: CampaignView) -> str:
+    """The campaign's spending in words, e.g. `12 patient-day on 12 experiments with a result`."""
+    run = sum(o.observation is not None for o in view.outcomes)
+    return f"{view.spent():g} {view.spec.cost.unit} on {run} experiment{'s' * (run != 1)} with a result"
 
 
 def _md_best(view: CampaignView) -> list[str]:
@@ -514,8 +591,9 @@ def _md_best(view: CampaignView) -> list[str]:
 
 
 def render_markdown(view: CampaignView, html_path: Path) -> str:
-    """The short summary: question, best intervention, per-round table, hypotheses, report path."""
+    """The short summary: question, best intervention, what was spent, per-round table, hypotheses, report path."""
     lines = [f"# Campaign {view.campaign_id}", "", f"**Question:** {view.spec.question}", "", *_md_best(view)]
+    lines += ["", f"**Spent:** {_spent_text(view)} (budget: {view.spec.budget.experiments} experiments)."]
     rows = rows_of(view)
     lines += ["", "## Rounds", "", *(_md_table(rows) if rows else ["No rounds yet."])]
     hyps = [

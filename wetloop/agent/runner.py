@@ -26,7 +26,6 @@ from rich.console import Console
 from wetloop.campaign import CampaignSpec, CampaignStore, Decision, get_world
 from wetloop.lab_adapters import Lab, make_lab
 from wetloop.planners import PlannerConfig
-from wetloop.worldmodel import WorldModelConfig
 
 from .configuration import AgentSettings, LLMSettings
 from .errors import RunDirError
@@ -62,7 +61,7 @@ class Campaign:
         *,
         llm: LLMSettings | None = None,
         lab_factory: LabFactory | None = None,
-        world_config: WorldModelConfig | None = None,
+        world_config: Any = None,
         planner_config: PlannerConfig | None = None,
         console: Console | None = None,
         proposer: Any = None,

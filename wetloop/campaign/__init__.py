@@ -4,8 +4,6 @@ from ._proposals import CandidateDraft, HypothesisDraft, ProposalContext, Propos
 from ._readouts import (
     computed_readouts,
     event_happened,
-    glucose_range,
-    glucose_readouts,
     observed_safe,
     observed_unsafe,
     readout_value,
@@ -111,8 +109,6 @@ __all__ = [
     "WetloopError",
     "default_spec_path",
     "load_spec",
-    "glucose_range",
-    "glucose_readouts",
     "result_problem",
     "observed_safe",
     "observed_unsafe",

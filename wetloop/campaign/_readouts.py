@@ -1,10 +1,12 @@
-"""Readouts of a glucose trajectory, as the lab reports them and the world model must predict them.
+"""Readouts computed from an observation's time courses, and the safety events of a result.
 
-These numpy definitions are the reference: the world model's torch outcome model is tested
-against them on the same trajectories.
+These numpy definitions are the reference: the world model's torch readouts (`worldmodel.series_readout`)
+are tested against them on the same trajectories. A world's own readouts live in its folder.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -12,8 +14,6 @@ from ._records import Observation
 from ._spec import CampaignSpec, Readout, SafetyLimit
 
 __all__ = [
-    "glucose_readouts",
-    "glucose_range",
     "unsafe_readout_name",
     "safety_events",
     "observed_unsafe",
@@ -23,11 +23,6 @@ __all__ = [
     "computed_readouts",
     "event_happened",
 ]
-
-
-def glucose_range(spec: CampaignSpec) -> tuple[float, float]:
-    low, high = spec.world_options.get("glucose_range", (70.0, 180.0))
-    return float(low), float(high)
 
 
 def unsafe_readout_name(limit: SafetyLimit) -> str:
@@ -69,40 +64,21 @@ def readout_value(readout: Readout, times_min: np.ndarray, values: np.ndarray) -
     raise ValueError(f"readout {readout.name!r} has stat {stat!r}, which is not computed from a series")
 
 
-def computed_readouts(spec: CampaignSpec, obs: Observation) -> dict[str, float]:
-    """The spec's readouts computed from the observation's trajectory (those whose series it holds),
-    and an event readout (1.0 / 0.0) per safety limit on a series it holds."""
+def computed_readouts(spec: CampaignSpec, obs: Observation, readouts: Iterable[Readout] | None = None) -> dict[str, float]:
+    """The readouts computed from the observation's trajectory (those whose series it holds), and an
+    event readout (1.0 / 0.0) per safety limit on a series it holds. `readouts`: which to compute
+    (a world's, `World.readouts(spec)`); default the spec's own."""
     traj = obs.trajectory
     out: dict[str, float] = {}
     if traj is None:
         return out
     times = np.asarray(traj.times_min, dtype=float)
-    for readout in spec.readouts:
+    for readout in spec.readouts if readouts is None else readouts:
         if readout.series is not None and readout.series in traj.series and len(times):
             out[readout.name] = readout_value(readout, times, np.asarray(traj.series[readout.series]))
     for limit in spec.safety:
         if limit.series is not None and limit.series in traj.series and len(times):
             out[unsafe_readout_name(limit)] = float(event_happened(limit, np.asarray(traj.series[limit.series])))
-    return out
-
-
-def glucose_readouts(glucose: np.ndarray, spec: CampaignSpec) -> dict[str, float]:
-    """time_in_range (fraction of samples in the spec's range), min/mean/max glucose, and per
-    safety limit on `glucose` an event readout that is 1.0 when any sample fell below its threshold.
-
-    Shape: `glucose` is (T,), equally spaced samples in mg/dL.
-    """
-    g = np.asarray(glucose, dtype=float)
-    low, high = glucose_range(spec)
-    out = {
-        "time_in_range": float(((g >= low) & (g <= high)).mean()),
-        "min_glucose": float(g.min()),
-        "mean_glucose": float(g.mean()),
-        "max_glucose": float(g.max()),
-    }
-    for limit in spec.safety:
-        if limit.series == "glucose":
-            out[unsafe_readout_name(limit)] = float(event_happened(limit, g))
     return out
 
 

@@ -132,7 +132,7 @@ class FaultInjector:
             obs = None
         if not obs or obs.get("status") != "ok" or not obs.get("trajectory"):
             return reply, ""
-        how = self.rng.choice(("null_glucose", "short_series", "negative_glucose", "text_readout"))
+        how = self.rng.choice(("null_value", "short_series", "negative_value", "text_readout"))
         _break(obs, how)
         self.corrupted.add(obs["experiment_key"])
         return _with_body(reply, json.dumps(data).encode()), how
@@ -164,16 +164,16 @@ class FaultInjector:
 
 
 def _break(obs: dict[str, Any], how: str) -> None:
-    """Corrupt `obs` in place (its glucose series, else its first series, else its readouts)."""
+    """Corrupt `obs` in place (its first series, else its readouts)."""
     series = obs["trajectory"]["series"]
-    values = series.get("glucose") or next(iter(series.values()), None)
+    values = next(iter(series.values()), None)
     if not values or how == "text_readout":
         obs["readouts"] = {k: "high" for k in obs["readouts"]} or {"value": "high"}
-    elif how == "null_glucose":
+    elif how == "null_value":
         values[len(values) // 2] = None
     elif how == "short_series":
         values.pop()
-    else:  # negative_glucose
+    else:  # negative_value
         values[len(values) // 3] = -abs(values[len(values) // 3]) - 1.0
 
 

@@ -14,13 +14,13 @@ __all__ = ["LabSettings", "default_cache_dir"]
 
 
 def default_cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/wetloop/simglucose`, or `~/.cache/wetloop/simglucose`."""
+    """`$XDG_CACHE_HOME/wetloop/labs`, or `~/.cache/wetloop/labs` (each world's lab keeps its own subfolder)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "wetloop" / "simglucose"
+    return Path(base) / "wetloop" / "labs"
 
 
 class LabSettings(StrictSettings):
-    """`WETLOOP_LAB_CACHE_DIR`: where simulated days, the journal and run markers live.
+    """`WETLOOP_LAB_CACHE_DIR`: where the in-process labs keep their runs, journals and run markers.
     `WETLOOP_LAB_WORKERS`: processes that simulate days in parallel (default: one per CPU).
     """
 

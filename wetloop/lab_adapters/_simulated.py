@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from wetloop.campaign import (
     CampaignSpec,
     Experiment,
     Intervention,
     Observation,
+    Readout,
+    SpecError,
     Ticket,
     Trajectory,
     computed_readouts,
-    glucose_readouts,
+    get_world,
 )
 
 from ._protocol import Lab
@@ -32,8 +32,9 @@ class SimulatedLab(Lab):
     `polls_until_done` polls return None before the Observation comes back, so callers can exercise
     pending results. `runs[key]` counts how often `world` ran per experiment key, so tests can assert
     that nothing ran twice. A world that raises gives a "failed" Observation carrying the error.
-    When `world` returns a Trajectory, the readouts are those the spec computes from its series
-    (and, for a "glucose" series, `campaign.glucose_readouts`); a dict is taken as the readouts.
+    When `world` returns a Trajectory, the readouts are those the campaign's world computes from its
+    series (`World.readouts(spec)`; the spec's own when the world is not registered); a dict is taken
+    as the readouts.
     """
 
     def __init__(self, spec: CampaignSpec, world: World, *, polls_until_done: int = 0, name: str = "simulated") -> None:
@@ -80,6 +81,12 @@ class SimulatedLab(Lab):
         return Observation(experiment_key=key, status="ok", readouts=readouts, lab=self.name)
 
     def _readouts(self, trajectory: Trajectory) -> dict[str, float]:
-        glucose = trajectory.series.get("glucose")
-        computed = computed_readouts(self.spec, Observation(experiment_key="", status="ok", trajectory=trajectory))
-        return {**computed, **glucose_readouts(np.asarray(glucose), self.spec)} if glucose else computed
+        obs = Observation(experiment_key="", status="ok", trajectory=trajectory)
+        return computed_readouts(self.spec, obs, self._world_readouts())
+
+    def _world_readouts(self) -> tuple[Readout, ...]:
+        """The readouts of the spec's world, or the spec's own when that world cannot be loaded."""
+        try:
+            return tuple(get_world(self.spec.world).readouts(self.spec))
+        except SpecError:
+            return tuple(self.spec.readouts)

@@ -41,10 +41,8 @@ class PlannerConfig(StrictSettings):
     - `band_level` (0.9): central interval of the predicted series band for each selected candidate.
     - `start_region_first` (True): before any world model exists, candidates outside the spec's
       conservative `start` region (numeric variables only) are removed.
-    - Screens (`ScreenPlanner`): acquisition = P(hit) + `screen_ig_weight` (0.05) * IG in nats (IG of a
-      Bernoulli readout is at most log 2, so it can lift an uncertain gene by a few points of P(hit));
-      the batch is Thompson sampling over the ensemble's members (no weight to set);
-      `screen_keep_top` (300): ranked genes kept in the record besides the batch.
+
+    A world's own planner (`World.make_planner`) has its own settings, under its own env prefix.
 
     Unknown settings are errors, as keyword arguments (`PlannerConfig(ig_wieght=5)`) and as
     environment variables (`WETLOOP_PLANNER_IG_WIEGHT=5`), which pydantic-settings alone would ignore.
@@ -58,8 +56,6 @@ class PlannerConfig(StrictSettings):
     ig_margin_width: float = Field(default=0.25, gt=0.0)
     band_level: float = Field(default=0.9, gt=0.0, lt=1.0)
     start_region_first: bool = True
-    screen_ig_weight: float = Field(default=0.05, ge=0.0)
-    screen_keep_top: int = Field(default=300, ge=0)
 
     @model_validator(mode="after")
     def _some_weight(self) -> PlannerConfig:

@@ -15,7 +15,7 @@ never ranks.
 """
 
 from ._codec import decode, encode
-from ._config import WorldModelConfig, torch_threads
+from ._config import torch_threads
 from ._ensemble import GaussianEnsemble, TrainRecord, train_ensemble
 from ._metrics import crps_ensemble, interval_coverage
 from ._readout_torch import SampleOutcome, limit_event, series_readout
@@ -48,7 +48,6 @@ __all__ = [
     "SeriesScores",
     "SeriesWorldModel",
     "TrainRecord",
-    "WorldModelConfig",
     "WorldModelError",
     "crps_ensemble",
     "decode",

@@ -9,9 +9,9 @@ planner and the generic offline proposer.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,7 +27,7 @@ from wetloop.campaign import (
     unsafe_readout_name,
 )
 
-__all__ = ["World", "WorldOptions"]
+__all__ = ["CliTools", "World", "WorldOptions"]
 
 History = Sequence[tuple[Intervention, Observation]]
 
@@ -36,6 +36,28 @@ class WorldOptions(BaseModel):
     """Base of a world's typed `world_options`: unknown keys are errors, values are checked."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CliTools(Protocol):
+    """What the `wetloop` CLI lends a world's own commands (`World.register_cli`): a world never
+    imports the agent, so the CLI hands over what a benchmark needs from it."""
+
+    log: Any
+    """A rich Console on stderr, for progress."""
+
+    def create(self, spec: CampaignSpec, run_dir: Path) -> Any:
+        """A new campaign of the loop in `run_dir` (autonomous review): a context manager with `run()`,
+        `store` and `campaign_id`."""
+        ...
+
+    def work_dir(self, name: str) -> Path:
+        """A fresh folder for a benchmark's campaigns, `<runs root>/<name>-<time>`."""
+        ...
+
+    def emit(self, figures: Any, json_out: bool, printer: Callable[[Any, Any], None], work_dir: Path | None = None) -> None:
+        """A benchmark's figures: saved as `figures.json` in `work_dir` (when given), then printed as
+        JSON (`json_out`) or by `printer(figures, console)`."""
+        ...
 
 
 class World:
@@ -145,6 +167,11 @@ class World:
             return ChosenScalarModel(spec, self.readouts(spec))
         return ScalarWorldModel(spec, self.readouts(spec), kind="gp" if family == "gp" else "ensemble")
 
+    def light_model_config(self) -> Any:
+        """Settings (`new_model`'s `config`) of a small world model that fits in seconds, for benches
+        that measure something else than learning (e.g. lab round trips); None: the default is light."""
+        return None
+
     def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
         from wetloop.worldmodel import ScalarWorldModel, SeriesWorldModel
 
@@ -187,3 +214,9 @@ class World:
     ) -> list[HypothesisDraft]:
         """Domain hypotheses the generic offline proposer adds to its own (read off the best results)."""
         return []
+
+    # -- the command line ---------------------------------------------------------------------------
+    def register_cli(self, bench: Any, tools: CliTools) -> None:
+        """Add this world's own commands to `wetloop bench` (`bench`, a typer app), e.g. a benchmark
+        against the world's reference answers. Called for every registered world each time `wetloop`
+        starts, so keep it light: import the benchmark inside the command. Default: none."""

@@ -10,7 +10,7 @@ with no diversity weight to tune. (A STRING-neighbour penalty tried before cost 
 benchmark screens: hits cluster on the network, so damping neighbours damps the signal.)
 The menu is the proposer's genes (each keeping its hypothesis) plus every untested gene the world
 model offers (`selectable`: e.g. core-essential genes left out); the ranking record keeps the batch
-and the top `keep_top` of the rest.
+and the top `keep_top` of the rest. Settings: `ScreenPlannerConfig` (env prefix `WETLOOP_SCREENPLANNER_`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,45 @@ import numpy as np
 import torch
 from botorch.acquisition import AcquisitionFunction
 from botorch.models.model import Model
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, RankedProposal, Ranking, ScoreBreakdown
-from wetloop.planners import PlannerConfig
+from wetloop.campaign import (
+    CampaignSpec,
+    Intervention,
+    Observation,
+    Proposal,
+    RankedProposal,
+    Ranking,
+    ScoreBreakdown,
+    StrictSettings,
+)
 from wetloop.planners.errors import EmptyMenu
 
-__all__ = ["ScreenAcquisition", "ScreenPlanner", "ScreenWorldLike", "bernoulli_information_gain", "thompson_batch"]
+__all__ = [
+    "ScreenAcquisition",
+    "ScreenPlanner",
+    "ScreenPlannerConfig",
+    "ScreenWorldLike",
+    "bernoulli_information_gain",
+    "thompson_batch",
+]
+
+
+class ScreenPlannerConfig(StrictSettings):
+    """Settings of `ScreenPlanner` (env prefix `WETLOOP_SCREENPLANNER_`); explicit arguments beat the environment.
+
+    - `ig_weight` (0.05): acquisition = P(hit) + ig_weight * IG in nats. IG of a Bernoulli readout is at
+      most log 2, so it can lift an uncertain gene by a few points of P(hit). The batch is Thompson
+      sampling over the ensemble's members (no weight to set).
+    - `keep_top` (300): ranked genes kept in the ranking record besides the batch.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WETLOOP_SCREENPLANNER_", extra="forbid")
+
+    ig_weight: float = Field(default=0.05, ge=0.0)
+    keep_top: int = Field(default=300, ge=0)
 
 
 class ScreenWorldLike(Protocol):
@@ -78,8 +110,8 @@ class ScreenAcquisition(AcquisitionFunction):
 class ScreenPlanner:
     """Ranks a screen's untested genes; `rank` has the `Planner.rank` signature."""
 
-    def __init__(self, spec: CampaignSpec, config: PlannerConfig | None = None) -> None:
-        self.spec, self.config = spec, config or PlannerConfig()
+    def __init__(self, spec: CampaignSpec, config: ScreenPlannerConfig | None = None) -> None:
+        self.spec, self.config = spec, config or ScreenPlannerConfig()
         self.variable = spec.interventions[0].name
 
     def rank(
@@ -97,7 +129,7 @@ class ScreenPlanner:
         if not len(menu):
             raise EmptyMenu(proposals)
         idx = torch.tensor(sorted(menu), dtype=torch.float64).reshape(-1, 1, 1)
-        acq = ScreenAcquisition(world.botorch_model(), self.config.screen_ig_weight)
+        acq = ScreenAcquisition(world.botorch_model(), self.config.ig_weight)
         with torch.no_grad():
             members, mean, std, ig = acq.parts(idx)
         value = (mean + acq.ig_weight * ig).numpy()
@@ -119,9 +151,9 @@ class ScreenPlanner:
 
     def _record(self, rnd, world, menu, genes, picked, scores, left_out: int) -> Ranking:
         value, mean, std, ig = scores
-        rest = np.setdiff1d(
-            np.argsort(-value, kind="stable")[: self.config.screen_keep_top + len(picked)], picked, assume_unique=True
-        )[: self.config.screen_keep_top]
+        rest = np.setdiff1d(np.argsort(-value, kind="stable")[: self.config.keep_top + len(picked)], picked, assume_unique=True)[
+            : self.config.keep_top
+        ]
         cost = self.spec.cost.per_experiment
         ranked = []
         for r, j in enumerate([*picked.tolist(), *rest.tolist()], start=1):
@@ -141,10 +173,10 @@ class ScreenPlanner:
             ranked.append(RankedProposal(proposal=proposal, rank=r, score=score, selected=r <= len(picked)))
         note = (
             f"Ranked {len(genes)} untested genes with screen model {world.version}: acquisition = P(hit) + "
-            f"{self.config.screen_ig_weight:g} * IG (nats); batch by Thompson sampling over the ensemble's "
+            f"{self.config.ig_weight:g} * IG (nats); batch by Thompson sampling over the ensemble's "
             f"members. {int((~world.selectable).sum())} library genes are not selectable (core-essential), and "
             f"{left_out} proposals named one of them (left out). The record keeps the batch and the top "
-            f"{self.config.screen_keep_top} others."
+            f"{self.config.keep_top} others."
         )
         return Ranking(round=rnd, ranked=tuple(ranked), model_version=world.version, note=note)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from wetloop.campaign import Budget, CampaignSpec, Observation, Readout, load_spec
 
-from .._base import World, WorldOptions
+from .._base import CliTools, World, WorldOptions
 
 __all__ = ["ScreenWorld", "ScreenOptions"]
 
@@ -85,9 +85,11 @@ class ScreenWorld(World):
         return None if model is None else model.gene_index
 
     def make_planner(self, spec: CampaignSpec, config: Any = None) -> Any:
+        """The screen planner with its own settings (`ScreenPlannerConfig`, env `WETLOOP_SCREENPLANNER_*`):
+        none of the generic planner's weights (`config`, a PlannerConfig) applies to it."""
         from ._planner import ScreenPlanner
 
-        return ScreenPlanner(spec, config)
+        return ScreenPlanner(spec)
 
     def offline_proposer(self) -> Any:
         from ._proposer import GeneProposer
@@ -100,26 +102,11 @@ class ScreenWorld(World):
         hits = sum(1 for o in ok if o.readouts.get(readout, 0.0) > 0)
         return f"{hits} of {len(ok)} genes ({len(observations) - len(ok)} without a result)"
 
-    def bench(
-        self,
-        screen: str,
-        data_dir: str | None,
-        rounds: int,
-        batch: int,
-        seeds: int,
-        shuffle: bool,
-        log: Any = print,
-        exclude_essential: bool = True,
-    ) -> dict[str, Any]:
-        """`wetloop bench screen`: our campaign vs random, essential-first and oracle on one screen."""
-        from ._bench import bench_screen
+    def register_cli(self, bench: Any, tools: CliTools) -> None:
+        """`wetloop bench screen`: our campaign vs random, essential-first and oracle on published screens."""
+        from ._cli import register
 
-        return bench_screen(screen, data_dir, rounds, batch, seeds, shuffle, log=log, exclude_essential=exclude_essential)
-
-    def print_bench(self, figures: Any, console: Any) -> None:
-        from ._bench import print_screen_bench
-
-        print_screen_bench(figures, console)
+        register(bench, tools)
 
     def report_figures(self, view: Any) -> list[Any]:
         from ._report import screen_figure

@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation
-from wetloop.worldmodel import WorldModelConfig
 from wetloop.worldmodel.errors import ObservationFormatError, WorldModelError
 
+from ._config import WorldModelConfig
 from ._dosing import dosing_schedule
 
 __all__ = ["Day", "Featuriser", "day_from_pair", "schedules", "prehistory_basal"]

@@ -19,8 +19,9 @@ from wetloop.campaign import (
     Intervention,
     Observation,
     ProposalContext,
-    glucose_range,
 )
+
+from ._readouts import glucose_range
 
 __all__ = ["regimen_hypotheses"]
 

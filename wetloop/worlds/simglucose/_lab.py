@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory, glucose_readouts
+from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory
 from wetloop.lab_adapters import DayStore, Lab, LabSettings
 from wetloop.lab_adapters.errors import UnknownTicket
 
 from ._options import DayOptions, day_key, day_options, world_fingerprint
+from ._readouts import glucose_readouts
 from ._simday import run_day_job, watch_parent
 
 __all__ = ["SimglucoseLab", "reference_day"]
@@ -37,7 +38,8 @@ class SimglucoseLab(Lab):
         spec: the campaign; `world_options` name the patient, sensor, pump, hours and meals.
             They are checked here, so a bad option fails before anything is submitted.
         cache_dir: where days, the journal and run markers live (default: `LabSettings.cache_dir`,
-            env `WETLOOP_LAB_CACHE_DIR`, else `~/.cache/wetloop/simglucose`).
+            env `WETLOOP_LAB_CACHE_DIR`, else `~/.cache/wetloop/labs`); days are kept under
+            a subfolder per simulator version and patient set (`world_fingerprint`).
         workers: processes simulating days in parallel (default: `WETLOOP_LAB_WORKERS`, else one per CPU).
         name: the lab's name, written on its tickets.
 

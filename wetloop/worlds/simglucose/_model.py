@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
 from wetloop.campaign import Band, CampaignSpec, Intervention, Observation
-from wetloop.worldmodel import GaussianEnsemble, TrainRecord, WorldModelConfig, decode, encode, torch_threads, train_ensemble
+from wetloop.worldmodel import GaussianEnsemble, TrainRecord, decode, encode, torch_threads, train_ensemble
 from wetloop.worldmodel.errors import ModelFileError, NotFittedError, NoTrainingData
 
 from ._botorch import TrajectoryEnsembleModel
+from ._config import WorldModelConfig
 from ._features import Day, Featuriser, day_from_pair
 from ._outcome import OutcomeModel
 

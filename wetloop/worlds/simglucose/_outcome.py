@@ -1,4 +1,4 @@
-"""Readouts of sampled glucose trajectories, in torch, with exactly `campaign.glucose_readouts`' meaning.
+"""Readouts of sampled glucose trajectories, in torch, with exactly `glucose_readouts`' meaning (`_readouts.py`).
 
 The outcome model works on whatever grid it is given; the planner hands it the world model's
 (15-min) samples, which can miss a dip shorter than a step that the lab's 3-min grid would catch.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, SafetyLimit, glucose_range, unsafe_readout_name
+from wetloop.campaign import CampaignSpec, SafetyLimit, unsafe_readout_name
+
+from ._readouts import glucose_range
 
 __all__ = ["OutcomeModel"]
 

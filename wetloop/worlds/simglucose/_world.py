@@ -22,11 +22,11 @@ from wetloop.campaign import (
     Readout,
     Series,
     default_spec_path,
-    glucose_range,
     load_spec,
 )
 
-from .._base import World, WorldOptions
+from .._base import CliTools, World, WorldOptions
+from ._readouts import glucose_range
 
 __all__ = ["SimglucoseWorld", "SimglucoseOptions"]
 
@@ -83,6 +83,11 @@ class SimglucoseWorld(World):
 
         return TrajectoryWorldModel(spec, config)
 
+    def light_model_config(self) -> Any:
+        from ._config import WorldModelConfig
+
+        return WorldModelConfig(members=5, hidden=32, layers=2, epochs=10, min_steps=150, particles=4)
+
     def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
         from ._model import TrajectoryWorldModel
 
@@ -99,16 +104,11 @@ class SimglucoseWorld(World):
             return "result trajectory has no 'glucose' series"
         return None
 
-    def bench(self, spec: CampaignSpec, work_dir: Path, create: Any, console: Any = None) -> dict[str, Any]:
+    def register_cli(self, bench: Any, tools: CliTools) -> None:
         """`wetloop bench patient`: our campaign vs random search vs the simulator's own controller."""
-        from ._bench import bench_patient
+        from ._cli import register
 
-        return bench_patient(spec, work_dir, create, console=console)
-
-    def print_bench(self, figures: dict[str, Any], console: Any) -> None:
-        from ._bench import print_bench
-
-        print_bench(figures, console)
+        register(bench, tools)
 
     def hypotheses(
         self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int
