@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -60,6 +60,8 @@ from ._series_data import (
     on_grid,
 )
 from ._series_rollout import Dynamics, SeriesEnsembleModel
+from ._series_step import DynamicsKind, require_ode, step
+from ._series_train import train_rollouts
 from .errors import NotFittedError, NoTrainingData, WorldModelError
 
 __all__ = ["SeriesFitReport", "SeriesModelConfig", "SeriesWorldModel"]
@@ -82,9 +84,22 @@ class SeriesModelConfig(StrictSettings):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     logvar_bound_weight: float = Field(0.01, ge=0)
-    log_eps: float = Field(1e-3, gt=0, description="eps of log(x + eps), as a fraction of the series' largest value")
+    log_eps: float = Field(
+        0.05,
+        gt=0,
+        description="eps of log(x + eps), as a fraction of the series' largest value (near-zero values are mostly measurement noise: a tiny eps turns that noise into huge log-space jumps)",
+    )
     margin: float = Field(0.5, ge=0, description="rollouts stay within the training state range widened by this fraction")
     particles: int = Field(8, ge=1, description="particles per member; S = members * particles")
+    dynamics: DynamicsKind = Field("mlp", description="mlp: one-step Gaussian MLPs; ode: neural-ODE members (extra `ode`)")
+    rollout_noise: Literal["process", "observation"] = Field(
+        "observation",
+        description="observation: mean paths, the learned noise added to each reported value; process: added to the state each step",
+    )
+    horizon: int = Field(32, ge=1, description="longest chained window of the multi-step fine-tune (intervals)")
+    rollout_steps: int = Field(300, ge=0, description="gradient steps of the multi-step fine-tune (0: one-step training only)")
+    rollout_batch: int = Field(32, ge=1, description="windows per member per multi-step gradient step")
+    ode_substeps: int = Field(2, ge=1, description="Runge-Kutta steps per grid interval (dynamics: ode)")
     seed: int = 0
     threads: int | None = Field(1, ge=1, description="torch intra-op threads while fitting and rolling out")
 
@@ -144,6 +159,8 @@ class SeriesWorldModel:
             require_encodable(spec, "series world model (with no world inputs, it holds the encoded intervention as input)")
         self.readout_defs = tuple(readouts) or tuple(spec.readouts)
         self.config = config if config is not None else SeriesModelConfig()
+        if self.config.dynamics == "ode":
+            require_ode()
         self.grid: np.ndarray | None = None
         self._dyn: Dynamics | None = None
         self._models: dict[int, SeriesEnsembleModel] = {}
@@ -187,8 +204,10 @@ class SeriesWorldModel:
         z = transform.to_state(torch.as_tensor(values))  # (n, T, s)
         with torch_threads(self.config.threads):
             ens, record = self._train(z, u)
-            rmse = self._one_step_rmse(ens, transform, z, u)
-        self.grid, self._dyn, self._models = grid, _dynamics(ens, transform, z, self.config.margin), {}
+            dyn = _dynamics(ens, transform, z, self.config)
+            self._train_rollouts(dyn, z, u)
+            rmse = self._one_step_rmse(dyn, z, u)
+        self.grid, self._dyn, self._models = grid, dyn, {}
         self.last_fit = SeriesFitReport(
             n_experiments=len(pairs),
             n_skipped=len(history) - len(pairs),
@@ -226,14 +245,35 @@ class SeriesWorldModel:
         )
         return ens, record
 
+    def _train_rollouts(self, dyn: Dynamics, z: Tensor, u: Tensor) -> None:
+        """The multi-step fine-tune (`_series_train`) of the fitted ensemble, in place."""
+        cfg = self.config
+        if cfg.rollout_steps == 0 or z.shape[1] < 3:
+            return
+        train_rollouts(
+            dyn.ensemble,  # type: ignore[arg-type]  # _dynamics keeps the RobustEnsemble it was given
+            z.float(),
+            u.float(),
+            kind=cfg.dynamics,
+            horizon=cfg.horizon,
+            steps=cfg.rollout_steps,
+            batch=cfg.rollout_batch,
+            lr=cfg.lr * 0.3,
+            weight_decay=cfg.weight_decay,
+            bounds=(dyn.z_low, dyn.z_high),
+            substeps=cfg.ode_substeps,
+            seed=cfg.seed,
+        )
+
     @torch.no_grad()
-    def _one_step_rmse(self, ens: RobustEnsemble, transform: StateTransform, z: Tensor, u: Tensor) -> dict[str, float]:
+    def _one_step_rmse(self, dyn: Dynamics, z: Tensor, u: Tensor) -> dict[str, float]:
         """Held-in one-step RMSE of the members' mean, per series, physical units."""
+        ens, s = dyn.ensemble, z.shape[-1]
         x, y = _transitions(z, u)
-        mean, _ = ens(ens.standardise_x(x.float()).expand(ens.members, -1, -1))
-        z_now = x[:, : z.shape[-1]]
-        pred = transform.to_series(z_now + (mean.mean(0) * ens.y_std + ens.y_mean).double())
-        err = ((pred - transform.to_series(z_now + y)) ** 2).mean(0).sqrt()
+        z_now = x[:, :s]
+        delta, _ = step(ens, dyn.kind, z_now.float().expand(ens.members, -1, -1), x[:, s:].float().expand(ens.members, -1, -1))
+        pred = dyn.transform.to_series(z_now + delta.mean(0).double())
+        err = ((pred - dyn.transform.to_series(z_now + y)) ** 2).mean(0).sqrt()
         return dict(zip(self.series_names, err.tolist()))
 
     # ---- the planner's view --------------------------------------------------------------
@@ -352,7 +392,17 @@ class SeriesWorldModel:
         ens = RobustEnsemble(cfg.members, d_in, len(model.series), hidden, cfg.layers, seed=cfg.seed)
         ens.load_state_dict(state)
         transform = StateTransform(ex["log"], ex["eps"], ex["lower"], ex["upper"])
-        model._dyn = Dynamics(ens.eval(), transform, ex["z0_mean"], ex["z0_std"], ex["z_low"], ex["z_high"])
+        model._dyn = Dynamics(
+            ens.eval(),
+            transform,
+            ex["z0_mean"],
+            ex["z0_std"],
+            ex["z_low"],
+            ex["z_high"],
+            cfg.dynamics,
+            cfg.rollout_noise,
+            cfg.ode_substeps,
+        )
         model.grid = np.asarray(payload["grid"], dtype=float)
         model.last_fit = SeriesFitReport(**payload["fit"]) if payload["fit"] else None
         return model
@@ -364,14 +414,16 @@ def _transitions(z: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
     return x.reshape(-1, x.shape[-1]), (z[:, 1:] - z[:, :-1]).reshape(-1, z.shape[-1])
 
 
-def _dynamics(ens: RobustEnsemble, transform: StateTransform, z: Tensor, margin: float) -> Dynamics:
+def _dynamics(ens: RobustEnsemble, transform: StateTransform, z: Tensor, cfg: SeriesModelConfig) -> Dynamics:
     """Rollout constants from the training states z (n, T, s): initial mean/spread, widened state range."""
     z0 = z[:, 0]
     std0 = z0.std(0) if len(z0) > 1 else torch.zeros_like(z0[0])
     flat = z.reshape(-1, z.shape[-1])
     lo, hi = flat.amin(0), flat.amax(0)
-    pad = margin * (hi - lo) + 1e-6
-    return Dynamics(ens.eval(), transform, z0.mean(0), std0, lo - pad, hi + pad)
+    pad = cfg.margin * (hi - lo) + 1e-6
+    return Dynamics(
+        ens.eval(), transform, z0.mean(0), std0, lo - pad, hi + pad, cfg.dynamics, cfg.rollout_noise, cfg.ode_substeps
+    )
 
 
 def _extras(dyn: Dynamics) -> dict[str, Tensor]:

@@ -22,6 +22,7 @@ from wetloop.campaign import Intervention, Observation
 from ._config import torch_threads
 from ._metrics import crps_ensemble, interval_coverage
 from ._series_data import input_channels, on_grid
+from ._series_step import step
 
 if TYPE_CHECKING:
     from ._series import SeriesWorldModel
@@ -105,10 +106,10 @@ def one_step_samples(model: SeriesWorldModel, iv: Intervention, observed: Tensor
     ens = dyn.ensemble
     u = input_channels(model.spec, model.inputs, [iv], model._fitted_grid("forecast"))[0]  # (K, C)
     z = dyn.transform.to_state(observed)
-    x = torch.cat([z[:-1], u], dim=-1).float()
-    mean, logvar = ens(ens.standardise_x(x).expand(ens.members, -1, -1))  # (M, K, s)
+    m = ens.members
+    mean, logvar = step(ens, dyn.kind, z[:-1].float().expand(m, -1, -1), u.float().expand(m, -1, -1), dyn.substeps)
     g = torch.Generator().manual_seed(cfg.seed)
-    eps = torch.randn(ens.members, cfg.particles, *mean.shape[1:], generator=g)
-    delta = (mean[:, None] + (0.5 * logvar[:, None]).exp() * eps) * ens.y_std + ens.y_mean  # (M, P, K, s)
+    eps = torch.randn(m, cfg.particles, *mean.shape[1:], generator=g)
+    delta = mean[:, None] + (0.5 * logvar[:, None]).exp() * eps  # (M, P, K, s)
     z_next = (z[:-1] + delta.double()).clamp(dyn.z_low, dyn.z_high)
     return dyn.transform.to_series(z_next).reshape(-1, *z_next.shape[2:])

@@ -1,7 +1,12 @@
 """Particle rollouts of the series ensemble, and the series model as a BoTorch `EnsembleModel`.
 
 Each particle stays with one member for the whole experiment (PETS' trajectory sampling): the spread
-between members is the model's disagreement, the spread within a member its predicted noise. The
+between members is the model's disagreement, the spread within a member its predicted noise. Where
+that noise enters is `Dynamics.noise`: `process` adds each step's predicted noise to the state (a
+random walk that compounds over the experiment: right for a stochastic system), `observation` rolls
+each member's mean path from a drawn initial state and adds the predicted noise to each reported
+value only (right for a deterministic system measured with noise, where the step-to-step scatter of
+the data is measurement error: half the variance of a change between two noisy measurements). The
 noise (initial state and every step) is drawn once from the seed and shared by all candidates
 (common random numbers), so the same X always gives the same samples and candidates are compared
 on the same scenarios. States are clamped each step to the training range widened by a margin: an
@@ -19,6 +24,7 @@ from torch import Tensor
 
 from ._ensemble import GaussianEnsemble
 from ._series_data import StateTransform
+from ._series_step import step
 
 __all__ = ["Dynamics", "SeriesEnsembleModel", "rollout"]
 
@@ -33,6 +39,9 @@ class Dynamics:
     z0_std: Tensor
     z_low: Tensor
     z_high: Tensor
+    kind: str = "mlp"
+    noise: str = "process"
+    substeps: int = 2
 
     @property
     def n_series(self) -> int:
@@ -45,13 +54,6 @@ def draw_noise(members: int, particles: int, steps: int, n_series: int, seed: in
     return torch.randn(members, particles, steps + 1, n_series, generator=g)
 
 
-def _input_part(ens: GaussianEnsemble, s: int, u: Tensor) -> Tensor:
-    """First-layer pre-activation of the known inputs, all steps at once: u (n, K, C) -> (M, n, K, hidden)."""
-    us = (u.float() - ens.x_mean[s:]) / ens.x_std[s:]
-    layer = ens.first_layer
-    return torch.einsum("nkc,mch->mnkh", us, layer.weight[:, s:]) + layer.bias[:, None]
-
-
 @torch.no_grad()
 def rollout(dyn: Dynamics, u: Tensor, noise: Tensor) -> Tensor:
     """Roll n candidates forward with P particles per member, from the training initial state.
@@ -60,18 +62,20 @@ def rollout(dyn: Dynamics, u: Tensor, noise: Tensor) -> Tensor:
     """
     ens, s = dyn.ensemble, dyn.n_series
     m, p, n, k = ens.members, noise.shape[1], u.shape[0], u.shape[1]
-    pre_in = _input_part(ens, s, u)
     low, high = dyn.z_low.float(), dyn.z_high.float()
     z = (dyn.z0_mean.float() + dyn.z0_std.float() * noise[:, None, :, 0]).expand(m, n, p, s).clamp(low, high)
+    uf = u.float()[None, :, None].expand(m, n, p, k, -1).reshape(m, n * p, k, -1)
     states = [z]
-    for step in range(k):
-        zs = ((z - ens.x_mean[:s]) / ens.x_std[:s]).reshape(m, n * p, s)
-        pre = torch.bmm(zs, ens.first_layer.weight[:, :s]).view(m, n, p, -1) + pre_in[:, :, step, None]
-        mean, logvar = ens.trunk(pre.view(m, n * p, -1))
-        eps = noise[:, None, :, step + 1].expand(m, n, p, s)
-        delta = (mean.view(m, n, p, s) + (0.5 * logvar.view(m, n, p, s)).exp() * eps) * ens.y_std + ens.y_mean
-        z = (z + delta).clamp(low, high)
-        states.append(z)
+    for i in range(k):
+        delta, logvar = step(ens, dyn.kind, z.reshape(m, n * p, s), uf[:, :, i], dyn.substeps)
+        eps = noise[:, None, :, i + 1].expand(m, n, p, s)
+        sd = (0.5 * logvar.view(m, n, p, s)).exp()
+        if dyn.noise == "process":
+            z = (z + delta.view(m, n, p, s) + sd * eps).clamp(low, high)
+            states.append(z)
+        else:  # mean path; a change between two measurements carries the measurement variance twice
+            z = (z + delta.view(m, n, p, s)).clamp(low, high)
+            states.append((z + sd * eps * 0.5**0.5).clamp(low, high))
     return torch.stack(states, dim=3).transpose(1, 2)  # (M, P, n, K+1, s)
 
 
