@@ -2,8 +2,12 @@
 
 A probabilistic deep ensemble (`GaussianEnsemble`, members vectorised, each on its own bootstrap of
 whole experiments) learns one step on the shared time grid: state (every series, transformed and
-standardised) + step inputs -> a Gaussian over the state change. Candidates are rolled out open
-loop from the training mean of the initial states and its spread (`_series_rollout`), and shown to
+standardised) + step inputs -> a Gaussian over the state change (`dynamics: mlp`), or the same net as
+the vector field of a neural ODE over each interval (`dynamics: ode`, `_series_step`). After the
+one-step fit, each member is fine-tuned on chained multi-step windows (`_series_train`) so that the
+errors an open-loop rollout compounds are trained against. Candidates are rolled out open loop from
+the training mean of the initial states and its spread (`_series_rollout`; by default each member's
+mean path, with the learned noise added to the reported values, not compounded), and shown to
 the planner as a BoTorch `EnsembleModel` whose samples (b, S, q, n_series * T) `outcome.readouts`
 turns into every computed readout and safety event.
 

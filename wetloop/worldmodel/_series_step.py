@@ -26,7 +26,7 @@ def require_ode() -> Any:
     """torchdiffeq's `odeint`, or WorldModelError naming the extra that provides it."""
     try:
         from torchdiffeq import odeint
-    except ImportError as exc:  # pragma: no cover - exercised only where the extra is missing
+    except ImportError as exc:
         raise WorldModelError(
             "the series model's neural-ODE dynamics (dynamics: ode) need torchdiffeq: install the extra "
             "with `pip install 'wetloop[ode]'`, or use dynamics: mlp"

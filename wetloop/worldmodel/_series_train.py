@@ -79,7 +79,7 @@ def _window_loss(
     substeps: int,
 ) -> Tensor:
     """Mean squared standardised error of an h-step chained mean path, plus the first step's beta-NLL."""
-    zhat, path = z[idx, start], 0.0
+    zhat, path = z[idx, start], torch.zeros(())
     for j in range(h):
         target = z[idx, start + j + 1]
         delta, logvar = step(ens, kind, zhat, u[idx, start + j], substeps)
