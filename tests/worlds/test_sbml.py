@@ -227,3 +227,17 @@ def test_dense_optimum_beats_the_start_region():
     found = dense_optimum(spec, n=32, n_start=8)
     assert found.best_value is not None and found.start_best_value is not None
     assert found.best_value > 3 * found.start_best_value and 0.1 < found.fraction_unsafe < 0.9
+
+
+def test_series_keep_their_order_through_the_store(tmp_path) -> None:
+    """The store keeps a spec's mappings with sorted keys; the world's series must not depend on the
+    YAML's order, or a saved series model refuses to load after a resume."""
+    from wetloop.campaign import CampaignStore, get_world, load_spec
+    from wetloop.worlds.sbml import SPECS_DIR
+
+    spec = load_spec(SPECS_DIR / "nfkb_pulses.yaml")
+    with CampaignStore(tmp_path / "s.sqlite") as store:
+        stored = store.spec(store.create_campaign(spec))
+    world = get_world("sbml")
+    assert [s.name for s in world.series(stored)] == [s.name for s in world.series(spec)]
+    assert list(stored.world_options["observe"]) != list(spec.world_options["observe"])  # the store did reorder

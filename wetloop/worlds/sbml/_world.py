@@ -33,7 +33,9 @@ class SbmlWorld(World):
 
     def series(self, spec: CampaignSpec) -> tuple[Series, ...]:
         """One series per observed id, unit read from the model, never below 0 for a species; a
-        series the spec declares under the same name keeps the spec's declaration."""
+        series the spec declares under the same name keeps the spec's declaration. Sorted by name: the
+        store keeps a spec's mappings with sorted keys, so the YAML's order would not survive a resume
+        (a saved series model refused to load after one)."""
         try:
             options, info = self.model(spec)
             symbols = {name: info.resolve(sid, "observe") for sid, name in options.observe.items()}
@@ -47,7 +49,7 @@ class SbmlWorld(World):
                 lower=0.0 if s.kind == "species" else None,
                 description=f"{s.kind} {s.id} ({s.name}) of {info.ref}",
             )
-            for name, s in symbols.items()
+            for name, s in sorted(symbols.items())
         )
 
     def check_spec(self, spec: CampaignSpec) -> list[str]:
