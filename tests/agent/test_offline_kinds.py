@@ -84,7 +84,7 @@ def test_later_rounds_stay_inside_the_hard_limits(seed) -> None:
         assert xs and all(not x.violations(spec) for x in xs), [p for x in xs for p in x.violations(spec)]
         keys = [x.key() for x in xs]
         assert len(set(keys)) == len(keys) and not set(keys) & {x.key() for x, _ in history}  # nothing repeated
-        assert [h.statement.split()[0] for h in reply.hypotheses] == ["Interventions", "The"]
+        assert [h.statement.split()[0] for h in reply.hypotheses] == ["Interventions", "The", "Regions"]
 
 
 def test_local_moves_sometimes_switch_a_choice_or_change_the_set() -> None:
@@ -157,7 +157,7 @@ def test_the_worlds_hypotheses_join_the_generic_ones(monkeypatch) -> None:
     reply = OfflineProposer().propose(ProposalContext(spec=spec, round=2, history=_history(spec, 4), n_candidates=12))
     assert [h.statement for h in reply.hypotheses][-1] == "the world's own idea"
     unknown = OfflineProposer().propose(ProposalContext(spec=_mixed(), round=2, history=_history(spec, 4), n_candidates=12))
-    assert len(unknown.hypotheses) == 2  # an unregistered world adds nothing
+    assert len(unknown.hypotheses) == 3  # exploration, local moves, the whole space: an unregistered world adds nothing
     assert len(_candidates(reply)) == len(_candidates(unknown)) == 12  # exploration fills the menu either way
 
 

@@ -5,19 +5,22 @@ Round 1 (no data): a scrambled Sobol design over the spec's conservative `start`
 numeric variables; each categorical variable takes a choice drawn uniformly, each set variable a
 random set of items (between `min_items` and `max_items`) at random levels.
 
-Later rounds, two generic hypotheses, plus the world's own:
+Later rounds, three generic hypotheses, plus the world's own:
 - exploration: interventions just beyond the safely explored region may do better (Sobol points in
   that region widened by `margin` in the unit cube; other variables drawn at random); it fills the
   menu up to `n_candidates` after the other hypotheses, and has at least a third of it;
 - local optimum: the best safe result so far sits near the optimum (Gaussian moves of the numeric
   variables around the top results, shrinking with the round; now and then one categorical switches
   to another choice, or one set adds, removes or swaps an item, or flips an item's level);
+- the whole space: anywhere within the hard limits may hold a better optimum (`global_share` of the
+  menu, Sobol over the hard-limit box); the world model's predicted safety, in the planner, decides
+  which of these may run, so a campaign is not confined to what widens step by step from its start;
 - domain hypotheses from the campaign's world (`World.hypotheses`, e.g. the simglucose world's
   insulin rules), found through the world registry; a world the registry does not know adds none.
 
 Every number is clipped to its variable's hard limits (and an integer rounded inside them), so no
 candidate is refused for a bound crossed by floating-point rounding. A space with a categorical
-variable whose names the world decides (a screen's genes) is handed to `offline_genes.GeneProposer`.
+variable whose names the world decides (a screen's genes) needs the world's own offline proposer.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ class OfflineProposer:
 
     name = "offline"
 
-    def __init__(self, margin: float = 0.15, local_scale: float = 0.08, switch: float = 0.3) -> None:
+    def __init__(self, margin: float = 0.15, local_scale: float = 0.08, switch: float = 0.3, global_share: float = 0.25) -> None:
         self.margin = margin  # how far beyond the safe region exploration reaches (unit cube)
         self.local_scale = local_scale  # the local moves' step, in the unit cube, at round 1
         self.switch = switch  # how often a local move also changes one categorical or set variable
+        self.global_share = global_share  # share of a later round's menu drawn from the whole space
 
     def propose(self, ctx: ProposalContext) -> ProposerReply:
         """Hypotheses with candidates for round `ctx.round` (see the module docstring)."""
@@ -63,10 +67,14 @@ class OfflineProposer:
             hyps = [self._start_design(ctx, rng)]
         else:
             n_local = ctx.n_candidates // 3
+            n_global = int(ctx.n_candidates * self.global_share) if _numeric(ctx.spec) else 0
             domain = world_hypotheses(ctx, safe, n_local)
             # exploration fills the menu up to n_candidates, so a world without hypotheses gets as many
-            n_explore = max(ctx.n_candidates - n_local - sum(len(h.candidates) for h in domain), n_local)
-            hyps = [self._explore(ctx, safe, n_explore, rng), self._local(ctx, safe, n_local, rng), *domain]
+            n_explore = max(ctx.n_candidates - n_local - n_global - sum(len(h.candidates) for h in domain), n_local)
+            hyps = [self._explore(ctx, safe, n_explore, rng), self._local(ctx, safe, n_local, rng)]
+            if n_global:  # without numbers, exploration already draws anywhere
+                hyps.append(self._global(ctx, n_global, rng))
+            hyps += domain
         return ProposerReply(source=self.name, hypotheses=_fresh(ctx, hyps))
 
     # -- round 1 -----------------------------------------------------------------------------
@@ -106,6 +114,19 @@ class OfflineProposer:
                 f"{spec.objective.readout} so far ({safe[0][2]:.3g})."
             ),
             candidates=self._design(spec, lo, hi, n, rng, "space-filling point of the widened safe region"),
+        )
+
+    def _global(self, ctx: ProposalContext, n: int, rng: np.random.Generator) -> HypothesisDraft:
+        """Points anywhere within the hard limits: a world model's predicted safety, not the proposer,
+        decides which of them may run, so a campaign is not confined to what widens from its start."""
+        spec, nums = ctx.spec, _numeric(ctx.spec)
+        lo, hi = np.zeros(len(nums)), np.ones(len(nums))
+        return HypothesisDraft(
+            statement=(
+                "Regions never tested, anywhere within the hard limits, may hold a better optimum than the "
+                "neighbourhood of what has run; the world model's predicted safety decides which of them may run."
+            ),
+            candidates=self._design(spec, lo, hi, n, rng, "space-filling point of the whole space"),
         )
 
     def _local(self, ctx: ProposalContext, safe: Safe, n: int, rng: np.random.Generator) -> HypothesisDraft:
