@@ -35,6 +35,7 @@ from wetloop.campaign import (
 from ._cli_lab import register_lab_commands
 from ._cli_sila import register_sila_commands
 from ._edits import parse_edit_text
+from ._hints import command
 from .configuration import AgentSettings, LLMSettings
 from .errors import ReviewError, RunDirError
 
@@ -138,15 +139,19 @@ def run(
         f"({spec.budget.rounds} rounds x {spec.budget.batch}; proposer: {'LLM ' + llm.model if llm.configured else 'offline'})"
     )
     with Campaign.create(spec, run_dir, settings=AgentSettings(review=review), llm=llm, console=err) as c:
-        _drive(c, c.run())
+        _interruptible(c, c.run)
 
 
 @app.command()
 def resume(run_dir: DirOpt = None) -> None:
     """Continue a stopped or crashed campaign where it left off."""
     with _open(run_dir) as c:
+        if c.outcome().done:  # nothing to resume: say so, and leave the report as it is
+            report = c.run_dir / "report" / "report.html"
+            err.print(f"campaign [green]{c.campaign_id}[/] in {c.run_dir} is finished; its report: {report}", soft_wrap=True)
+            return
         err.print(f"resuming [green]{c.campaign_id}[/] in {c.run_dir}")
-        _drive(c, c.run())
+        _interruptible(c, c.run)
 
 
 def _world_options(items: list[str]) -> dict[str, Any]:
@@ -176,11 +181,24 @@ def _with_overrides(
     return spec.with_overrides(**changes) if changes else spec
 
 
+def _interruptible(c: Campaign, step: Callable[[], RunOutcome]) -> None:
+    """Run the campaign; on Ctrl-C say where it stands and how to go on (every node is checkpointed)."""
+    try:
+        outcome = step()
+    except KeyboardInterrupt:
+        err.print(
+            f"\ninterrupted; `{command(f'resume --dir {c.run_dir}')}` continues it from its last checkpoint", soft_wrap=True
+        )
+        raise typer.Exit(130) from None
+    _drive(c, outcome)
+
+
 def _drive(c: Campaign, outcome: RunOutcome) -> None:
+    """Print what a finished run of the graph came to: the review awaited, or the campaign's summary."""
     if outcome.review is not None:
         _print_review(outcome.review)
         err.print(
-            f"\nround {outcome.round} awaits review: [bold]wetloop review --dir {c.run_dir}[/] (add --approve-all to approve the batch)",
+            f"\nround {outcome.round} awaits review: [bold]{command(f'review --dir {c.run_dir}')}[/] (add --approve-all to approve the batch)",
             soft_wrap=True,
         )
         return
@@ -271,7 +289,7 @@ def review_cmd(
             if flags
             else _decisions_interactive(c.spec, payload, reviewer)
         )
-        _drive(c, c.review(decisions))
+        _interruptible(c, lambda: c.review(decisions))
 
 
 def _print_review(payload: dict[str, Any]) -> None:
@@ -391,7 +409,7 @@ def status(run_dir: DirOpt = None) -> None:
         out.print(
             f"waiting for review of round {pending['round']}"
             if pending
-            else ("finished" if c.outcome().done else "stopped; `wetloop resume` continues it")
+            else ("finished" if c.outcome().done else f"stopped; `{command(f'resume --dir {c.run_dir}')}` continues it")
         )
         for row in summary_rows(store, cid):
             out.print("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))

@@ -27,6 +27,7 @@ from wetloop.campaign import CampaignSpec, CampaignStore, Decision, get_world
 from wetloop.lab_adapters import Lab, make_lab
 from wetloop.planners import PlannerConfig
 
+from ._hints import command
 from .configuration import AgentSettings, LLMSettings
 from .errors import RunDirError
 from .graph import LoopContext, build_graph
@@ -93,7 +94,7 @@ class Campaign:
         get_world(spec.world).validate_spec(spec)  # every problem of the spec, before anything is written
         if (run_dir / RUN_FILE).exists():
             raise RunDirError(
-                f"{run_dir} already holds a campaign; `wetloop resume --dir {run_dir}` continues it, or pick another --dir"
+                f"{run_dir} already holds a campaign; `{command(f'resume --dir {run_dir}')}` continues it, or pick another --dir"
             )
         run_dir.mkdir(parents=True, exist_ok=True)
         with CampaignStore(run_dir / "store.sqlite") as store:

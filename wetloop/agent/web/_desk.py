@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from wetloop.campaign import CampaignSpec, CampaignStore, Decision, Intervention, Value, get_world
 
 from .. import _edits
+from .._hints import command
 from .._review import edit_problem
 from ..errors import ReviewError
 
@@ -108,7 +109,7 @@ class ReviewDesk:
                 )
             if self._done:
                 return DeskStatus("finished", self._round, "the campaign is finished", released, error)
-            hint = f"; `wetloop resume --dir {self.campaign.run_dir}` continues it from its last checkpoint"
+            hint = f"; `{command(f'resume --dir {self.campaign.run_dir}')}` continues it from its last checkpoint"
             return DeskStatus("stopped", self._round, (error or "the campaign stopped") + hint, released, error)
 
     def pending(self) -> tuple[dict[str, Any] | None, Draft | None]:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from wetloop.lab_adapters.http_server import bind, url_of
 
+from .._hints import command
 from ..errors import ReviewError, RunDirError
 from ._desk import ReviewDesk
 from .app import close_app, create_app
@@ -102,7 +103,9 @@ def serve_review(
     A round released on the page keeps running after Ctrl-C until its next review or its end (a
     second Ctrl-C stops it; `wetloop resume` then continues from the last checkpoint)."""
     if campaign.pending_review() is None:
-        raise RunDirError(f"campaign {campaign.campaign_id} is not waiting for a review; `wetloop status` says where it stands")
+        raise RunDirError(
+            f"campaign {campaign.campaign_id} is not waiting for a review; `{command(f'status --dir {campaign.run_dir}')}` says where it stands"
+        )
     token = secrets.token_urlsafe(32)
     app, sock = create_app(campaign, token, reviewer=reviewer), _bind(port)
     announce(f"review page (Ctrl-C stops the server): {_url(sock, token)}")
@@ -120,8 +123,8 @@ def _finish_release(desk: ReviewDesk, announce: Callable[[str], None]) -> None:
     try:
         if not desk.wait(0):
             announce(
-                f"waiting for released round {desk.status().round} to finish (Ctrl-C again stops it; `wetloop resume` continues)"
+                f"waiting for released round {desk.status().round} to finish (Ctrl-C again stops it; `{command('resume')}` continues)"
             )
             desk.wait()
     except KeyboardInterrupt:
-        announce("stopped while a round was running; `wetloop resume` continues it from its last checkpoint")
+        announce(f"stopped while a round was running; `{command('resume')}` continues it from its last checkpoint")

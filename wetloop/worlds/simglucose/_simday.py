@@ -8,6 +8,7 @@ controller), "controller": "regimen" | "reference", "root": world cache folder, 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import warnings
@@ -33,6 +34,9 @@ def watch_parent(parent_pid: int, interval_s: float = 0.2) -> None:
     """
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    # Ctrl-C reaches the whole process group: the parent handles it (and says how to resume); an idle
+    # worker would only print a KeyboardInterrupt traceback. The parent's exit ends the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
