@@ -181,3 +181,20 @@ def test_local_service_refuses_worlds_it_cannot_serve(tmp_path: Path) -> None:
 def test_a_spec_with_an_http_lab_is_registered_as_local() -> None:
     remote = SPEC.with_overrides(lab=LabRef(adapter="http", options={"base_url": "http://x"}))
     assert campaign_id(remote) == CID and local_spec(remote).lab == LabRef()
+
+
+def test_the_access_log_leaves_out_successful_polls_only() -> None:
+    import logging
+
+    from wetloop.lab_adapters._http_server import QuietPolls
+
+    def line(method: str, path: str, status: int) -> logging.LogRecord:
+        return logging.LogRecord(
+            "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", method, path, "1.1", status), None
+        )
+
+    keep = QuietPolls().filter
+    assert not keep(line("GET", "/v1/campaigns/c/experiments/k", 200))
+    assert keep(line("PUT", "/v1/campaigns/c/experiments/k", 201))
+    assert keep(line("GET", "/v1/campaigns/c/experiments/k", 404))
+    assert keep(line("GET", "/v1/lab", 200))

@@ -12,6 +12,7 @@ Needs the `server` extra (fastapi, uvicorn); the client (`HttpLab`) does not.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -158,8 +159,22 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
+class QuietPolls(logging.Filter):
+    """Drops the access-log line of a successful poll (`GET .../experiments/{key}` answered 200): a
+    campaign polls every running experiment several times a second, which buried every other line
+    (882 lines for 9 experiments). Submissions, cancellations and every error are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) == 5:
+            _, method, path, _, status = args
+            return not (method == "GET" and "/experiments/" in str(path) and status == 200)
+        return True
+
+
 def serve(app: Any, sock: socket.socket, *, log_level: str = "info") -> None:
     """Serve `app` on the bound socket until interrupted (Ctrl-C / SIGTERM); labs close on the way out."""
+    logging.getLogger("uvicorn.access").addFilter(QuietPolls())
     uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on")).run(sockets=[sock])
 
 
