@@ -216,7 +216,11 @@ def _finish(c: Campaign) -> None:
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:
     """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed,
     and what was spent up to the round (in the spec's cost unit)."""
-    table = Table(title=f"{title}: {spec.objective.readout} ({spec.objective.direction})", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"{title}: {spec.objective.readout} ({spec.objective.direction})",
+        caption=f"spent: running total, in {spec.cost.unit}",
+        box=box.SIMPLE_HEAD,
+    )
     columns = [
         ("round", "round"),
         ("experiments", "run"),
@@ -225,16 +229,18 @@ def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) ->
         ("unsafe_days", "unsafe"),
         ("predicted_mean", "pred."),
         ("observed_mean", "obs."),
-        ("spent_total", f"spent ({spec.cost.unit})"),
+        ("spent_total", "spent"),
     ]
     for key, header in columns:  # numbers never truncated; the intervention wraps instead
         if key == "best_intervention":
-            table.add_column(header, ratio=1)
+            table.add_column(header, ratio=1, min_width=16)
         else:
             table.add_column(header, no_wrap=True, min_width=max(len(header), 5), justify="right")
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
     for row in rows:
-        table.add_row(*[fmt(row.get(key)) for key, _ in columns])
+        cells = [fmt(row.get(key)) for key, _ in columns]
+        cells[-1] = "-" if row.get("spent_total") is None else f"{row['spent_total']:g}"
+        table.add_row(*cells)
     return table
 
 
