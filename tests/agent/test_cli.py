@@ -54,6 +54,7 @@ def test_review_by_flags_then_finish(tmp_path, fast_env) -> None:
         assert {"basal": 0.3, "carb_ratio": 30.0} in [e.intervention.values for e in store.experiments(cid, round=2)]
     status = runner.invoke(app, ["status", "--dir", str(run_dir)])
     assert status.exit_code == 0 and "finished" in status.output and "3 approved, 3 submitted" in status.output
+    assert "3 ok" in status.output and "{" not in status.output  # a table of sentences, not a dict dump
     report = runner.invoke(app, ["report", "--dir", str(run_dir)])
     assert report.exit_code == 0 and "summary.md" in report.output
 

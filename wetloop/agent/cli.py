@@ -239,7 +239,7 @@ def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) ->
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
     for row in rows:
         cells = [fmt(row.get(key)) for key, _ in columns]
-        cells[-1] = "-" if row.get("spent_total") is None else f"{row['spent_total']:g}"
+        cells[-1] = "-" if row.get("spent_total") is None else f"{row['spent_total']:.4g}"
         table.add_row(*cells)
     return table
 
@@ -395,30 +395,46 @@ def _decisions_interactive(spec, payload, by) -> list[Decision]:
 # -- status / report -------------------------------------------------------------------------------
 @app.command()
 def status(run_dir: DirOpt = None) -> None:
-    """Where a campaign stands: rounds, experiments, results, quarantined results, pending review."""
+    """Where a campaign stands: its state, experiments, results, quarantined results, and the rounds so far."""
     with _open(run_dir) as c:
         from .report import summary_rows
 
         store, cid = c.store, c.campaign_id
-        obs = store.observations(cid)
-        by_status: dict[str, int] = {}
-        for o in obs.values():
-            by_status[o.status] = by_status.get(o.status, 0) + 1
-        out.print(f"campaign {cid} ({c.spec.name}) in {c.run_dir}")
-        out.print(
-            f"experiments: {store.count(cid, 'experiment')} approved, {store.count(cid, 'submission')} submitted, results {by_status or '{}'}"
-        )
-        out.print(f"world-model versions: {store.count(cid, 'model')}; invalid proposals: {store.count(cid, 'invalid_proposal')}")
+        out.print(_status_table(c))
         for q in store.records(cid, "quarantine"):
-            out.print(f"[yellow]quarantined[/] result of {q.payload['experiment_key']}: {q.payload['reason']}")
-        pending = c.pending_review()
-        out.print(
-            f"waiting for review of round {pending['round']}"
-            if pending
-            else ("finished" if c.outcome().done else f"stopped; `{command(f'resume --dir {c.run_dir}')}` continues it")
-        )
-        for row in summary_rows(store, cid):
-            out.print("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            out.print(f"[yellow]quarantined[/] result of {q.payload['experiment_key']}: {q.payload['reason']}", soft_wrap=True)
+        rows = summary_rows(store, cid)
+        if rows:
+            out.print(summary_table(c.spec, rows, cid))
+
+
+def _status_table(c: Campaign) -> Table:
+    """The campaign's state as label / value rows (no raw dumps: each line reads as a sentence)."""
+    store, cid = c.store, c.campaign_id
+    results: dict[str, int] = {}
+    for o in store.observations(cid).values():
+        results[o.status] = results.get(o.status, 0) + 1
+    pending = c.pending_review()
+    state = (
+        f"waiting for review of round {pending['round']}: `{command(f'review --dir {c.run_dir}')}`"
+        if pending
+        else ("finished" if c.outcome().done else f"stopped; `{command(f'resume --dir {c.run_dir}')}` continues it")
+    )
+    table = Table(show_header=False, box=None, title=f"campaign {cid} ({c.spec.name})", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in (
+        ("state", state),
+        ("run directory", str(c.run_dir)),
+        ("world", f"{c.spec.world}; lab: {c.spec.lab.adapter}"),
+        ("experiments", f"{store.count(cid, 'experiment')} approved, {store.count(cid, 'submission')} submitted"),
+        ("results", ", ".join(f"{n} {s}" for s, n in sorted(results.items())) or "none yet"),
+        ("quarantined", str(store.count(cid, "quarantine"))),
+        ("world-model versions", str(store.count(cid, "model"))),
+        ("invalid proposals", str(store.count(cid, "invalid_proposal"))),
+    ):
+        table.add_row(label, value)
+    return table
 
 
 @app.command()
