@@ -84,3 +84,28 @@ def toy_glucose_day(spec: CampaignSpec, x: Intervention) -> Trajectory:
         },
         units={"glucose": "mg/dL", "cgm": "mg/dL", "insulin": "U", "carbs": "g"},
     )
+
+
+FIVE_KINDS = (
+    {"name": "dose", "unit": "uM", "lower": 0.01, "upper": 10.0, "scale": "log"},
+    {"name": "n_doses", "kind": "integer", "lower": 1, "upper": 6},
+    {"name": "medium", "kind": "categorical", "choices": ["rich", "poor"]},
+    {"name": "gene", "kind": "categorical"},
+    {"name": "cocktail", "kind": "set", "items": ["Gata1", "Pu1", "Fli1"], "levels": ["ko", "oe"], "max_items": 2},
+)
+"""One variable of every kind (continuous on a log scale, integer, categorical, world-decided name, set)."""
+
+
+def five_kinds_spec(**fields: Any) -> Any:
+    """A spec on `FIVE_KINDS` in an unregistered world; `fields` replace the defaults (e.g. safety)."""
+    from wetloop.campaign import CampaignSpec
+
+    base = {
+        "name": "kinds",
+        "question": "Which mix works?",
+        "world": "no-such-world",
+        "objective": {"readout": "y"},
+        "budget": {"rounds": 2, "batch": 2},
+        "interventions": list(FIVE_KINDS),
+    }
+    return CampaignSpec.model_validate({**base, **fields})

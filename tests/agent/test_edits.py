@@ -8,25 +8,14 @@ from wetloop.agent._edits import edit_hint, edit_text, parse_edit, parse_edit_te
 from wetloop.agent.errors import ReviewError
 from wetloop.campaign import CampaignSpec
 
+from .fakes import five_kinds_spec
+
 BASE = {"dose": 1.0, "n_doses": 2.0, "medium": "rich", "gene": "STAT1", "cocktail": {"Gata1": "oe"}}
 
 
 @pytest.fixture()
 def spec() -> CampaignSpec:
-    return CampaignSpec(
-        name="kinds",
-        question="Which mix works?",
-        world="no-such-world",
-        objective={"readout": "y"},
-        budget={"rounds": 2, "batch": 2},
-        interventions=[
-            {"name": "dose", "unit": "uM", "lower": 0.01, "upper": 10.0, "scale": "log"},
-            {"name": "n_doses", "kind": "integer", "lower": 1, "upper": 6},
-            {"name": "medium", "kind": "categorical", "choices": ["rich", "poor"]},
-            {"name": "gene", "kind": "categorical"},
-            {"name": "cocktail", "kind": "set", "items": ["Gata1", "Pu1", "Fli1"], "levels": ["ko", "oe"], "max_items": 2},
-        ],
-    )
+    return five_kinds_spec()
 
 
 @pytest.mark.parametrize(

@@ -9,24 +9,15 @@ from wetloop.agent import LLMProposer, LLMSettings, ProposalContext
 from wetloop.agent.llm import LLMLimits
 from wetloop.campaign import CampaignSpec, Intervention, Observation
 
-from .fakes import ScriptedLLM, completion
+from .fakes import ScriptedLLM, completion, five_kinds_spec
 
 
 @pytest.fixture()
 def spec() -> CampaignSpec:
-    return CampaignSpec(
-        name="kinds",
+    return five_kinds_spec(
         question="Which cocktail makes erythrocytes?",
-        world="no-such-world",
         objective={"readout": "ery"},
         budget={"rounds": 3, "batch": 2},
-        interventions=[
-            {"name": "dose", "unit": "uM", "lower": 0.01, "upper": 10.0, "scale": "log"},
-            {"name": "n_doses", "kind": "integer", "lower": 1, "upper": 6},
-            {"name": "medium", "kind": "categorical", "choices": ["rich", "poor"]},
-            {"name": "gene", "kind": "categorical"},
-            {"name": "cocktail", "kind": "set", "items": ["Gata1", "Pu1", "Fli1"], "levels": ["ko", "oe"], "max_items": 2},
-        ],
         safety=[{"name": "toxicity", "readout": "dead", "above": 0.3, "max_probability": 0.1}],
     )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,21 +19,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.agent.test_crash_resume import FAST_ENV as CRASH_TEST_ENV
+from tests.agent.test_crash_resume import _count
 from tests.screen_data import DATA
 from wetloop.agent._edits import edit_text, parse_edit
 from wetloop.campaign import CampaignStore, SpecError, get_world, world_names
 
 pytestmark = pytest.mark.slow
 
-FAST_ENV = {
-    "WETLOOP_WORLDMODEL_HIDDEN": "32",
-    "WETLOOP_WORLDMODEL_LAYERS": "2",
-    "WETLOOP_WORLDMODEL_EPOCHS": "10",
-    "WETLOOP_WORLDMODEL_MIN_STEPS": "150",
-    "WETLOOP_WORLDMODEL_PARTICLES": "4",
-    "WETLOOP_LAB_WORKERS": "2",
-    "WETLOOP_DATA_DIR": str(DATA),
-}
+FAST_ENV = {**CRASH_TEST_ENV, "WETLOOP_DATA_DIR": str(DATA)}
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
@@ -64,14 +57,6 @@ def _edit_text(spec, proposal: dict) -> str:
     else:
         text = value if isinstance(value, str) else repr(float(value))
     return f"1:{var.name}={text}"
-
-
-def _count(db: Path, kind: str) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM records WHERE kind=?", (kind,)).fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
 
 
 def _kill_in_round_2(run_dir: Path, env: dict[str, str]) -> None:

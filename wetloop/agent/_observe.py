@@ -29,8 +29,7 @@ def validation_problem(ctx: LoopContext, key: str, obs: Observation) -> str | No
     """Why an observation must not be stored as a result (None when it is fine)."""
     if (problem := result_problem(key, obs, ctx.spec)) is not None or obs.status != "ok":
         return problem
-    check = getattr(ctx.world, "result_problem", None)
-    return check(obs) if check is not None else None
+    return ctx.world.result_problem(obs)
 
 
 def _store_result(ctx: LoopContext, rnd: int, key: str, obs: Observation | None, raw: object, problem: str | None) -> None:
@@ -123,12 +122,8 @@ def collect_observations(ctx: LoopContext, rnd: int) -> None:
 def _summarise(ctx: LoopContext, rnd: int, keys: set[str]) -> None:
     obs = ctx.store.observations(ctx.campaign_id)
     readout = ctx.spec.objective.readout
-    summary = getattr(ctx.world, "round_summary", None)
-    if summary is not None:
-        text = summary(
-            ctx.spec,
-            [obs[k] for k in keys if k in obs] + [Observation(experiment_key=k, status="failed") for k in keys if k not in obs],
-        )
+    text = ctx.world.round_summary(ctx.spec, [obs[k] for k in keys if k in obs], len(keys))
+    if text is not None:
         ctx.console.print(f"[bold cyan]round {rnd}/{ctx.spec.budget.rounds}[/] observed {readout}: {text}")
         return
     parts = [

@@ -148,10 +148,9 @@ def bench_spec(
 
 
 def _dense(spec: CampaignSpec) -> dict[str, Any] | None:
-    dense = getattr(get_world(spec.world), "dense_optimum", None)
-    if dense is None:
+    result = get_world(spec.world).dense_optimum(spec)
+    if result is None:
         return None
-    result = dense(spec)
     return {
         "best_safe": result.best_value,
         "at": result.best_values,

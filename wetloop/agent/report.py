@@ -508,8 +508,7 @@ def _figures_html(view: CampaignView, threshold: float) -> dict[str, str]:
     """Each figure as an HTML fragment (the template marks them safe); only the first carries
     plotly.js, inline, so the page opens with no network and holds the library once."""
     figs: dict[str, go.Figure] = {}
-    world_figures = getattr(get_world(view.spec.world), "report_figures", None)
-    for i, fig in enumerate(world_figures(view) if world_figures is not None else []):
+    for i, fig in enumerate(get_world(view.spec.world).report_figures(view)):
         figs[f"world{i}"] = fig
     if any(o.objective is not None for o in view.outcomes):
         figs["objective"] = objective_figure(view)

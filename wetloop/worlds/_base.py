@@ -24,7 +24,6 @@ from wetloop.campaign import (
     Readout,
     Series,
     SpecError,
-    unsafe_readout_name,
 )
 
 __all__ = ["CliTools", "World", "WorldOptions"]
@@ -125,10 +124,6 @@ class World:
             raise SpecError(f"spec {spec.name!r} cannot run in world {self.name!r}:\n  " + "\n  ".join(problems))
         return spec
 
-    def event_readouts(self, spec: CampaignSpec) -> tuple[str, ...]:
-        """The 0/1 event readout name of each safety limit, in spec order."""
-        return tuple(unsafe_readout_name(limit) for limit in spec.safety)
-
     def example_spec(self) -> CampaignSpec | None:
         """A tiny campaign of this world (2 rounds, small batches, fast experiments) for the conformance
         test that every registered world must pass; None when it cannot run on this machine."""
@@ -198,6 +193,24 @@ class World:
         """What each intervention does over time, for the time-course model: an array (n, K, C) of C
         input channels at the K intervals between `times_min`, or None when an intervention acts
         only at the start (then its encoded values are held constant over time)."""
+        return None
+
+    def result_problem(self, obs: Observation) -> str | None:
+        """Why an 'ok' result of this world cannot be stored beyond the generic checks (None when it can)."""
+        return None
+
+    def round_summary(self, spec: CampaignSpec, observations: Sequence[Observation], n_experiments: int) -> str | None:
+        """One line about a round's stored results (of its `n_experiments`) for the campaign log, or None
+        for the generic line (each result's objective)."""
+        return None
+
+    def report_figures(self, view: Any) -> list[Any]:
+        """The world's own figures for the report (plotly figures), shown before the generic ones."""
+        return []
+
+    def dense_optimum(self, spec: CampaignSpec, n: int = 1024) -> Any:
+        """The best safe answer by brute-force simulation (`best_value`, `best_values`, `start_best_value`,
+        `fraction_unsafe`, `n`), for benches; None where experiments are not cheap to simulate."""
         return None
 
     # -- the planner and the proposer -------------------------------------------------------------

@@ -96,11 +96,11 @@ class ScreenWorld(World):
 
         return GeneProposer()
 
-    def round_summary(self, spec: CampaignSpec, observations: Sequence[Observation]) -> str:
+    def round_summary(self, spec: CampaignSpec, observations: Sequence[Observation], n_experiments: int) -> str | None:
         readout = spec.objective.readout
         ok = [o for o in observations if o.status == "ok"]
         hits = sum(1 for o in ok if o.readouts.get(readout, 0.0) > 0)
-        return f"{hits} of {len(ok)} genes ({len(observations) - len(ok)} without a result)"
+        return f"{hits} of {len(ok)} genes ({n_experiments - len(ok)} without a result)"
 
     def register_cli(self, bench: Any, tools: CliTools) -> None:
         """`wetloop bench screen`: our campaign vs random, essential-first and oracle on published screens."""

@@ -56,6 +56,8 @@ class CustomWorld(World):
     def dense_optimum(self, spec: CampaignSpec, n: int = 1024) -> Any:
         """The best safe answer among `n` experiments drawn uniformly in the hard limits, run through the
         spec's function (a reference for benches; only for a function lab: an instrument is not cheap)."""
+        if self.options(spec).function is None:  # a lab over a protocol: nothing cheap to simulate
+            return None
         from ._dense import dense_optimum
 
         return dense_optimum(spec, self.make_lab(spec), n)

@@ -113,8 +113,6 @@ class SimglucoseWorld(World):
     def hypotheses(
         self, ctx: ProposalContext, safe: list[tuple[Intervention, Observation, float]], n: int
     ) -> list[HypothesisDraft]:
-        try:
-            from ._hypotheses import regimen_hypotheses
-        except ImportError:  # the offline proposer still holds the rules
-            return []
+        from ._hypotheses import regimen_hypotheses
+
         return regimen_hypotheses(ctx, safe, n)
