@@ -10,12 +10,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-import signal
-import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +119,7 @@ class SimglucoseLab(Lab):
             return
         if self.store.read_result(self._day_key(experiment, spec)) is not None:
             return  # on disk already: poll answers from the cache
-        with _workers_ignore_ctrl_c():  # a submit may spawn a worker: it starts with SIGINT ignored
-            self._futures[key] = self._executor().submit(run_day_job, self._job(experiment, spec))
+        self._futures[key] = self._executor().submit(run_day_job, self._job(experiment, spec))
 
     def _recover(self, ticket: Ticket) -> None:
         """A journaled day with no result: its run was interrupted (or queued at close); restart it."""
@@ -219,18 +214,3 @@ def reference_day(spec: CampaignSpec, *, cache_dir: Path | str | None = None, se
     job = {"spec": spec.model_dump_json(), "values": None, "controller": "reference", "root": str(store.root)}
     result = run_day_job(job)
     return observation_of(f"reference-{result['day_key']}", result["day"], result["cache"], spec, "simglucose-reference")
-
-
-@contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Ctrl-C reaches the whole process group. A worker spawned while SIGINT is ignored keeps it
-    ignored (Python installs its KeyboardInterrupt handler only over the default disposition), so an
-    idle or starting worker prints no traceback; the parent handles Ctrl-C and its exit ends them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may change signal handlers
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
