@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 import typer.main
@@ -37,7 +37,7 @@ from ._cli_sila import register_sila_commands
 from ._edits import parse_edit_text
 from ._hints import command
 from .configuration import AgentSettings, LLMSettings
-from .errors import ReviewError, RunDirError
+from .errors import AgentError, ReviewError, RunDirError, RunStopped
 
 if TYPE_CHECKING:  # the loop (torch, botorch, langgraph) is imported by the commands that run it, not by --help
     from .runner import Campaign, RunOutcome
@@ -78,24 +78,61 @@ register_sila_commands(app)  # `wetloop lab serve-sila`
 out = Console()
 err = Console(stderr=True)
 
-DirOpt = Annotated[Path | None, typer.Option("--dir", help="Campaign run directory (default: the latest under runs/).")]
+DirOpt = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Campaign run directory (default: the newest under runs/ that the command applies to)."),
+]
+RunWanted = Literal["review", "resume", "any"]
 
 
 def _runs_root() -> Path:
     return Path(os.environ.get("WETLOOP_RUNS_DIR", "runs"))
 
 
-def _latest_run() -> Path:
-    runs = sorted(_runs_root().glob("*/campaign.json"), key=lambda p: p.stat().st_mtime)
-    if not runs:
-        raise RunDirError(f"no campaign under {_runs_root()}/; start one with `wetloop run`")
-    return runs[-1].parent
-
-
-def _open(run_dir: Path | None, **kwargs: Any) -> Campaign:
+def _run_state(run_dir: Path) -> str:
+    """'review', 'stopped' or 'finished': where the campaign in `run_dir` stands (runs nothing)."""
     from .runner import Campaign
 
-    return Campaign(run_dir or _latest_run(), console=err, **kwargs)
+    with Campaign(run_dir) as c:
+        if c.pending_review() is not None:
+            return "review"
+        return "finished" if c.outcome().done else "stopped"
+
+
+def _default_run(wanted: RunWanted) -> Path:
+    """The run folder a command without --dir means: the newest campaign awaiting review (`review`), the
+    newest not finished (`resume`), or the newest of all (`status`, `report`). Says so when that is not
+    simply the newest folder, so a person never acts on another campaign than they think."""
+    runs = [p.parent for p in sorted(_runs_root().glob("*/campaign.json"), key=lambda p: p.stat().st_mtime, reverse=True)]
+    if not runs:
+        raise RunDirError(f"no campaign under {_runs_root()}/; start one with `{command('run')}`")
+    if wanted == "any":
+        return runs[0]
+    states: list[tuple[Path, str]] = []
+    for run_dir in runs:
+        try:
+            state = _run_state(run_dir)
+        except Exception as exc:  # a folder we cannot read is never the default; say why and go on
+            err.print(f"[yellow]skipping {run_dir}[/]: {exc}", soft_wrap=True)
+            continue
+        if state == "review" or (wanted == "resume" and state == "stopped"):
+            if states:
+                newer = ", ".join(f"{d.name} ({s})" for d, s in states)
+                err.print(f"using {run_dir}, the newest campaign {_WANTED_WORDS[wanted]} (newer: {newer})", soft_wrap=True)
+            return run_dir
+        states.append((run_dir, state))
+    listed = "; ".join(f"{d} is {_STATE_WORDS[s]}" for d, s in states[:3])
+    raise RunDirError(f"no campaign under {_runs_root()}/ is {_WANTED_WORDS[wanted]} ({listed}); pass --dir to pick one")
+
+
+_WANTED_WORDS = {"review": "awaiting review", "resume": "left to resume"}
+_STATE_WORDS = {"review": "awaiting review", "stopped": "stopped", "finished": "finished"}
+
+
+def _open(run_dir: Path | None, wanted: RunWanted = "any", **kwargs: Any) -> Campaign:
+    from .runner import Campaign
+
+    return Campaign(run_dir or _default_run(wanted), console=err, **kwargs)
 
 
 def _llm(base_url: str | None, model: str | None) -> LLMSettings:
@@ -145,7 +182,7 @@ def run(
 @app.command()
 def resume(run_dir: DirOpt = None) -> None:
     """Continue a stopped or crashed campaign where it left off."""
-    with _open(run_dir) as c:
+    with _open(run_dir, "resume") as c:
         if c.outcome().done:  # nothing to resume: say so, and leave the report as it is
             report = c.run_dir / "report" / "report.html"
             err.print(f"campaign [green]{c.campaign_id}[/] in {c.run_dir} is finished; its report: {report}", soft_wrap=True)
@@ -190,6 +227,10 @@ def _interruptible(c: Campaign, step: Callable[[], RunOutcome]) -> None:
             f"\ninterrupted; `{command(f'resume --dir {c.run_dir}')}` continues it from its last checkpoint", soft_wrap=True
         )
         raise typer.Exit(130) from None
+    except AgentError:
+        raise  # a review or run-folder error already says what to do
+    except WetloopError as exc:  # the campaign stopped on an error (a lab, a model): it is checkpointed
+        raise RunStopped(f"{exc}\nThe campaign is saved; `{command(f'resume --dir {c.run_dir}')}` continues it.") from exc
     _drive(c, outcome)
 
 
@@ -275,13 +316,13 @@ def review_cmd(
             raise ReviewError("--web takes the decisions on the page; leave out --approve, --reject, --edit and --approve-all")
         from .web import serve_review
 
-        with _open(run_dir) as c:
+        with _open(run_dir, "review") as c:
             serve_review(
                 c, port=port, reviewer=by, announce=lambda text: out.print(text, soft_wrap=True, markup=False, highlight=False)
             )
             _drive(c, c.outcome())
         return
-    with _open(run_dir) as c:
+    with _open(run_dir, "review") as c:
         payload = c.pending_review()
         if payload is None:
             raise RunDirError(f"campaign {c.campaign_id} is not waiting for a review")
@@ -414,6 +455,7 @@ def _status_table(c: Campaign) -> Table:
     results: dict[str, int] = {}
     for o in store.observations(cid).values():
         results[o.status] = results.get(o.status, 0) + 1
+    approved = {d.proposal_key for d in store.decisions(cid) if d.action != "reject"}
     pending = c.pending_review()
     state = (
         f"waiting for review of round {pending['round']}: `{command(f'review --dir {c.run_dir}')}`"
@@ -427,7 +469,7 @@ def _status_table(c: Campaign) -> Table:
         ("state", state),
         ("run directory", str(c.run_dir)),
         ("world", f"{c.spec.world}; lab: {c.spec.lab.adapter}"),
-        ("experiments", f"{store.count(cid, 'experiment')} approved, {store.count(cid, 'submission')} submitted"),
+        ("experiments", f"{len(approved)} approved, {store.count(cid, 'submission')} submitted"),
         ("results", ", ".join(f"{n} {s}" for s, n in sorted(results.items())) or "none yet"),
         ("quarantined", str(store.count(cid, "quarantine"))),
         ("world-model versions", str(store.count(cid, "model"))),

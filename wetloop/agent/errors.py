@@ -4,7 +4,8 @@
     └── AgentError                    the loop cannot go on as asked
         ├── ProposerError             a proposer could not produce candidates (.reply holds the raw reply)
         ├── ReviewError               a review decision is invalid (unknown proposal, bad edit)
-        └── RunDirError               a run directory is missing, not a campaign, or already used
+        ├── RunDirError               a run directory is missing, not a campaign, or already used
+        └── RunStopped                a campaign stopped on an error it can be resumed from (the cause chained)
 
 Messages say what was wrong and what to try.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from wetloop.campaign import WetloopError
 
-__all__ = ["AgentError", "ProposerError", "ReviewError", "RunDirError"]
+__all__ = ["AgentError", "ProposerError", "ReviewError", "RunDirError", "RunStopped"]
 
 
 class AgentError(WetloopError):
@@ -35,4 +36,8 @@ class ReviewError(AgentError):
 
 
 class RunDirError(AgentError):
+    pass
+
+
+class RunStopped(AgentError):
     pass

@@ -140,7 +140,7 @@ class LabUnreachable(LabError, ConnectionError):
         self.url, self.attempts, self.cause = url, attempts, cause
         super().__init__(
             f"lab at {url} did not answer after {attempts} attempt(s) ({cause}); check that the lab server runs "
-            "and is reachable, then `wetloop resume`: accepted experiments are kept by the lab and never run twice."
+            "and is reachable, then resume the campaign: accepted experiments are kept by the lab and never run twice."
         )
 
 
