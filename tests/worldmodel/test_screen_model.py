@@ -102,3 +102,17 @@ def test_learned_members_are_trusted_as_far_as_their_evidence_goes(data_env):
     assert p[lowest].mean() > 3 * prior[lowest].mean()  # the blend moved to where the results point
     unblended = ScreenWorldModel(spec, config=type(model.config)(blend_with_prior=False))
     assert unblended.fit(_results(genes, low)).learned_weight == 1.0
+
+
+def test_embedding_in_chunks_reports_progress_and_matches_one_pass() -> None:
+    """A first knowledge build embeds ~15,000 gene-set names (minutes): it shows progress chunk by chunk,
+    and the chunked embeddings are the one-pass ones."""
+    from wetloop.worlds.crispr_screen._text import embed_texts
+
+    texts = [f"regulation of process {i} in t cells" for i in range(130)]
+    done: list[int] = []
+    chunked = embed_texts(texts, on_progress=done.append, chunk=50)
+    assert done == [50, 50, 30]
+    whole = embed_texts(texts, chunk=1000)
+    assert chunked.shape == whole.shape == (130, whole.shape[1])
+    np.testing.assert_allclose(chunked.astype(np.float32), whole.astype(np.float32), atol=2e-3)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -47,18 +48,30 @@ def serve_sila_cmd(
     spec = load_spec(spec_file or default_spec_path())
     if world is not None and world != spec.world:
         raise LabError(f"the spec runs world {spec.world!r}, not {world!r}; pass --spec with a campaign spec for {world!r}")
-    server = serve_world(spec, host=host, port=port, cache_dir=cache_dir, workers=workers)
-    print(
-        f"wetloop SiLA lab server on {server.address} (world {spec.world}, spec {spec.name}; insecure loopback, discovery off); "
-        f"point a spec at it with lab: {{adapter: sila, options: {{host: {server.host}, port: {server.port}}}}}. Ctrl-C stops it.",
-        flush=True,
-    )
+    # Ctrl-C (or SIGTERM) only sets an event, whenever it comes: one that arrives while the server is
+    # starting can no longer leave its gRPC threads running with nothing left to stop them. A second
+    # Ctrl-C interrupts as usual, should stopping ever hang.
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        server = serve_world(spec, host=host, port=port, cache_dir=cache_dir, workers=workers)
+        try:
+            print(
+                f"wetloop SiLA lab server on {server.address} (world {spec.world}, spec {spec.name}; insecure loopback, discovery off); "
+                f"point a spec at it with lab: {{adapter: sila, options: {{host: {server.host}, port: {server.port}}}}}. Ctrl-C stops it.",
+                flush=True,
+            )
+            stop.wait()
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def register_sila_commands(app: typer.Typer) -> None:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ._datasets import DATA_FILES, data_cache_dir, fetch_data
 from ._hgnc import SymbolMap, symbol_map
@@ -88,7 +90,7 @@ class GeneKnowledge:
         path = Path(cache_dir or knowledge_cache_dir()) / f"genes-{_fingerprint()}.npz"
         if path.is_file():
             return cls._read(path)
-        know = build_knowledge(data_dir)
+        know = _build_with_progress(data_dir, path)
         know._write(path)
         return know
 
@@ -165,16 +167,27 @@ def _collections(data_dir: str | Path | None) -> list[dict[str, list[str]]]:
     ]
 
 
-def build_knowledge(data_dir: str | Path | None = None) -> GeneKnowledge:
-    """Build the knowledge base from the registered files (tens of seconds); `load` caches it."""
+def build_knowledge(data_dir: str | Path | None = None, *, progress: Progress | None = None) -> GeneKnowledge:
+    """Build the knowledge base from the registered files (minutes with MiniLM on two cores); `load`
+    caches it. `progress` (a rich Progress) shows each step and the gene-set names embedded so far."""
+    steps = progress.add_task("gene knowledge: reading HGNC symbols", total=6) if progress else None
+
+    def step(what: str) -> None:
+        if progress is not None and steps is not None:
+            progress.update(steps, advance=1, description=f"gene knowledge: {what}")
+
     smap = symbol_map(data_dir)
+    step("reading gene sets (MSigDB, co-essential modules)")
     collections = _collections(data_dir)
+    step("reading the STRING network and the co-essentiality map")
     a, b, w = _read_string(fetch_data("genes/string_v12_ntm_700_400_k3_edges.tsv.gz", data_dir))
     coess = _read_coess_map(fetch_data("genes/coessentiality_map.tsv", data_dir))
+    step("mapping every symbol to its approved HGNC symbol")
     norm = _normaliser(smap)
     names = {norm(g) for c in collections for genes in c.values() for g in genes} | {norm(g) for g in a + b + list(coess)}
     symbols = np.array(sorted(n for n in names if n), dtype=str)
     idx = {s: i for i, s in enumerate(symbols)}
+    step("building the network, set membership and static features")
     network = _network(idx, [norm(g) for g in a], [norm(g) for g in b], w)
     sets, set_names, set_coll = _membership(idx, collections, norm)
     xy = np.array([coess.get(s, (np.nan, np.nan)) for s in symbols], dtype=np.float64)  # 2019 symbols: see below
@@ -182,8 +195,21 @@ def build_knowledge(data_dir: str | Path | None = None) -> GeneKnowledge:
         if (n := norm(old)) in idx and np.isnan(xy[idx[n], 0]):
             xy[idx[n]] = (x, y)
     static, static_names = _static(network, sets, set_coll, xy)
-    emb = embed_texts([set_name_text(s) for s in set_names])
+    step(f"embedding gene-set names ({EMBEDDER})")
+    texts = [set_name_text(s) for s in set_names]
+    embedded = progress.add_task(f"embedding {len(texts):,} gene-set names", total=len(texts)) if progress else None
+    emb = embed_texts(texts, on_progress=(lambda k: progress.advance(embedded, k)) if progress and embedded is not None else None)
+    step("done")
     return GeneKnowledge(symbols, network, sets, np.array(set_names, dtype=str), set_coll, emb, static, static_names)
+
+
+def _build_with_progress(data_dir: str | Path | None, path: Path) -> GeneKnowledge:
+    """Build once, showing what it does on stderr (a first build takes minutes), and say where it is cached."""
+    console = Console(stderr=True)
+    console.print(f"building gene knowledge once (cached afterwards in {path.parent}); this takes a few minutes", soft_wrap=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        return build_knowledge(data_dir, progress=progress)
 
 
 def _normaliser(smap: SymbolMap):

