@@ -6,7 +6,6 @@ import httpx2
 import pytest
 
 from wetloop.agent import LLMProposer, LLMSettings, ProposalContext
-from wetloop.agent.llm import LLMLimits
 from wetloop.campaign import CampaignSpec, Intervention, Observation
 
 from .fakes import ScriptedLLM, completion, five_kinds_spec
@@ -23,9 +22,7 @@ def spec() -> CampaignSpec:
 
 
 def _proposer(script: ScriptedLLM, **limits) -> LLMProposer:
-    return LLMProposer(
-        LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client(), limits=LLMLimits(**limits)
-    )
+    return LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted", **limits), client=script.client())
 
 
 def _candidate(**values) -> dict:
@@ -104,7 +101,11 @@ def test_a_reply_cut_off_at_max_tokens_says_so(spec) -> None:
 
 def test_limits_come_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("WETLOOP_LLM_MAX_TOKENS", "2000")
-    assert LLMLimits().max_tokens == 2000 and LLMLimits(max_tokens=900).max_tokens == 900  # explicit arguments win
+    monkeypatch.setenv("WETLOOP_LLM_MAX_HYPOTHESES", "2")
+    # one settings class per prefix: the endpoint's settings accept the limits' variables (they once refused them)
+    settings = LLMSettings(base_url="http://llm.test/v1")
+    assert (settings.max_tokens, settings.max_hypotheses) == (2000, 2)
+    assert LLMSettings(max_tokens=900).max_tokens == 900  # explicit arguments win
 
 
 def test_the_prompt_describes_every_kind(spec) -> None:

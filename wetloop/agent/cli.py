@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from wetloop.campaign import (
     Budget,
     CampaignSpec,
+    CampaignStore,
     Decision,
     Intervention,
     SpecError,
@@ -250,8 +251,36 @@ def _finish(c: Campaign) -> None:
     from .report import summary_rows, write_report
 
     out.print(summary_table(c.spec, summary_rows(c.store, c.campaign_id), c.campaign_id))
+    if line := proposer_line(c.store, c.campaign_id):
+        out.print(line, soft_wrap=True, markup=False, highlight=False)
     paths = write_report(c.store, c.campaign_id, c.run_dir / "report")
     out.print(f"report: {paths.html}\nsummary: {paths.markdown}", soft_wrap=True)
+
+
+def proposer_line(store: CampaignStore, campaign_id: str) -> str | None:
+    """Which proposer each round's candidates came from, and why the offline one stood in where a
+    remote one (an LLM) failed; None for a campaign that only ever used the offline proposer."""
+    sources: dict[int, set[str]] = {}
+    for r in store.records(campaign_id, "proposal"):
+        sources.setdefault(r.round or 0, set()).add(str(r.payload.get("source", "")))
+    failed: dict[int, str] = {}  # round -> why the remote proposer's reply was not used
+    for r in store.records(campaign_id, "invalid_proposal"):
+        if r.payload.get("source") in (None, "offline"):
+            continue
+        if isinstance(r.payload.get("raw"), dict):  # one candidate refused: the reply itself was readable
+            failed.setdefault(r.round or 0, "none of its candidates passed validation")
+        else:  # the reply as a whole failed (cut off, malformed, refused, endpoint down)
+            failed[r.round or 0] = str(r.payload.get("reason", ""))
+    remote = sorted({s for found in sources.values() for s in found} - {"offline"})
+    fell_back = sorted(rnd for rnd, found in sources.items() if found == {"offline"} and rnd in failed)
+    if not remote and not fell_back:
+        return None
+    rounds = len(sources)
+    used = f"proposer: {', '.join(remote) or 'none'} in {rounds - len(fell_back)} of {rounds} rounds"
+    if not fell_back:
+        return used
+    why = "; ".join(f"round {rnd}: {failed[rnd]}" for rnd in fell_back[:3]) + ("; ..." if len(fell_back) > 3 else "")
+    return f"{used}; the offline proposer stood in for {len(fell_back)} ({why}); the replies are kept in the store"
 
 
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:

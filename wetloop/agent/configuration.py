@@ -26,6 +26,9 @@ class LLMSettings(StrictSettings):
     temperature: float = 0.2
     timeout_s: float = 120.0
     max_retries: int = Field(default=3, ge=0)
+    # how much one reply may hold (the schema also bounds its lists), so a small model cannot run on
+    max_tokens: int = Field(default=4000, ge=256)
+    max_hypotheses: int = Field(default=4, ge=1)
 
     @property
     def configured(self) -> bool:

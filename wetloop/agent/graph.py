@@ -116,19 +116,30 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
         n_candidates=ctx.settings.candidates_per_round,
         seed=ctx.spec.seed,
     )
+    remote = ctx.proposer is not ctx.fallback
+    if remote:  # a remote proposer can take minutes: say what the campaign waits for
+        _say(ctx, rnd, f"asking the {getattr(ctx.proposer, 'waiting_for', ctx.proposer.name)}")
+    t0 = time.perf_counter()
     reply = ctx.proposer.propose(pctx)
-    for problem in reply.problems:
-        ctx.store.append(ctx.campaign_id, "invalid_proposal", {"raw": None, "reason": problem, "source": reply.source}, round=rnd)
+    took = f" in {time.perf_counter() - t0:.0f} s" if remote else ""
+    for i, problem in enumerate(reply.problems):  # the raw reply once, with the first problem
+        record = {"raw": reply.raw if i == 0 else None, "reason": problem, "source": reply.source}
+        ctx.store.append(ctx.campaign_id, "invalid_proposal", record, round=rnd)
     if ctx.proposer is not ctx.fallback and (rejected := _all_rejected(ctx, rnd, reply)) is not None:
         for candidate, reason in rejected:  # recorded here: these candidates never reach `validate`
             ctx.store.append(
                 ctx.campaign_id, "invalid_proposal", {"raw": candidate, "reason": reason, "source": reply.source}, round=rnd
             )
         why = "; ".join(reply.problems) or "none passed validation"
-        _say(ctx, rnd, f"[yellow]{reply.source} proposer gave no valid candidates ({why}); using the offline proposer[/]")
-        reply = ctx.fallback.propose(pctx)
+        _say(
+            ctx,
+            rnd,
+            f"[yellow]{reply.source} proposer gave no valid candidates{took} ({why}); using the offline proposer "
+            "(the reply is kept in the store)[/]",
+        )
+        reply, took = ctx.fallback.propose(pctx), ""
     raw = _record_hypotheses(ctx, rnd, reply)
-    _say(ctx, rnd, f"{reply.source} proposer: {len(reply.hypotheses)} hypotheses, {len(raw)} candidates")
+    _say(ctx, rnd, f"{reply.source} proposer: {len(reply.hypotheses)} hypotheses, {len(raw)} candidates{took}")
     return Command(goto="validate", update={"round": rnd, "raw": raw, "candidates": [], "approved": []})
 
 

@@ -19,11 +19,11 @@ with `problems` and no candidates; the graph records it and falls back to the of
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
 from pydantic import BaseModel, Field, ValidationError, create_model
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wetloop.campaign import CampaignSpec, Variable, unsafe_readout_name
 from wetloop.prompts import render_prompt
@@ -31,18 +31,7 @@ from wetloop.prompts import render_prompt
 from ._proposal import CandidateDraft, HypothesisDraft, ProposalContext, ProposerReply
 from .configuration import LLMSettings
 
-__all__ = ["LLMLimits", "LLMProposer", "reply_schema"]
-
-
-class LLMLimits(BaseSettings):
-    """How much one reply may hold: tokens, hypotheses, candidates (environment `WETLOOP_LLM_MAX_TOKENS`,
-    `WETLOOP_LLM_MAX_HYPOTHESES`; explicit arguments win). Candidates per hypothesis are bounded by the
-    number the round asks for."""
-
-    model_config = SettingsConfigDict(env_prefix="WETLOOP_LLM_", extra="ignore")
-
-    max_tokens: int = Field(default=4000, ge=256)
-    max_hypotheses: int = Field(default=4, ge=1)
+__all__ = ["LLMProposer", "reply_schema"]
 
 
 def reply_schema(spec: CampaignSpec, max_candidates: int = 48, max_hypotheses: int = 4) -> type[BaseModel]:
@@ -109,9 +98,9 @@ class LLMProposer:
 
     name = "llm"
 
-    def __init__(self, settings: LLMSettings, client: openai.OpenAI | None = None, limits: LLMLimits | None = None) -> None:
+    def __init__(self, settings: LLMSettings, client: openai.OpenAI | None = None) -> None:
         self.settings = settings
-        self.limits = limits or LLMLimits()
+        self.limits = settings  # max_tokens and max_hypotheses bound each reply
         self.client = client or openai.OpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
@@ -122,8 +111,9 @@ class LLMProposer:
     def propose(self, ctx: ProposalContext) -> ProposerReply:
         """Hypotheses and candidates from the LLM, or a reply whose `problems` say why there are none."""
         schema = reply_schema(ctx.spec, ctx.n_candidates, self.limits.max_hypotheses)
+        body = ""  # the HTTP body as received, so an unusable reply is kept, not lost
         try:
-            completion = self.client.chat.completions.parse(
+            response = self.client.chat.completions.with_raw_response.parse(
                 model=self.settings.model,
                 messages=[
                     {"role": "system", "content": render_prompt("propose_system")},
@@ -133,24 +123,42 @@ class LLMProposer:
                 temperature=self.settings.temperature,
                 max_tokens=self.limits.max_tokens,
             )
+            body = response.http_response.text
+            completion = response.parse()
         except (ValidationError, ValueError) as exc:
-            return self._problem(f"the LLM reply did not match the schema: {_first_line(exc)}")
-        except openai.LengthFinishReasonError:
+            return self._problem(f"the LLM reply did not match the schema: {_first_line(exc)}", _content(body))
+        except openai.LengthFinishReasonError as exc:
             return self._problem(
                 f"the LLM reply was cut off at max_tokens={self.limits.max_tokens} before it was complete; "
-                "raise WETLOOP_LLM_MAX_TOKENS, or ask for fewer candidates per round"
+                "raise WETLOOP_LLM_MAX_TOKENS, or ask for fewer candidates per round",
+                exc.completion.choices[0].message.content if exc.completion.choices else _content(body),
             )
         except openai.OpenAIError as exc:
-            return self._problem(f"the LLM endpoint failed: {type(exc).__name__}: {_first_line(exc)}")
+            return self._problem(f"the LLM endpoint failed: {type(exc).__name__}: {_first_line(exc)}", _content(body) or None)
         message = completion.choices[0].message
         if message.refusal:
-            return self._problem(f"the LLM refused: {message.refusal}")
+            return self._problem(f"the LLM refused: {message.refusal}", message.content)
         if message.parsed is None:
-            return self._problem("the LLM reply had no parsable content")
+            return self._problem("the LLM reply had no parsable content", message.content)
         return self._to_reply(ctx, message.parsed)
 
-    def _problem(self, text: str) -> ProposerReply:
-        return ProposerReply(source=self.name, problems=[text])
+    @property
+    def waiting_for(self) -> str:
+        """What a person waits for while `propose` runs, e.g. for the log before each call."""
+        attempts = self.settings.max_retries + 1
+        return (
+            f"LLM {self.settings.model} at {self.settings.base_url or 'the OpenAI API'} "
+            f"(up to {self.settings.timeout_s:g} s per attempt, {attempts} attempt{'s' if attempts > 1 else ''}, "
+            f"at most {self.limits.max_tokens} tokens)"
+        )
+
+    def _problem(self, text: str, raw: str | None = None) -> ProposerReply:
+        kept = (
+            None
+            if raw is None
+            else raw[:RAW_KEPT] + (f"... [{len(raw) - RAW_KEPT} more characters]" if len(raw) > RAW_KEPT else "")
+        )
+        return ProposerReply(source=self.name, problems=[text], raw=kept)
 
     def _to_reply(self, ctx: ProposalContext, parsed: BaseModel) -> ProposerReply:
         """The parsed reply as drafts, cut to the schema's list bounds (an endpoint may ignore `maxItems`)."""
@@ -182,6 +190,19 @@ def _value(v: Variable, raw: Any) -> Any:
     if v.kind == "set":
         return {entry.item: entry.level for entry in raw}
     return raw
+
+
+RAW_KEPT = 20_000  # characters of an unusable reply kept in the store (a runaway reply can be megabytes)
+
+
+def _content(body: str) -> str | None:
+    """The message text of a chat-completion HTTP body, else the body itself (None when empty)."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return body
 
 
 def _first_line(exc: Exception) -> str:

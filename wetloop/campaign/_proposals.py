@@ -58,6 +58,7 @@ class ProposerReply(BaseModel):
     source: str
     hypotheses: list[HypothesisDraft] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+    raw: str | None = None  # the reply's text as received, when it could not be used (kept in the store)
 
     @property
     def n_candidates(self) -> int:
