@@ -187,7 +187,7 @@ def test_markdown_summary(written: ReportPaths) -> None:
     assert "Which basal rate and carb ratio" in md
     assert "**Best intervention:** basal=0.7 U/h, carb_ratio=22 g/U" in md and "no day with it was unsafe" in md
     assert "Unsafe days in the campaign: 1 of 4 observed." in md
-    assert "| round | experiments |" in md and "| 2 | 2 | 2 | 0.8 |" in md
+    assert "| round | days | observed | best safe so far |" in md and "| 2 | 2 | 2 | 0.8 |" in md
     assert f"**supported** (1 for, 0 against): {HYPOTHESIS}" in md
     assert str(written.html.resolve()) in md
 
