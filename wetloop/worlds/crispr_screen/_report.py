@@ -59,7 +59,9 @@ def screen_figure(view: CampaignView) -> go.Figure:
         title = "cumulative hits per round"
     else:
         title = "cumulative hits per round (the screen's files are not readable here: no random or oracle line)"
-    fig.update_layout(title=title, xaxis_title="round", yaxis_title="hits found", height=360, margin=dict(l=50, r=20, t=50, b=40))
+    fig.update_layout(
+        title=title, xaxis=dict(title="round", dtick=1), yaxis_title="hits found", height=360, margin=dict(l=50, r=20, t=50, b=40)
+    )
     return fig
 
 
