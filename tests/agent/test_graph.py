@@ -182,3 +182,58 @@ def test_when_safety_removes_every_candidate_nothing_runs_and_no_review_is_asked
         assert all(not r.selected and r.removed for r in later)
         assert all("exceeds the 0.01 limit (impossible)" in r.removed[0].reason for r in later)
         assert [m.payload["round"] for m in c.store.records(c.campaign_id, "model")] == [1]
+
+
+def test_a_statement_made_again_is_one_hypothesis_whose_evidence_accumulates(spec, tmp_path, fake_labs) -> None:
+    """The same statement in rounds 1 and 2 (spacing and case aside) is one hypothesis: round 2's
+    candidates carry round 1's id and its evidence grows; the validate line says what the candidates
+    it set aside were (a duplicate within the round is not a refusal by the limits)."""
+    import io
+
+    from rich.console import Console
+
+    def reply(statement: str, points: list[tuple[float, float]]) -> dict:
+        return {
+            "hypotheses": [
+                {"statement": statement, "candidates": [{"basal": b, "carb_ratio": c, "rationale": "r"} for b, c in points]}
+            ]
+        }
+
+    statement = "Low basal and moderate boluses are safe."
+    script = ScriptedLLM(
+        [
+            reply(statement, [(0.3, 30.0), (0.4, 25.0), (0.3, 30.0), (9.0, 20.0)]),
+            reply("  low basal and moderate   boluses are SAFE.", [(0.35, 28.0), (0.45, 26.0)]),
+        ]
+    )
+    proposer = LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=script.client())
+    log = io.StringIO()
+    console = Console(file=log, width=200)
+    settings = spec.with_overrides(budget={"rounds": 2, "batch": 2})
+    with Campaign.create(
+        settings, tmp_path / "run", lab_factory=fake_labs, world_config=FAST_WORLD, console=console, proposer=proposer
+    ) as c:
+        assert c.run().done
+        store, cid = c.store, c.campaign_id
+        hyps = store.hypotheses(cid)
+        assert len(hyps) == 1
+        ((hid, h),) = hyps.items()
+        assert hid.startswith("H1-") and h.statement == statement
+        assert {e.round for e in store.experiments(cid)} == {1, 2}
+        assert all(e.hypothesis_ids == (hid,) for e in store.experiments(cid))
+        assert len(h.motivated) == 4 and len(h.evidence_for) + len(h.evidence_against) == 4
+        assert len(store.records(cid, "hypothesis", key=hid, round=1)) == 2  # stated once, then its round-1 evidence
+    text = log.getvalue()
+    assert "validated: 2 candidates kept, 2 set aside (" in text
+    assert "duplicates within the round: 1" in text and "outside the limits or malformed: 1" in text
+    assert "rejected" not in text.split("validated:", 1)[1].split("\n", 1)[0]
+
+
+def test_hypothesis_ids_keep_an_earlier_statement_id() -> None:
+    from wetloop.agent._evidence import hypothesis_ids
+    from wetloop.campaign import Hypothesis
+
+    old = Hypothesis(id="H1-abcdef", statement="Basal matters.", source="offline", round=1)
+    ids = hypothesis_ids({old.id: old}, 3, ["basal  MATTERS.", "Carb ratio matters.", "Carb ratio matters."])
+    assert ids["basal  MATTERS."] == "H1-abcdef"
+    assert ids["Carb ratio matters."].startswith("H3-") and len(set(ids.values())) == 2

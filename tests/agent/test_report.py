@@ -187,7 +187,7 @@ def test_markdown_summary(written: ReportPaths) -> None:
     assert "Which basal rate and carb ratio" in md
     assert "**Best intervention:** basal=0.7 U/h, carb_ratio=22 g/U" in md and "no day with it was unsafe" in md
     assert "Unsafe days in the campaign: 1 of 4 observed." in md
-    assert "| round | experiments |" in md and "| 2 | 2 | 2 | 0.8 |" in md
+    assert "| round | days | observed | best safe so far |" in md and "| 2 | 2 | 2 | 0.8 |" in md
     assert f"**supported** (1 for, 0 against): {HYPOTHESIS}" in md
     assert str(written.html.resolve()) in md
 
@@ -271,3 +271,110 @@ def test_band_figure_draws_the_world_series_limits_range_and_unit(campaign: tupl
     assert fig.layout.yaxis.title.text == "glucose (mg/dL)"
     other = band(0.0, 1.0).model_copy(update={"series": "cgm"})  # a series the world does not declare: no range
     assert band_figure(spec, [("one", other, None)]).layout.shapes == ()
+
+
+# -- a counting world (a screen), a target objective, a remote lab, long lists ----------------------
+def screen_campaign(tmp_path: Path, n: int = 60) -> tuple[CampaignStore, str]:
+    """A screen campaign of `n` genes over 3 rounds, every fifth gene a hit (no safety limits)."""
+    from wetloop.campaign import Budget
+
+    spec = load_spec(Path("wetloop/campaign/specs/screen_ifng.yaml")).with_overrides(budget=Budget(rounds=3, batch=n // 3))
+    store = CampaignStore(tmp_path / "screen.sqlite")
+    cid = store.create_campaign(spec, "screen")
+    for i in range(n):
+        rnd = 1 + i * 3 // n
+        exp = Experiment(campaign_id=cid, round=rnd, intervention=Intervention(values={"gene": f"GENE{i}"}), approved_by="p")
+        store.append(cid, "experiment", exp, round=rnd, key=exp.key)
+        readouts = {"hit": float(i % 5 == 0), "score": float(i) / 10}
+        store.append(
+            cid, "observation", Observation(experiment_key=exp.key, status="ok", readouts=readouts), round=rnd, key=exp.key
+        )
+    for i in range(40):  # what validate set aside
+        store.append(cid, "invalid_proposal", {"raw": {"gene": "X"}, "reason": f"already run: gene=GENE{i}"}, round=2)
+    return store, cid
+
+
+def test_screen_report_speaks_in_experiments_lists_hits_and_folds_long_lists(tmp_path: Path) -> None:
+    store, cid = screen_campaign(tmp_path)
+    paths = write_report(store, cid, tmp_path / "out")
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    # no patient wording where experiments are not days and the spec has no safety limits
+    for text in (re.sub(r"<script.*?</script>", "", html, flags=re.S), md):
+        assert " day" not in text and "Unsafe" not in text and "unsafe experiments" not in text
+    assert "no safety limits in this spec" in html
+    # the world's hits table: gene, round found, score (12 hits: GENE0, GENE5, ..., GENE55)
+    hits = html.split("<h3>Hits found</h3>", 1)[1].split("</table>", 1)[0]
+    assert "12 hits among 60 genes tested" in hits and hits.count("<tr>") == 13
+    assert '<td>GENE55</td><td class="n">3</td><td class="n">5.5</td>' in hits
+    # the experiment list is bounded: 25 listed (the best first), all 60 folded away
+    experiments = html.split("<h3>Experiments</h3>", 1)[1].split("<h2>", 1)[0]
+    listed = experiments.split("<details>", 1)[0]
+    assert listed.count("<tr>") == 1 + 25 and "All 60 experiments, in the order approved (folded)" in experiments
+    assert "60 experiments approved (60 ok)" in experiments and "the 25 with the best observed hit" in experiments
+    assert "40 candidates set aside before ranking: 40 already run" in html
+    # the running total of hits, in the summary and the rounds table
+    assert "**Hits found:** 12 in 60 experiments observed." in md and "Best intervention" not in md
+    assert "| round | experiments | observed | hits so far |" in md
+    assert [r["total"] for r in summary_rows(store, cid)] == [4.0, 8.0, 12.0]
+    assert "local: the crispr_screen world run by wetloop itself" in html
+
+
+def test_terminal_rounds_table_has_the_running_total_and_no_unsafe_column_without_limits(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from wetloop.agent.cli import summary_table
+
+    store, cid = screen_campaign(tmp_path)
+    console = Console(record=True, width=120)
+    console.print(summary_table(store.spec(cid), summary_rows(store, cid), cid))
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "round" in line and "run" in line)
+    assert header.split() == ["round", "run", "hits", "best", "best", "intervention", "pred.", "obs.", "spent"]
+    assert [line.split()[2] for line in text.splitlines() if line.strip()[:1] in "123" and "GENE" in line] == ["4", "8", "12"]
+    patient = load_spec(default_spec_path())  # with safety limits: an unsafe column, no total
+    console = Console(record=True, width=120)
+    console.print(summary_table(patient, [], "p"))
+    assert "unsafe" in console.export_text() and "hits" not in console.export_text()
+
+
+def test_target_objective_is_shown_and_drawn_and_the_lab_is_named(tmp_path: Path) -> None:
+    from wetloop.campaign import LabRef, Objective
+
+    spec = load_spec(default_spec_path()).with_overrides(
+        objective=Objective(readout="time_in_range", direction="target", target_value=0.75),
+        lab=LabRef(adapter="http", options={"base_url": "http://127.0.0.1:8765"}),
+    )
+    store = CampaignStore(tmp_path / "campaign.sqlite")
+    cid = store.create_campaign(spec, "target")
+    run(store, cid, 1, A1, glucose(15))
+    view = load_view(store, cid)
+    fig = objective_figure(view)
+    assert [s.y0 for s in fig.layout.shapes] == [0.75] and "target 0.75" in [a.text for a in fig.layout.annotations]
+    html = write_report(store, cid, tmp_path / "out").html.read_text()
+    assert "<dt>Objective</dt><dd>target time_in_range = 0.75 (the closer, the better)</dd>" in html
+    assert "<dt>Lab</dt><dd>http adapter at http://127.0.0.1:8765</dd>" in html
+    sila = spec.with_overrides(lab=LabRef(adapter="sila", options={"host": "10.0.0.5", "port": 50052}))
+    store2 = CampaignStore(tmp_path / "sila.sqlite")
+    html = write_report(store2, store2.create_campaign(sila, "s"), tmp_path / "out2").html.read_text()
+    assert "<dt>Lab</dt><dd>sila adapter at 10.0.0.5:50052</dd>" in html
+
+
+def test_report_says_which_ranking_and_trajectory_rounds_it_shows_and_why_the_order(written: ReportPaths) -> None:
+    html = written.html.read_text()
+    assert "Only the ranking of round 2 is shown, the last of the campaign's 2 rankings" in html
+    assert "Why the rows are not in the order of the acquisition column" in html and "picked the batch" in html
+    assert "Shown: every round with a predicted band (round 2)." in html
+
+
+def test_trajectories_of_the_last_three_rounds_only_say_so(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path / "campaign.sqlite")
+    cid = store.create_campaign(load_spec(default_spec_path()), "long")
+    for rnd, x in enumerate((A1, B1, A2, B2, C2), start=1):
+        store.append(cid, "ranking", Ranking(round=rnd, ranked=(ranked(x, 1, True, 0.7, band(100.0, 200.0)),)), round=rnd)
+        run(store, cid, rnd, x, glucose(15))
+    html = write_report(store, cid, tmp_path / "out").html.read_text()
+    assert (
+        "Shown: the last 3 rounds with a predicted band only (rounds 3, 4, 5); the 2 earlier rounds with bands (rounds 1, 2) are not drawn."
+        in html
+    )
+    assert len(trajectory_figure(load_view(store, cid)).layout.annotations) == 3

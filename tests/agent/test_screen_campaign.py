@@ -2,7 +2,7 @@ from tests.screen_data import data_env, needs_data  # noqa: F401
 from wetloop.agent.configuration import AgentSettings
 from wetloop.agent.report import load_view, write_report
 from wetloop.agent.runner import Campaign
-from wetloop.campaign import Budget, load_spec
+from wetloop.campaign import Budget, CampaignStore, load_spec
 from wetloop.worlds.crispr_screen import load_essentials
 from wetloop.worlds.crispr_screen._report import screen_rows
 
@@ -80,3 +80,24 @@ def test_a_reviewer_can_swap_a_gene_in_a_screen_campaign(tmp_path, data_env):
         decisions += [Decision(proposal_key=s["proposal_key"], action="approve", by="person:ada") for s in sel[1:]]
         assert c.review(decisions).done
         assert swap in {e.intervention.values["gene"] for e in c.store.experiments(c.campaign_id, round=2)}
+
+
+def test_run_prints_the_hits_so_far_and_what_validation_set_aside(tmp_path, data_env, monkeypatch):
+    """`wetloop run` on a screen: the rounds table has a running hits column and no unsafe column (the
+    spec has no safety limits); the validate lines say what the candidates they set aside were."""
+    from typer.testing import CliRunner
+
+    from wetloop.agent.cli import app
+
+    monkeypatch.setenv("COLUMNS", "120")
+    result = CliRunner().invoke(app, ["run", SPEC, "--rounds", "2", "--batch", "8", "--dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if line.split()[:3] == ["round", "run", "hits"])
+    assert "unsafe" not in header
+    validated = [line for line in result.output.splitlines() if "validated:" in line]
+    assert len(validated) == 2 and all("set aside" in line and "rejected" not in line for line in validated)
+    with CampaignStore(tmp_path / "run" / "store.sqlite") as store:
+        cid = store.campaign_ids()[0]
+        hits = sum(o.readouts["hit"] > 0 for o in store.observations(cid).values())
+    last = next(line for line in reversed(result.output.splitlines()) if line.strip().startswith("2 "))
+    assert int(last.split()[2]) == hits

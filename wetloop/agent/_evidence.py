@@ -2,13 +2,36 @@
 counted for it (it beat the best safe result from earlier rounds) or against it (it did not, was
 unsafe, or failed). In a screen (an objective readout "hit"), a gene that is a hit counts for the
 hypothesis that named it and a non-hit against it. A new version of the hypothesis is appended; the store keeps every version.
+
+A statement a proposer makes again in a later round is the same hypothesis (`hypothesis_ids`): its
+new candidates carry the id it got when first stated, so its evidence accumulates on one record.
 """
 
 from __future__ import annotations
 
-from wetloop.campaign import CampaignSpec, CampaignStore, observed_safe, observed_unsafe
+import hashlib
+from collections.abc import Iterable, Mapping
 
-__all__ = ["update_hypotheses", "best_before"]
+from wetloop.campaign import CampaignSpec, CampaignStore, Hypothesis, observed_safe, observed_unsafe
+
+__all__ = ["update_hypotheses", "best_before", "hypothesis_ids"]
+
+
+def _same_words(statement: str) -> str:
+    return " ".join(statement.split()).casefold()
+
+
+def hypothesis_ids(known: Mapping[str, Hypothesis], rnd: int, statements: Iterable[str]) -> dict[str, str]:
+    """The id of each statement: that of a known hypothesis stating the same (spacing and case aside),
+    else a new id `H<round>-<hash of the statement>` (the round it was first stated in)."""
+    stated = {_same_words(h.statement): hid for hid, h in known.items()}
+    ids: dict[str, str] = {}
+    for statement in statements:
+        words = _same_words(statement)
+        if words not in stated:
+            stated[words] = f"H{rnd}-" + hashlib.sha256(statement.encode()).hexdigest()[:6]
+        ids[statement] = stated[words]
+    return ids
 
 
 def best_before(spec: CampaignSpec, store: CampaignStore, cid: str, rnd: int) -> float | None:

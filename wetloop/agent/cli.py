@@ -284,23 +284,17 @@ def proposer_line(store: CampaignStore, campaign_id: str) -> str | None:
 
 
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:
-    """One line per round: what ran, the best safe result so far, unsafe days, predicted vs observed,
-    and what was spent up to the round (in the spec's cost unit)."""
+    """One line per round: what ran, the world's running total of the objective where it names one
+    (e.g. hits), the best result so far, unsafe experiments (where the spec has safety limits),
+    predicted vs observed, and what was spent up to the round (in the spec's cost unit)."""
+    from .report import round_columns
+
     table = Table(
         title=f"{title}: {spec.objective.readout} ({spec.objective.direction})",
         caption=f"spent: running total, in {spec.cost.unit}",
         box=box.SIMPLE_HEAD,
     )
-    columns = [
-        ("round", "round"),
-        ("experiments", "run"),
-        ("best_objective", "best"),
-        ("best_intervention", "best intervention"),
-        ("unsafe_days", "unsafe"),
-        ("predicted_mean", "pred."),
-        ("observed_mean", "obs."),
-        ("spent_total", "spent"),
-    ]
+    columns = [(c.key, c.short) for c in round_columns(spec) if c.short is not None]
     for key, header in columns:  # numbers never truncated; the intervention wraps instead
         if key == "best_intervention":
             table.add_column(header, ratio=1, min_width=16)
@@ -309,7 +303,9 @@ def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) ->
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
     for row in rows:
         cells = [fmt(row.get(key)) for key, _ in columns]
-        cells[-1] = "-" if row.get("spent_total") is None else f"{row['spent_total']:.4g}"
+        for i, (key, _) in enumerate(columns):
+            if key in ("spent_total", "total") and row.get(key) is not None:
+                cells[i] = f"{row[key]:.4g}"
         table.add_row(*cells)
     return table
 

@@ -9,8 +9,8 @@ resumes it) stores nothing twice and submits nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,7 @@ from wetloop.campaign import (
 from wetloop.lab_adapters import ExperimentRejected, Lab
 from wetloop.planners import EmptyMenu, Planner
 
-from ._evidence import update_hypotheses
+from ._evidence import hypothesis_ids, update_hypotheses
 from ._proposal import ProposalContext, Proposer, ProposerReply
 from ._review import apply_decisions, autonomous_decisions, review_payload
 from .configuration import AgentSettings
@@ -143,23 +143,24 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     return Command(goto="validate", update={"round": rnd, "raw": raw, "candidates": [], "approved": []})
 
 
-def _raw_candidates(rnd: int, reply: ProposerReply) -> list[dict[str, Any]]:
+def _raw_candidates(ids: dict[str, str], reply: ProposerReply) -> list[dict[str, Any]]:
     """The reply's candidates as the state carries them, each with the id of its hypothesis."""
     return [
-        {"values": c.values, "rationale": c.rationale, "hypothesis_id": _hypothesis_id(rnd, d.statement), "source": reply.source}
+        {"values": c.values, "rationale": c.rationale, "hypothesis_id": ids[d.statement], "source": reply.source}
         for d in reply.hypotheses
         for c in d.candidates
     ]
 
 
-def _hypothesis_id(rnd: int, statement: str) -> str:
-    return f"H{rnd}-" + hashlib.sha256(statement.encode()).hexdigest()[:6]
+def _hypothesis_ids(ctx: LoopContext, rnd: int, reply: ProposerReply) -> dict[str, str]:
+    """Each statement's hypothesis id; one stated in an earlier round keeps its id (`hypothesis_ids`)."""
+    return hypothesis_ids(ctx.store.hypotheses(ctx.campaign_id), rnd, [d.statement for d in reply.hypotheses])
 
 
 def _all_rejected(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[tuple[dict[str, Any], str]] | None:
     """Each candidate of the reply with the reason `validate` would reject it; None if any would pass."""
     already, library, out = {x.key() for x, _ in history(ctx)}, _library(ctx), []
-    for raw in _raw_candidates(rnd, reply):
+    for raw in _raw_candidates(_hypothesis_ids(ctx, rnd, reply), reply):
         proposal, reason = _check_candidate(ctx.spec, raw, already, set(), library)
         if proposal is not None:
             return None
@@ -168,9 +169,9 @@ def _all_rejected(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[tupl
 
 
 def _record_hypotheses(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[dict[str, Any]]:
-    known = set(ctx.store.hypotheses(ctx.campaign_id))
+    known, ids = set(ctx.store.hypotheses(ctx.campaign_id)), _hypothesis_ids(ctx, rnd, reply)
     for draft in reply.hypotheses:
-        hid = _hypothesis_id(rnd, draft.statement)
+        hid = ids[draft.statement]
         if hid not in known:
             ctx.store.append(
                 ctx.campaign_id,
@@ -180,7 +181,7 @@ def _record_hypotheses(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list
                 key=hid,
             )
             known.add(hid)
-    return _raw_candidates(rnd, reply)
+    return _raw_candidates(ids, reply)
 
 
 def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
@@ -188,12 +189,13 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
     ctx, rnd = runtime.context, state["round"]
     already = {x.key() for x, _ in history(ctx)}
     fresh = ctx.store.count(ctx.campaign_id, "proposal", round=rnd) == 0
-    valid, invalid, library = [], 0, _library(ctx)
+    valid, library = [], _library(ctx)
     seen: set[str] = set()
+    set_aside: Counter[str] = Counter()
     for raw in state["raw"]:
         proposal, reason = _check_candidate(ctx.spec, raw, already, seen, library)
         if proposal is None:
-            invalid += 1
+            set_aside[_kind_of(reason)] += 1
             if fresh:
                 ctx.store.append(
                     ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, round=rnd
@@ -203,8 +205,25 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
         valid.append(proposal)
         if fresh:
             ctx.store.append(ctx.campaign_id, "proposal", proposal, round=rnd, key=proposal.intervention.key())
-    _say(ctx, rnd, f"validated: {len(valid)} candidates kept, {invalid} rejected")
+    _say(ctx, rnd, f"validated: {len(valid)} candidates kept{_set_aside_text(set_aside)}")
     return Command(goto="simulate", update={"candidates": [p.model_dump(mode="json") for p in valid]})
+
+
+_ALREADY_RUN, _DUPLICATE = "already run", "duplicate of another candidate this round"
+
+
+def _kind_of(reason: str) -> str:
+    """Why a candidate was set aside, as the validate line counts it."""
+    if reason.startswith(_DUPLICATE):
+        return "duplicates within the round"
+    return "already run" if reason.startswith(_ALREADY_RUN) else "outside the limits or malformed"
+
+
+def _set_aside_text(counts: Counter[str]) -> str:
+    """ ", 246 set aside (duplicates within the round: 240, already run: 6)": what the candidates not kept were."""
+    if not counts:
+        return ", none set aside"
+    return f", {counts.total()} set aside ({', '.join(f'{kind}: {n}' for kind, n in counts.most_common())})"
 
 
 def _check_candidate(
@@ -223,9 +242,9 @@ def _check_candidate(
     if problems:
         return None, "; ".join(problems)
     if x.key() in already:
-        return None, f"already run: {x.describe(spec)}"
+        return None, f"{_ALREADY_RUN}: {x.describe(spec)}"
     if x.key() in seen:
-        return None, f"duplicate of another candidate this round: {x.describe(spec)}"
+        return None, f"{_DUPLICATE}: {x.describe(spec)}"
     return Proposal(
         intervention=x, hypothesis_id=raw.get("hypothesis_id"), rationale=raw.get("rationale", ""), source=raw.get("source", "")
     ), ""

@@ -27,6 +27,7 @@ from ._records import (
     Trajectory,
     Transition,
 )
+from ._report_table import ReportTable
 from ._settings import StrictSettings
 from ._spec import (
     Budget,
@@ -96,6 +97,7 @@ __all__ = [
     "Proposal",
     "RankedProposal",
     "Ranking",
+    "ReportTable",
     "SafetyLimit",
     "SafetyRemoval",
     "ScoreBreakdown",

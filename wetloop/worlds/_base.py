@@ -22,6 +22,7 @@ from wetloop.campaign import (
     Observation,
     ProposalContext,
     Readout,
+    ReportTable,
     Series,
     SpecError,
 )
@@ -207,6 +208,19 @@ class World:
     def report_figures(self, view: Any) -> list[Any]:
         """The world's own figures for the report (plotly figures), shown before the generic ones."""
         return []
+
+    def report_tables(self, view: Any) -> list[ReportTable]:
+        """The world's own tables for the report (e.g. a screen's hits), shown after its figures."""
+        return []
+
+    experiment_noun: ClassVar[tuple[str, str]] = ("experiment", "experiments")
+    """What the report calls one experiment of this world, singular and plural (e.g. ("day", "days"))."""
+
+    def objective_total(self, spec: CampaignSpec) -> str | None:
+        """The name of the running total of the objective readout, for a column of the rounds tables
+        (e.g. "hits", where each experiment's objective counts 0 or 1), or None where a sum of the
+        objective means nothing (the default: the tables show the best so far only)."""
+        return None
 
     def dense_optimum(self, spec: CampaignSpec, n: int = 1024) -> Any:
         """The best safe answer by brute-force simulation (`best_value`, `best_values`, `start_best_value`,

@@ -1,4 +1,4 @@
-"""The screen part of the report: cumulative hits per round against random and oracle.
+"""The screen part of the report: cumulative hits per round against random and oracle, and the hits found.
 
 Random and oracle are computed after the fact from the screen itself (its library size and number
 of hits), the same baselines `wetloop bench screen` prints; the campaign never saw them. When the
@@ -11,13 +11,13 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from wetloop.campaign import CampaignSpec, WetloopError
+from wetloop.campaign import CampaignSpec, ReportTable, WetloopError
 
 from ._hgnc import load_screen
 
 CampaignView = Any  # the agent's report view (a world never imports the agent): spec, rounds, outcomes
 
-__all__ = ["screen_counts", "screen_rows", "screen_figure"]
+__all__ = ["hits_table", "screen_counts", "screen_rows", "screen_figure"]
 
 
 def screen_counts(spec: CampaignSpec) -> tuple[int, int] | None:
@@ -59,5 +59,27 @@ def screen_figure(view: CampaignView) -> go.Figure:
         title = "cumulative hits per round"
     else:
         title = "cumulative hits per round (the screen's files are not readable here: no random or oracle line)"
-    fig.update_layout(title=title, xaxis_title="round", yaxis_title="hits found", height=360, margin=dict(l=50, r=20, t=50, b=40))
+    fig.update_layout(
+        title=title, xaxis=dict(title="round", dtick=1), yaxis_title="hits found", height=360, margin=dict(l=50, r=20, t=50, b=40)
+    )
     return fig
+
+
+def hits_table(view: CampaignView) -> ReportTable:
+    """Every hit the campaign found: gene (the intervention), the round it was found in and the screen's
+    score of it, by round and then by the score's size."""
+    hits = [
+        o
+        for o in view.outcomes
+        if o.observation is not None and o.observation.status == "ok" and o.observation.readouts.get("hit", 0.0) > 0
+    ]
+    score = lambda o: o.observation.readouts.get("score")  # noqa: E731
+    gene = view.spec.interventions[0].name
+    hits.sort(key=lambda o: (o.experiment.round, -abs(score(o) or 0.0)))
+    tested = sum(1 for o in view.outcomes if o.observation is not None and o.observation.status == "ok")
+    return ReportTable(
+        title="Hits found",
+        columns=("gene", "round found", "score"),
+        rows=tuple((str(o.experiment.intervention.values[gene]), o.experiment.round, score(o)) for o in hits),
+        note=f"{len(hits)} hits among {tested} genes tested; score: the screen's published score of the gene.",
+    )

@@ -11,7 +11,7 @@ from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
 
-from wetloop.campaign import Budget, CampaignSpec, Observation, Readout, load_spec
+from wetloop.campaign import Budget, CampaignSpec, Observation, Readout, ReportTable, load_spec
 
 from .._base import CliTools, World, WorldOptions
 
@@ -112,3 +112,12 @@ class ScreenWorld(World):
         from ._report import screen_figure
 
         return [screen_figure(view)] if view.rounds else []
+
+    def report_tables(self, view: Any) -> list[ReportTable]:
+        from ._report import hits_table
+
+        return [hits_table(view)] if view.rounds else []
+
+    def objective_total(self, spec: CampaignSpec) -> str | None:
+        """Hits found so far, where the objective is the hit readout (1 for a hit, else 0)."""
+        return "hits" if spec.objective.readout == "hit" else None
