@@ -121,16 +121,16 @@ def test_review_a_round_in_chromium(campaign: Campaign, server: RunningServer, p
     _decide(page, 1, "Approve")
     _decide(page, 2, "Reject")
     assert "needs a reason" in page.locator("#p2 .error").inner_text()
-    _decide(page, 2, "Reject", reason="too close to the best safe day")
+    _decide(page, 2, "Reject", reason_reject="too close to the best safe day")
     _decide(page, 3, "Save edit", v_basal="99")
     error = page.locator("#p3 .error").inner_text()
     assert "outside the hard limits" in error and "basal = 99" in error and "Nothing was submitted" in error
     with page.expect_navigation():  # refused: #3 still holds a refused edit
         page.locator("#release").click()
-    assert "refused edit" in page.locator("#release-error").inner_text()
+    assert "refused decision" in page.locator("#release-error").inner_text()
     _nothing_submitted(campaign, 2)
 
-    _decide(page, 3, "Save edit", v_basal="0.3", v_carb_ratio="30", reason="gentler basal")
+    _decide(page, 3, "Save edit", v_basal="0.3", v_carb_ratio="30", reason_edit="gentler basal")
     assert [page.locator(f"#p{i}").get_attribute("data-decision") for i in (1, 2, 3)] == ["approve", "reject", "edit"]
     page.locator("#reviewer").fill("grace")
     with page.expect_navigation():
@@ -209,8 +209,8 @@ def test_desk_rules_approve_the_rest_one_release_and_a_stopped_loop(campaign: Ca
         assert desk.status().state == "review" and desk.status().round == 2
         with pytest.raises(ReviewError, match="proposal #1 has no decision"):
             desk.release(2, "ada")
-        assert "needs a reason" in (desk.decide(2, 2, "reject", "  ") or "")
-        assert desk.decide(2, 2, "reject", "seen enough of this region") is None
+        assert "needs a reason" in (desk.decide(2, 2, "reject", {"reject": "  "}) or "")
+        assert desk.decide(2, 2, "reject", {"reject": "seen enough of this region"}) is None
         with pytest.raises(ReviewError, match="type your name"):
             desk.release(2, "  ", approve_rest=True)
         decisions = desk.release(2, "ada", approve_rest=True)

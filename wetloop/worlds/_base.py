@@ -65,6 +65,8 @@ class World:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     Options: ClassVar[type[WorldOptions]] = WorldOptions
+    experiments_called: ClassVar[str] = "experiments"
+    """What a person calls this world's experiments, in the plural (progress on the review page)."""
 
     # -- the spec ---------------------------------------------------------------------------------
     def options(self, spec: CampaignSpec) -> Any:

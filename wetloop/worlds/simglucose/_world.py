@@ -47,6 +47,7 @@ class SimglucoseWorld(World):
     name = "simglucose"
     summary = "a virtual type-1-diabetes patient (simglucose): insulin regimens, glucose over a day"
     Options = SimglucoseOptions
+    experiments_called = "days"
 
     def series(self, spec: CampaignSpec) -> tuple[Series, ...]:
         return (Series(name="glucose", unit="mg/dL", description="blood glucose"),)
