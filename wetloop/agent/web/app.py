@@ -15,8 +15,8 @@ records the decisions through `Campaign.review`, the same call the terminal revi
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict
 import getpass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
