@@ -23,7 +23,7 @@ __all__ = ["EDIT_HELP", "STATEMENT_WIDTH", "print_review", "decisions_from_flags
 
 EDIT_HELP = (
     "Edit: 'N:name=value,name=value' (repeatable); a set as item:level+item:level or none; "
-    "a reason may follow after ';', e.g. '1:basal=0.5; the last day ran low'."
+    "a reason may follow after ';', e.g. '1:dose=0.5; the last result ran low'."
 )
 STATEMENT_WIDTH = 100
 """A hypothesis statement is shortened to this many characters, at a word, in the review table."""

@@ -131,7 +131,7 @@ class ReviewDesk:
         self._thread: threading.Thread | None = None
         self._world: tuple[str, Any] | None = None
         self._released: dict[int, str] = {}
-        self._approved: dict[int, int] = {}
+        self._approved: dict[int, tuple[int, int]] = {}
         self._error = ""
         self._load_state()
 
@@ -160,8 +160,13 @@ class ReviewDesk:
         cid, rnd = self.campaign.campaign_id, self.status().round
         results = self.store.observations(cid)
         keys = {e.key for e in self.store.experiments(cid, round=rnd)}
-        with self._lock:  # before the loop stores the round's experiments, the release says how many run
-            total = len(keys) or self._approved.get(rnd, 0)
+        decided = self.store.decisions(cid, round=rnd)  # stored one by one before the experiments, refused edits as rejections
+        with self._lock:
+            released = self._approved.get(rnd)  # (decisions, approvals) of the release, until the loop stored them all
+        if released is None or len(decided) >= released[0]:
+            total = sum(d.action != "reject" for d in decided) if decided else len(keys)
+        else:
+            total = released[1]
         return Progress(
             get_world(self.spec.world).experiments_called,
             len(keys & results.keys()),
@@ -320,7 +325,7 @@ class ReviewDesk:
             by = _reviewer(reviewer)
             decisions = self._final(self._awaiting(round), by, approve_rest)
             self._released[round] = f"by {by} at {time.strftime('%H:%M:%S')}"
-            self._approved[round] = sum(d.action != "reject" for d in decisions)
+            self._approved[round] = (len(decisions), sum(d.action != "reject" for d in decisions))
             self._payload, self._draft, self._round = None, None, round
             self._thread = threading.Thread(target=self._run, args=(decisions,), name=f"wetloop-release-{round}", daemon=True)
             self._thread.start()
