@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from typer.testing import CliRunner
@@ -41,7 +42,9 @@ def test_review_by_flags_then_finish(tmp_path, fast_env) -> None:
     )
     assert second.exit_code == 0, second.output
     assert "round 2 awaits review" in second.output
-    last = runner.invoke(app, ["review", "--dir", str(run_dir), "--edit", "1:basal=0.3,carb_ratio=30", "--approve-all"])
+    _shows_statements(second.output, run_dir, 2)
+    edit = "1:basal=0.3,carb_ratio=30; gentler basal, carb_ratio=30 as before"  # the reason may hold commas and '='
+    last = runner.invoke(app, ["review", "--dir", str(run_dir), "--edit", edit, "--approve-all"])
     assert last.exit_code == 0, last.output
     assert "report:" in last.output and (run_dir / "report" / "report.html").is_file()
 
@@ -52,11 +55,37 @@ def test_review_by_flags_then_finish(tmp_path, fast_env) -> None:
         assert decisions[1].reason == "too close to #1"
         assert len(store.experiments(cid, round=1)) == 1 and len(store.experiments(cid, round=2)) == 2
         assert {"basal": 0.3, "carb_ratio": 30.0} in [e.intervention.values for e in store.experiments(cid, round=2)]
+        edited = [d for d in store.decisions(cid, round=2) if d.action == "edit"]
+        assert [d.reason for d in edited] == ["gentler basal, carb_ratio=30 as before"]
     status = runner.invoke(app, ["status", "--dir", str(run_dir)])
     assert status.exit_code == 0 and "finished" in status.output and "3 approved, 3 submitted" in status.output
     assert "3 ok" in status.output and "{" not in status.output  # a table of sentences, not a dict dump
     report = runner.invoke(app, ["report", "--dir", str(run_dir)])
     assert report.exit_code == 0 and "summary.md" in report.output
+
+
+def _shows_statements(output: str, run_dir, rnd: int) -> None:
+    """Under the review table, each proposal's hypothesis by its statement (shortened at a word), not its id."""
+    from wetloop.agent._cli_review import STATEMENT_WIDTH
+
+    with CampaignStore(run_dir / "store.sqlite") as store:
+        cid = store.campaign_ids()[0]
+        hyps = store.hypotheses(cid)
+        ranking = [r for r in store.rankings(cid) if r.round == rnd][-1]
+    flat = " ".join(output.split())  # the console wraps a long line
+    assert ranking.selected and all(r.proposal.hypothesis_id in hyps for r in ranking.selected)
+    for i, r in enumerate(ranking.selected, start=1):
+        statement = " ".join(hyps[r.proposal.hypothesis_id].statement.split())
+        shown = textwrap.shorten(statement, STATEMENT_WIDTH, placeholder=" …")
+        assert f"#{i} hypothesis: {shown}" in flat, (shown, output)
+        assert len(statement) <= STATEMENT_WIDTH or statement not in flat  # a long one is shortened
+    assert not any(f" {hid} " in f" {flat} " for hid in hyps)
+
+
+def test_review_help_says_how_an_edit_carries_a_reason() -> None:
+    result = runner.invoke(app, ["review", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "a reason may follow after ';'" in " ".join(result.output.split())
 
 
 def test_errors_speak_to_a_person(tmp_path) -> None:

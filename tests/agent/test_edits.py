@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wetloop.agent._edits import edit_hint, edit_text, parse_edit, parse_edit_text, parse_value
+from wetloop.agent._edits import edit_hint, edit_text, parse_edit, parse_edit_line, parse_edit_text, parse_value
 from wetloop.agent.errors import ReviewError
 from wetloop.campaign import CampaignSpec
 
@@ -93,6 +93,22 @@ def test_one_line_edit_errors(spec, text, says) -> None:
     assert says in str(exc.value)
 
 
+def test_an_edit_line_carries_its_reason_after_a_semicolon(spec) -> None:
+    x, reason = parse_edit_line(spec, BASE, "dose=0.5 , medium=poor;  lower dose, medium=poor as in round 1 ")
+    assert x.values == {**BASE, "dose": 0.5, "medium": "poor"} and reason == "lower dose, medium=poor as in round 1"
+    assert parse_edit_line(spec, BASE, "dose=0.5")[1] == "" and parse_edit_line(spec, BASE, "dose=0.5;")[1] == ""
+    with pytest.raises(ReviewError, match="a reason after ';'"):
+        parse_edit_line(spec, BASE, "lower the dose; dose=0.5")  # the values come first
+
+
+def test_cli_edit_reason_is_recorded_and_defaults(spec) -> None:
+    from wetloop.agent._cli_review import decisions_from_flags
+
+    edits = ["1:dose=0.5; the last run was toxic", "2:dose=0.6"]
+    decisions = decisions_from_flags(spec, _payload(), "person:ada", False, [], [], edits)
+    assert [(d.action, d.reason) for d in decisions] == [("edit", "the last run was toxic"), ("edit", "edited in review")]
+
+
 def test_limits_are_left_to_the_spec(spec) -> None:
     """The parser reads; the hard-limit check (as for any candidate) says what is out of bounds."""
     x = parse_edit_text(spec, BASE, "dose=99,medium=soup,cocktail=Gata1:oe+Pu1:ko+Fli1:ko")
@@ -135,23 +151,23 @@ def _payload() -> dict:
     ],
 )
 def test_conflicting_cli_flags_are_an_error(spec, approve, reject, edit, says) -> None:
-    from wetloop.agent.cli import _decisions_from_flags
+    from wetloop.agent._cli_review import decisions_from_flags
 
     with pytest.raises(ReviewError) as exc:
-        _decisions_from_flags(spec, _payload(), "person:ada", True, approve, reject, edit)
+        decisions_from_flags(spec, _payload(), "person:ada", True, approve, reject, edit)
     assert says in str(exc.value)
 
 
 def test_cli_edit_of_a_set_and_a_categorical(spec) -> None:
-    from wetloop.agent.cli import _decisions_from_flags
+    from wetloop.agent._cli_review import decisions_from_flags
 
-    decisions = _decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:cocktail=Pu1:ko+Fli1:oe,medium=poor"])
+    decisions = decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:cocktail=Pu1:ko+Fli1:oe,medium=poor"])
     assert decisions[0].action == "edit" and decisions[1].action == "approve"
     assert decisions[0].edited.values == {**BASE, "cocktail": {"Pu1": "ko", "Fli1": "oe"}, "medium": "poor"}
     with pytest.raises(ReviewError, match="edit refused: medium = 'soup' is not one of the allowed choices"):
-        _decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:medium=soup"])
+        decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:medium=soup"])
     with pytest.raises(ReviewError, match="cannot read 'nan' as a value of dose"):
-        _decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:dose=nan"])
+        decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:dose=nan"])
 
 
 def test_a_refused_edit_names_an_upper_readout_limit(spec, monkeypatch) -> None:

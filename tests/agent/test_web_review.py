@@ -121,16 +121,16 @@ def test_review_a_round_in_chromium(campaign: Campaign, server: RunningServer, p
     _decide(page, 1, "Approve")
     _decide(page, 2, "Reject")
     assert "needs a reason" in page.locator("#p2 .error").inner_text()
-    _decide(page, 2, "Reject", reason="too close to the best safe day")
+    _decide(page, 2, "Reject", reason_reject="too close to the best safe day")
     _decide(page, 3, "Save edit", v_basal="99")
     error = page.locator("#p3 .error").inner_text()
     assert "outside the hard limits" in error and "basal = 99" in error and "Nothing was submitted" in error
     with page.expect_navigation():  # refused: #3 still holds a refused edit
         page.locator("#release").click()
-    assert "refused edit" in page.locator("#release-error").inner_text()
+    assert "refused decision" in page.locator("#release-error").inner_text()
     _nothing_submitted(campaign, 2)
 
-    _decide(page, 3, "Save edit", v_basal="0.3", v_carb_ratio="30", reason="gentler basal")
+    _decide(page, 3, "Save edit", v_basal="0.3", v_carb_ratio="30", reason_edit="gentler basal")
     assert [page.locator(f"#p{i}").get_attribute("data-decision") for i in (1, 2, 3)] == ["approve", "reject", "edit"]
     page.locator("#reviewer").fill("grace")
     with page.expect_navigation():
@@ -209,8 +209,8 @@ def test_desk_rules_approve_the_rest_one_release_and_a_stopped_loop(campaign: Ca
         assert desk.status().state == "review" and desk.status().round == 2
         with pytest.raises(ReviewError, match="proposal #1 has no decision"):
             desk.release(2, "ada")
-        assert "needs a reason" in (desk.decide(2, 2, "reject", "  ") or "")
-        assert desk.decide(2, 2, "reject", "seen enough of this region") is None
+        assert "needs a reason" in (desk.decide(2, 2, "reject", {"reject": "  "}) or "")
+        assert desk.decide(2, 2, "reject", {"reject": "seen enough of this region"}) is None
         with pytest.raises(ReviewError, match="type your name"):
             desk.release(2, "  ", approve_rest=True)
         decisions = desk.release(2, "ada", approve_rest=True)
@@ -276,3 +276,123 @@ def test_review_web_refuses_decision_flags(tmp_path) -> None:
 
     result = CliRunner().invoke(cli_app, ["review", "--web", "--approve-all", "--dir", str(tmp_path)])
     assert isinstance(result.exception, ReviewError) and "decisions on the page" in str(result.exception)
+
+
+@needs_chromium
+def test_a_reason_belongs_to_its_action_and_an_edit_is_predicted_anew(campaign: Campaign, server: RunningServer, page) -> None:
+    page.goto(server.url)
+    payload = campaign.pending_review()
+    _decide(page, 1, "Save edit", v_basal="99", reason_edit="gentler basal after a low day")
+    assert "outside the hard limits" in page.locator("#p1 .error").inner_text()
+    assert page.locator("#p1 input[name='reason_edit']").input_value() == "gentler basal after a low day"
+    _decide(page, 1, "Approve")  # the fields still hold the refused edit and its reason
+    error = page.locator("#p1 .error").inner_text()
+    assert "reason box of Save edit holds 'gentler basal after a low day'" in error and "Nothing was decided" in error
+    assert page.locator("#p1").get_attribute("data-decision") == ""
+    _decide(page, 1, "Undo")
+    assert page.locator("#p1 input[name='reason_edit']").input_value() == ""
+    _decide(page, 1, "Approve")
+    assert page.locator("#p1").get_attribute("data-decision") == "approve"
+
+    _decide(page, 2, "Reject", v_carb_ratio="25", reason_reject="too close to #1")
+    assert "you pressed Reject, but the values are edited (carb_ratio = 25)" in page.locator("#p2 .error").inner_text()
+    _decide(page, 2, "Undo")
+    _decide(page, 2, "Reject", reason_reject="too close to #1")
+    assert page.locator("#p2").get_attribute("data-decision") == "reject"
+
+    _decide(page, 3, "Save edit", v_basal="0.3", v_carb_ratio="30", reason_edit="gentler basal")
+    edit = server.desk.pending()[1].decisions[3]
+    assert edit.predicted is not None and edit.predicted.band is not None and edit.model_version
+    proposed = payload["selected"][2]["score"]
+    assert edit.predicted.score.expected_value != proposed["expected_value"]
+    assert f"re-predicted by world model {edit.model_version}" in page.locator("#p3-edited").inner_text()
+    score = page.locator("#p3-score").inner_text()
+    assert f"{edit.predicted.score.expected_value:.3g} ± {edit.predicted.score.value_std:.3g}" in score
+    traces = page.evaluate("Array.from(document.querySelector('#p3 .plotly-graph-div').data, t => t.y)")
+    assert any(y == pytest.approx(list(edit.predicted.band.median)) for y in traces)  # the edit's band is drawn
+
+    with page.expect_navigation():
+        page.locator("#release").click()
+    page.wait_for_selector("#status[data-state='review'][data-round='3']", timeout=60_000)
+    stored = campaign.store.decisions(campaign.campaign_id, round=2)
+    assert [(d.action, d.reason) for d in stored] == [("approve", ""), ("reject", "too close to #1"), ("edit", "gentler basal")]
+
+
+def test_two_actions_in_one_submit_are_refused(server: RunningServer, campaign: Campaign) -> None:
+    from wetloop.agent.web._http import csrf_of
+
+    auth = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.base, headers=auth, follow_redirects=False, timeout=30) as client:
+        both = client.post("/rounds/2/proposals/1", data={"csrf": csrf_of(server.token), "action": ["approve", "reject"]})
+        assert both.status_code == 422 and "One action per submit" in both.text
+        assert server.desk.pending()[1].decisions == {}
+    _nothing_submitted(campaign, 2)
+
+
+def test_an_edit_to_another_candidate_gets_that_candidates_prediction(campaign: Campaign) -> None:
+    """The edit is scored as the planner scored the round: an edit to the values of another selected
+    candidate gets that candidate's own expected value, P(unsafe) and band."""
+    pytest.importorskip("fastapi", reason='the web review needs the server extra: pip install "wetloop[server]"')
+    from wetloop.agent.web import ReviewDesk
+
+    desk = ReviewDesk(campaign, "ada")
+    try:
+        payload, _ = desk.pending()
+        other = campaign.store.rankings(campaign.campaign_id)[-1].selected[1]
+        exact = {k: repr(v) for k, v in other.proposal.intervention.values.items()}  # repr: the same floats
+        assert desk.decide(2, 1, "edit", {"edit": "as #2"}, exact) is None
+        predicted = desk.pending()[1].decisions[1].predicted
+        assert predicted is not None and predicted.proposal.intervention.key() == other.proposal.intervention.key()
+        assert predicted.score.expected_value == pytest.approx(other.score.expected_value, rel=1e-6)
+        assert predicted.score.p_unsafe == pytest.approx(other.score.p_unsafe, abs=1e-9)
+        assert predicted.band is not None and other.band is not None
+        assert list(predicted.band.median) == pytest.approx(list(other.band.median), rel=1e-6)
+        assert payload["selected"][0]["proposal_key"] != other.proposal.intervention.key()
+    finally:
+        desk.close()
+
+
+class _Gated(SimulatedLab):
+    """A lab that hands back results only as the test allows, so the page can be watched mid-round."""
+
+    allowed = 3  # round 1's results
+
+    def _poll(self, ticket):
+        given = getattr(self, "_given", set())
+        self._given = given
+        obs = super()._poll(ticket)
+        if obs is None or (ticket.experiment_key not in given and len(given) >= type(self).allowed):
+            return None
+        given.add(ticket.experiment_key)
+        return obs
+
+
+@needs_chromium
+def test_the_running_page_counts_days_done(campaign: Campaign, page, quiet) -> None:
+    pytest.importorskip("fastapi", reason='the web review needs the server extra: pip install "wetloop[server]"')
+    from wetloop.agent.web import start_server
+
+    gated = lambda spec, run_dir: _Gated(spec, lambda x: toy_glucose_day(spec, x))  # noqa: E731
+    with Campaign(campaign.run_dir, console=quiet, lab_factory=gated, world_config=FAST_WORLD) as c:
+        srv = start_server(c, reviewer="ada")
+        try:
+            _Gated.allowed = 0  # a fresh lab: count from nothing
+            srv.desk.release(2, "ada", approve_rest=True)
+            page.goto(srv.url)
+            assert page.locator("#progress-round").inner_text() == "0 of 3 days"  # from the release on
+            assert page.locator("#progress-total").inner_text() == "3 of 9 days"
+            _Gated.allowed = 1
+            page.wait_for_selector("#progress-round:text('1 of 3 days')", timeout=30_000)  # the page polls itself
+            assert page.locator("#progress-total").inner_text() == "4 of 9 days"
+            assert httpx.get(srv.base + "/status", headers={"Authorization": f"Bearer {srv.token}"}).json()["progress"] == {
+                "noun": "days",
+                "round_done": 1,
+                "round_total": 3,
+                "done": 4,
+                "total": 9,
+            }
+            _Gated.allowed = 3
+            page.wait_for_selector("#status[data-state='review'][data-round='3']", timeout=60_000)
+        finally:
+            _Gated.allowed = 1_000_000
+            srv.stop()

@@ -8,6 +8,9 @@ An edit is text per variable; each kind has one written form, the one `edit_text
 - set: `item:level` pairs joined by `+`, e.g. `Gata1:oe+Pu1:ko`; `none` for no items; with a single
   level the `:level` may be left out.
 
+On one line (the CLI's `--edit` and its prompt) an edit is `name=value,name=value`, and may end with
+its reason after `;`: `basal=0.5,carb_ratio=22; the last day ran low` (`parse_edit_line`).
+
 Every error is a `ReviewError` that names the variable and shows the expected form. Hard limits
 (bounds, allowed choices, item counts) are judged afterwards, by `Intervention.violations`, as for
 any candidate; this module only reads what a person typed.
@@ -23,7 +26,7 @@ from wetloop.campaign import CampaignSpec, Intervention, Value, Variable
 
 from .errors import ReviewError
 
-__all__ = ["edit_hint", "edit_text", "parse_edit", "parse_edit_text", "parse_value"]
+__all__ = ["edit_hint", "edit_text", "parse_edit", "parse_edit_line", "parse_edit_text", "parse_value"]
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 """A plain decimal number. Python's float() also takes `nan`, `inf`, `1_000` and non-ASCII digits: a
@@ -84,12 +87,20 @@ def parse_edit_text(spec: CampaignSpec, base: Mapping[str, Value], text: str) ->
         if not sep or not name or not value.strip():
             raise ReviewError(
                 f"cannot read {pair.strip()!r} in edit {text!r}; write name=value pairs separated by commas, "
-                f"e.g. {_example(spec)}"
+                f"e.g. {_example(spec)}, and a reason after ';' if you like"
             )
         if name in typed:
             raise ReviewError(f"edit {text!r} gives {name} twice; give each variable once")
         typed[name] = value
     return parse_edit(spec, base, typed)
+
+
+def parse_edit_line(spec: CampaignSpec, base: Mapping[str, Value], text: str) -> tuple[Intervention, str]:
+    """An edit on one line with its optional reason after the first `;`: (the edit, the reason or "").
+
+    E.g. `basal=0.5,carb_ratio=22; the last day ran low`; the reason may hold commas and `=`."""
+    values, _, reason = text.partition(";")
+    return parse_edit_text(spec, base, values), " ".join(reason.split())
 
 
 # -- one kind each ---------------------------------------------------------------------------------

@@ -23,8 +23,6 @@ from wetloop.campaign import (
     Budget,
     CampaignSpec,
     CampaignStore,
-    Decision,
-    Intervention,
     SpecError,
     WetloopError,
     default_spec_path,
@@ -34,8 +32,8 @@ from wetloop.campaign import (
 )
 
 from ._cli_lab import register_lab_commands
+from ._cli_review import EDIT_HELP, decisions_from_flags, decisions_interactive, print_review
 from ._cli_sila import register_sila_commands
-from ._edits import parse_edit_text
 from ._hints import command
 from .configuration import AgentSettings, LLMSettings
 from .errors import AgentError, ReviewError, RunDirError, RunStopped
@@ -238,7 +236,7 @@ def _interruptible(c: Campaign, step: Callable[[], RunOutcome]) -> None:
 def _drive(c: Campaign, outcome: RunOutcome) -> None:
     """Print what a finished run of the graph came to: the review awaited, or the campaign's summary."""
     if outcome.review is not None:
-        _print_review(outcome.review)
+        print_review(out, outcome.review, c.store.hypotheses(c.campaign_id))
         err.print(
             f"\nround {outcome.round} awaits review: [bold]{command(f'review --dir {c.run_dir}')}[/] (add --approve-all to approve the batch)",
             soft_wrap=True,
@@ -319,7 +317,7 @@ def review_cmd(
     reject: Annotated[list[str] | None, typer.Option("--reject", help="Reject: 'N=reason' (repeatable).")] = None,
     edit: Annotated[
         list[str] | None,
-        typer.Option("--edit", help="Edit: 'N:name=value,name=value' (repeatable); a set as item:level+item:level or none."),
+        typer.Option("--edit", help=EDIT_HELP),
     ] = None,
     by: Annotated[str | None, typer.Option(help="Reviewer name recorded with each decision.")] = None,
     web: Annotated[
@@ -351,111 +349,17 @@ def review_cmd(
         payload = c.pending_review()
         if payload is None:
             raise RunDirError(f"campaign {c.campaign_id} is not waiting for a review")
-        _print_review(payload)
+        print_review(out, payload, c.store.hypotheses(c.campaign_id))
         reviewer = f"person:{by or getpass.getuser()}"
         flags = bool(approve_all or approve or reject or edit)
         if not flags and not sys.stdin.isatty():
             raise ReviewError("no decisions given; pass --approve-all, or --approve/--reject/--edit per proposal")
         decisions = (
-            _decisions_from_flags(c.spec, payload, reviewer, approve_all, approve or [], reject or [], edit or [])
+            decisions_from_flags(c.spec, payload, reviewer, approve_all, approve or [], reject or [], edit or [])
             if flags
-            else _decisions_interactive(c.spec, payload, reviewer)
+            else decisions_interactive(err, c.spec, payload, reviewer)
         )
         _interruptible(c, lambda: c.review(decisions))
-
-
-def _print_review(payload: dict[str, Any]) -> None:
-    table = Table(title=f"round {payload['round']}: proposals awaiting review")
-    for col in ("#", "intervention", "predicted", "sd", "P(unsafe)", "info gain", "hypothesis"):
-        table.add_column(col)
-    for p in payload["selected"]:
-        s = p["score"]
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        table.add_row(
-            str(p["index"]),
-            p["describe"],
-            fmt(s["expected_value"]),
-            fmt(s["value_std"]),
-            fmt(s["p_unsafe"]),
-            fmt(s["info_gain"]),
-            p["hypothesis_id"] or "",
-        )
-    out.print(table)
-    for r in payload["removed"][:10]:
-        out.print(f"  removed for safety: {r['describe']}: {r['reason']}")
-
-
-def _parse_edit(spec: CampaignSpec, text: str, base: dict[str, Any]) -> Intervention:
-    x = parse_edit_text(spec, base, text)  # the web page reads its edits with the same parser
-    problems = x.violations(spec)
-    if problems:
-        raise ReviewError(
-            "edit refused: " + "; ".join(problems) + ". Nothing was submitted; review again with values inside the limits.",
-            decision=text,
-        )
-    return x
-
-
-def _decisions_from_flags(spec, payload, by, approve_all, approve, reject, edit) -> list[Decision]:
-    by_index = {p["index"]: p for p in payload["selected"]}
-    chosen: dict[int, Decision] = {}
-    flag: dict[int, str] = {}
-
-    def index(text: str, given: str) -> int:
-        if not text.strip().isdigit() or int(text) not in by_index:
-            raise ReviewError(f"no proposal #{text.strip()} in this round; choose from {sorted(by_index)}")
-        i = int(text)
-        if i in flag:  # two flags on one proposal: refuse rather than let the last one silently win
-            raise ReviewError(f"proposal #{i} has two decisions ({flag[i]} and {given}); give each proposal one decision")
-        flag[i] = given
-        return i
-
-    for n in approve:
-        i = index(str(n), f"--approve {n}")
-        chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="approve", by=by)
-    for item in reject:
-        n, _, reason = item.partition("=")
-        i = index(n, f"--reject {item!r}")
-        if not reason.strip():
-            raise ReviewError(f"--reject {item!r} needs a reason: --reject '{i}=why'")
-        chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="reject", by=by, reason=reason.strip())
-    for item in edit:
-        n, _, values = item.partition(":")
-        i = index(n, f"--edit {item!r}")
-        edited = _parse_edit(spec, values, by_index[i]["values"])
-        chosen[i] = Decision(
-            proposal_key=by_index[i]["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review"
-        )
-    for i, p in by_index.items():
-        if i not in chosen:
-            if not approve_all:
-                raise ReviewError(f"no decision for proposal #{i}; decide each or pass --approve-all for the rest")
-            chosen[i] = Decision(proposal_key=p["proposal_key"], action="approve", by=by)
-    return [chosen[i] for i in sorted(chosen)]
-
-
-def _decisions_interactive(spec, payload, by) -> list[Decision]:
-    decisions = []
-    for p in payload["selected"]:
-        while True:
-            choice = typer.prompt(f"#{p['index']} {p['describe']}: [a]pprove, [r]eject, [e]dit", default="a").strip().lower()
-            try:
-                if choice.startswith("a"):
-                    decisions.append(Decision(proposal_key=p["proposal_key"], action="approve", by=by))
-                elif choice.startswith("r"):
-                    reason = typer.prompt("reason")
-                    decisions.append(Decision(proposal_key=p["proposal_key"], action="reject", by=by, reason=reason))
-                elif choice.startswith("e"):
-                    edited = _parse_edit(spec, typer.prompt("new values (name=value,...)"), p["values"])
-                    decisions.append(
-                        Decision(proposal_key=p["proposal_key"], action="edit", by=by, edited=edited, reason="edited in review")
-                    )
-                else:
-                    continue
-                break
-            except (ReviewError, ValueError) as exc:
-                err.print(f"[red]{exc}[/]")
-    return decisions
 
 
 # -- status / report -------------------------------------------------------------------------------

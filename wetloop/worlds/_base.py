@@ -66,6 +66,8 @@ class World:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     Options: ClassVar[type[WorldOptions]] = WorldOptions
+    experiment_noun: ClassVar[tuple[str, str]] = ("experiment", "experiments")
+    """What a person calls one experiment of this world, singular and plural (e.g. ("day", "days"))."""
 
     # -- the spec ---------------------------------------------------------------------------------
     def options(self, spec: CampaignSpec) -> Any:
@@ -212,9 +214,6 @@ class World:
     def report_tables(self, view: Any) -> list[ReportTable]:
         """The world's own tables for the report (e.g. a screen's hits), shown after its figures."""
         return []
-
-    experiment_noun: ClassVar[tuple[str, str]] = ("experiment", "experiments")
-    """What the report calls one experiment of this world, singular and plural (e.g. ("day", "days"))."""
 
     def objective_total(self, spec: CampaignSpec) -> str | None:
         """The name of the running total of the objective readout, for a column of the rounds tables

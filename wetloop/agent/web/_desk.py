@@ -2,8 +2,14 @@
 
 No web framework in here, so the rules are the same whoever calls them: a draft decision per
 proposal (nothing is recorded until the round is released), edits validated by the graph's own
-`edit_problem` (hard limits, then the world model's predicted safety), and one release at a time,
-run in a background thread because `Campaign.review` runs the loop on to the next review or the end.
+`edit_problem` (hard limits, then the world model's predicted safety) and re-predicted by the
+round's planner and the campaign's current world model, and one release at a time, run in a
+background thread because `Campaign.review` runs the loop on to the next review or the end.
+
+A reason belongs to the action it was typed for: Reject and Save edit each have their own reason,
+Approve takes none, and a submit that carries the makings of two actions (a reason typed for
+another button, or edited values with Approve or Reject) is refused with what to do, as the CLI
+refuses two flags on one proposal.
 """
 
 from __future__ import annotations
@@ -11,10 +17,22 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from wetloop.campaign import CampaignSpec, CampaignStore, Decision, Intervention, Value, get_world
+from wetloop.campaign import (
+    CampaignSpec,
+    CampaignStore,
+    Decision,
+    Intervention,
+    Observation,
+    Proposal,
+    RankedProposal,
+    Ranking,
+    Value,
+    get_world,
+)
 
 from .. import _edits
 from .._hints import command
@@ -24,9 +42,12 @@ from ..errors import ReviewError
 if TYPE_CHECKING:
     from ..runner import Campaign
 
-__all__ = ["DraftDecision", "Draft", "DeskStatus", "ReleaseConflict", "ReviewDesk", "parse_edit"]
+__all__ = ["DraftDecision", "Draft", "DeskStatus", "Progress", "ReleaseConflict", "ReviewDesk", "parse_edit", "REASONED"]
 
 Action = Literal["approve", "reject", "edit"]
+REASONED: tuple[Action, ...] = ("reject", "edit")
+"""The actions that take a reason, each from its own box."""
+_BUTTON = {"approve": "Approve", "reject": "Reject", "edit": "Save edit"}
 
 
 class ReleaseConflict(ReviewError):
@@ -40,22 +61,31 @@ class DraftDecision:
     action: Action
     reason: str = ""
     edited: Intervention | None = None
+    predicted: RankedProposal | None = None
+    """An edit's own prediction and score: the round's planner on the round's menu with the edit
+    added, under the campaign's current world model (None without a model)."""
+    model_version: str | None = None
 
 
 @dataclass
 class Draft:
-    """What the reviewer decided so far on one round, and the edits that were refused."""
+    """What the reviewer decided so far on one round; for a refused submit, its message and what was
+    typed (values, and the reason per action), so the page shows them again beside the message."""
 
     round: int
     decisions: dict[int, DraftDecision] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     typed: dict[int, dict[str, str]] = field(default_factory=dict)
-    reasons: dict[int, str] = field(default_factory=dict)
+    reasons: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def copy(self) -> Draft:
         """A snapshot a page can read while another request changes the draft."""
         return Draft(
-            self.round, dict(self.decisions), dict(self.errors), {i: dict(t) for i, t in self.typed.items()}, dict(self.reasons)
+            self.round,
+            dict(self.decisions),
+            dict(self.errors),
+            {i: dict(t) for i, t in self.typed.items()},
+            {i: dict(r) for i, r in self.reasons.items()},
         )
 
 
@@ -69,6 +99,18 @@ class DeskStatus:
     message: str = ""
     released: dict[int, str] = field(default_factory=dict)
     error: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the experiments have come: of the running round (results / approved) and of the
+    campaign (results / the budget's rounds x batch), in the world's word for an experiment."""
+
+    noun: str
+    round_done: int
+    round_total: int
+    done: int
+    total: int
 
 
 def parse_edit(spec: CampaignSpec, base: dict[str, Value], typed: dict[str, str]) -> Intervention:
@@ -89,6 +131,7 @@ class ReviewDesk:
         self._thread: threading.Thread | None = None
         self._world: tuple[str, Any] | None = None
         self._released: dict[int, str] = {}
+        self._approved: dict[int, tuple[int, int]] = {}
         self._error = ""
         self._load_state()
 
@@ -112,6 +155,26 @@ class ReviewDesk:
             hint = f"; `{command(f'resume --dir {self.campaign.run_dir}')}` continues it from its last checkpoint"
             return DeskStatus("stopped", self._round, (error or "the campaign stopped") + hint, released, error)
 
+    def progress(self) -> Progress:
+        """Experiments with a result, of the round last released (or awaiting review) and of the campaign."""
+        cid, rnd = self.campaign.campaign_id, self.status().round
+        results = self.store.observations(cid)
+        keys = {e.key for e in self.store.experiments(cid, round=rnd)}
+        decided = self.store.decisions(cid, round=rnd)  # stored one by one before the experiments, refused edits as rejections
+        with self._lock:
+            released = self._approved.get(rnd)  # (decisions, approvals) of the release, until the loop stored them all
+        if released is None or len(decided) >= released[0]:
+            total = sum(d.action != "reject" for d in decided) if decided else len(keys)
+        else:
+            total = released[1]
+        return Progress(
+            get_world(self.spec.world).experiment_noun[1],
+            len(keys & results.keys()),
+            total,
+            len(results),
+            self.spec.budget.experiments,
+        )
+
     def pending(self) -> tuple[dict[str, Any] | None, Draft | None]:
         """The review payload of the round awaiting review and its draft (None, None otherwise)."""
         with self._lock:
@@ -120,23 +183,62 @@ class ReviewDesk:
             return self._payload, self._draft.copy() if self._draft is not None else None
 
     # -- deciding --------------------------------------------------------------------------------
-    def decide(self, round: int, index: int, action: str, reason: str = "", typed: dict[str, str] | None = None) -> str | None:
+    def decide(
+        self,
+        round: int,
+        index: int,
+        action: str,
+        reasons: Mapping[str, str] | None = None,
+        typed: Mapping[str, str] | None = None,
+    ) -> str | None:
         """Record a draft decision on proposal `index` of `round`; returns the problem, or None.
 
-        `action` is approve, reject (needs a reason), edit (validated like the graph validates it:
-        a refused edit leaves the proposal undecided, with the message kept for the page) or undo."""
+        `action` is approve, reject (needs its reason, `reasons["reject"]`), edit (`typed` values,
+        validated like the graph validates them, and re-predicted; `reasons["edit"]`) or undo. A
+        refused submit leaves the proposal undecided, with the message and what was typed kept."""
+        reasons, typed = dict(reasons or {}), dict(typed or {})
         with self._lock:
             draft, proposal = self._proposal(round, index)
             for kept in (draft.errors, draft.decisions, draft.typed, draft.reasons):
                 kept.pop(index, None)
+            if action == "undo":
+                return None
             try:
-                decision = self._decision(proposal, action, reason.strip(), typed or {})
-            except ReviewError as exc:  # keep what was typed, so the page shows it again beside the message
-                draft.errors[index], draft.typed[index], draft.reasons[index] = str(exc), dict(typed or {}), reason
+                self._one_action(proposal, action, reasons, typed)
+                decision = self._decision(round, proposal, action, reasons.get(action, "").strip(), typed)
+            except ReviewError as exc:
+                draft.errors[index], draft.typed[index] = str(exc), typed
+                draft.reasons[index] = {a: reasons[a] for a in REASONED if reasons.get(a, "").strip()}
                 return str(exc)
-            if decision is not None:
-                draft.decisions[index] = decision
+            draft.decisions[index] = decision
             return None
+
+    def _one_action(self, proposal: dict[str, Any], action: str, reasons: Mapping[str, str], typed: Mapping[str, str]) -> None:
+        """Refuse a submit that holds a second action beside `action`: a reason typed for another
+        button, or values edited while pressing Approve or Reject."""
+        pressed = _BUTTON.get(action, action)
+        for other in REASONED:
+            if other != action and reasons.get(other, "").strip():
+                raise ReviewError(
+                    f"you pressed {pressed}, but the reason box of {_BUTTON[other]} holds {reasons[other].strip()!r}; "
+                    f"a reason goes only with the action it was typed for: press {_BUTTON[other]}, or press Undo "
+                    f"to clear the boxes and decide again. Nothing was decided."
+                )
+        if action != "edit" and (changed := self._changes(proposal, typed)):
+            raise ReviewError(
+                f"you pressed {pressed}, but the values are edited ({changed}); press Save edit to run the edited "
+                f"values, or press Undo to restore the proposed ones and {pressed.lower()} the proposal as it is. "
+                "Nothing was decided."
+            )
+
+    def _changes(self, proposal: dict[str, Any], typed: Mapping[str, str]) -> str:
+        """The edited values in `typed`, in words ("" when they are the proposal's own)."""
+        base, touched = proposal["values"], _touched(proposal["values"], typed)
+        try:
+            values = parse_edit(self.spec, base, touched).values
+        except ReviewError:  # unreadable text is not the proposal's value either
+            return ", ".join(f"{k} = {v.strip()!r}" for k, v in touched.items())
+        return ", ".join(f"{k} = {_edits.edit_text(v)}" for k, v in values.items() if v != base.get(k))
 
     def _awaiting(self, round: int) -> Draft:
         if self._thread is not None or self._payload is None or self._draft is None:
@@ -156,33 +258,60 @@ class ReviewDesk:
             f"no proposal #{index} in round {round}; choose from 1 to {len(self._payload['selected'] if self._payload else ())}"
         )
 
-    def _decision(self, proposal: dict[str, Any], action: str, reason: str, typed: dict[str, str]) -> DraftDecision | None:
-        if action == "undo":
-            return None
+    def _decision(self, round: int, proposal: dict[str, Any], action: str, reason: str, typed: dict[str, str]) -> DraftDecision:
         if action == "approve":
-            return DraftDecision("approve", reason)
+            return DraftDecision("approve")
         if action == "reject":
             if not reason:
-                raise ReviewError("a rejection needs a reason: say why in the reason box, then press Reject again")
+                raise ReviewError("a rejection needs a reason: say why in the reason box of Reject, then press Reject again")
             return DraftDecision("reject", reason)
         if action == "edit":
-            edited = parse_edit(self.spec, proposal["values"], typed)
-            problem = edit_problem(self.spec, edited, self._world_model())
+            edited = parse_edit(self.spec, proposal["values"], _touched(proposal["values"], typed))
+            world = self._world_model()
+            problem = edit_problem(self.spec, edited, world)
             if problem:
                 raise ReviewError(
                     f"{problem}. Nothing was submitted; change the values, or approve or reject the proposal as it is."
                 )
-            return DraftDecision("edit", reason or "edited in review", edited)
+            predicted = self._predict(round, proposal, edited, world) if world is not None else None
+            version = getattr(world, "version", None) if predicted is not None else None
+            return DraftDecision("edit", reason or "edited in review", edited, predicted, version)
         raise ReviewError(f"unknown action {action!r}; use approve, reject, edit or undo")
 
     def _world_model(self) -> Any:
-        """The campaign's latest world model (as the graph's `current_world`), loaded once per version."""
+        """The campaign's current world model, as the graph's `current_world`: the latest version
+        (loaded once per version), else the world's prior model (None for most worlds)."""
         rec = self.store.latest(self.campaign.campaign_id, "model")
-        if rec is None:
-            return None
-        if self._world is None or self._world[0] != rec.payload["version"]:
-            self._world = (rec.payload["version"], get_world(self.spec.world).load_model(rec.payload["path"], self.spec))
+        version = rec.payload["version"] if rec is not None else "prior"
+        if self._world is None or self._world[0] != version:
+            world = get_world(self.spec.world)
+            model = world.load_model(rec.payload["path"], self.spec) if rec is not None else world.prior_model(self.spec)
+            self._world = (version, model)
         return self._world[1]
+
+    def _predict(self, round: int, proposal: dict[str, Any], edited: Intervention, world: Any) -> RankedProposal | None:
+        """The edit scored as the planner scored the proposal: the round's menu (ranked and removed
+        candidates) with the edit added, ranked again by the world's planner under `world`; its band
+        from the world model as the planner draws one. None when the planner removed it for safety."""
+        recs = self.store.records(self.campaign.campaign_id, "ranking", round=round)
+        ranking = Ranking.model_validate(recs[-1].payload) if recs else Ranking(round=round, ranked=())
+        menu = [r.proposal for r in ranking.ranked] + [s.proposal for s in ranking.removed]
+        original = next((r for r in ranking.ranked if r.proposal.intervention.key() == proposal["proposal_key"]), None)
+        base = original.proposal if original is not None else Proposal(intervention=edited)
+        planner = self.campaign._make_planner()  # the world's planner, with the campaign's planner settings
+        again = planner.rank([*menu, base.model_copy(update={"intervention": edited})], world, self._history(), round)
+        scored = next((r for r in again.ranked if r.proposal.intervention.key() == edited.key()), None)
+        predict_band = getattr(world, "predict_band", None)
+        if scored is None or scored.band is not None or not callable(predict_band):
+            return scored
+        level = original.band.level if original is not None and original.band is not None else None
+        band = predict_band(edited, level=level) if level is not None else None  # an edit the planner did not pick
+        return scored.model_copy(update={"band": band})
+
+    def _history(self) -> list[tuple[Intervention, Observation]]:
+        """Every experiment with its observation, in the order approved (what the planner ranks against)."""
+        cid, obs = self.campaign.campaign_id, self.store.observations(self.campaign.campaign_id)
+        return [(e.intervention, obs[e.key]) for e in self.store.experiments(cid) if e.key in obs]
 
     # -- releasing -------------------------------------------------------------------------------
     def release(self, round: int, reviewer: str, approve_rest: bool = False) -> list[Decision]:
@@ -196,6 +325,7 @@ class ReviewDesk:
             by = _reviewer(reviewer)
             decisions = self._final(self._awaiting(round), by, approve_rest)
             self._released[round] = f"by {by} at {time.strftime('%H:%M:%S')}"
+            self._approved[round] = (len(decisions), sum(d.action != "reject" for d in decisions))
             self._payload, self._draft, self._round = None, None, round
             self._thread = threading.Thread(target=self._run, args=(decisions,), name=f"wetloop-release-{round}", daemon=True)
             self._thread.start()
@@ -207,9 +337,7 @@ class ReviewDesk:
         for p in self._payload["selected"]:
             i, d = p["index"], draft.decisions.get(p["index"])
             if i in draft.errors:
-                raise ReviewError(
-                    f"proposal #{i} has a refused edit ({draft.errors[i]}); fix the edit or decide #{i} otherwise before releasing"
-                )
+                raise ReviewError(f"proposal #{i} has a refused decision ({draft.errors[i]}); decide #{i} again before releasing")
             if d is None and not approve_rest:
                 raise ReviewError(
                     f"proposal #{i} has no decision; decide each proposal, or tick 'approve the rest' to approve the undecided ones"
@@ -240,6 +368,12 @@ class ReviewDesk:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _touched(base: Mapping[str, Value], typed: Mapping[str, str]) -> dict[str, str]:
+    """The fields whose text is not what the page showed for the proposal (`edit_text`, rounded to 6
+    digits): an untouched field keeps the proposal's exact value instead of its rounded text."""
+    return {k: v for k, v in typed.items() if k not in base or v.strip() != _edits.edit_text(base[k])}
 
 
 def _reviewer(name: str) -> str:

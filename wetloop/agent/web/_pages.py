@@ -43,7 +43,14 @@ class Card:
     decision: DraftDecision | None
     error: str | None
     typed: dict[str, str]
-    reason: str
+    reasons: dict[str, str]
+    edit_figure: str | None = None
+    """The predicted band of the edit (when the decision is an edit and the model draws one)."""
+
+    @property
+    def edit(self) -> RankedProposal | None:
+        """The edit's own prediction and score, when the decision is an edit the model re-predicted."""
+        return self.decision.predicted if self.decision is not None else None
 
     def field(self, name: str) -> str:
         """What the edit field of variable `name` shows: what was typed, else the proposed value."""
@@ -67,7 +74,7 @@ class Pages:
 
     def __init__(self, store_path: Path, campaign_id: str, spec: CampaignSpec) -> None:
         self.store, self.campaign_id, self.spec = CampaignStore(store_path), campaign_id, spec
-        self._figures: dict[tuple[int, str], str | None] = {}
+        self._figures: dict[tuple[int, str, str], str | None] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -97,28 +104,30 @@ class Pages:
     def _card(
         self, round: int, p: dict[str, Any], ranked: RankedProposal | None, hyps: dict[str, Hypothesis], draft: Draft
     ) -> Card:
-        i = p["index"]
+        i, decision = p["index"], draft.decisions.get(p["index"])
+        edit = decision.predicted if decision is not None else None
         return Card(
             i,
             p,
             ranked,
             hyps.get(p["hypothesis_id"] or ""),
             self._figure(round, p["proposal_key"], ranked),
-            draft.decisions.get(i),
+            decision,
             draft.errors.get(i),
             draft.typed.get(i, {}),
-            draft.reasons.get(i, ""),
+            draft.reasons.get(i, {}),
+            self._figure(round, edit.proposal.intervention.key(), edit, "edit: ") if edit is not None else None,
         )
 
-    def _figure(self, round: int, key: str, ranked: RankedProposal | None) -> str | None:
-        if (round, key) not in self._figures:
+    def _figure(self, round: int, key: str, ranked: RankedProposal | None, label: str = "") -> str | None:
+        if (round, key, label) not in self._figures:
             band = ranked.band if ranked is not None else None
-            title = f"predicted {band.series}: median and {band.level:.0%} interval of the ensemble" if band else ""
+            title = f"{label}predicted {band.series}: median and {band.level:.0%} interval of the ensemble" if band else ""
             fig = band_figure(self.spec, [(title, band, None)], row_height=220) if band else None
             if fig is not None:  # one small panel: room for the axis title above the legend
                 fig.update_layout(legend=dict(y=-0.32), margin=dict(t=40, b=60))
-            self._figures[(round, key)] = figure_html(fig) if fig is not None else None
-        return self._figures[(round, key)]
+            self._figures[(round, key, label)] = figure_html(fig) if fig is not None else None
+        return self._figures[(round, key, label)]
 
     @_locked
     def rows(self) -> list[dict[str, Any]]:

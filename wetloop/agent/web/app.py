@@ -3,7 +3,7 @@
     GET  /                                  the round awaiting review (or: running, finished)
     POST /rounds/{round}/proposals/{index}  a draft decision: approve, reject (reason), edit, undo
     POST /rounds/{round}/release            release the round: the campaign continues in a thread
-    GET  /status                            JSON: state (review|running|finished|stopped), round
+    GET  /status                            JSON: state (review|running|finished|stopped), round, progress
     GET  /campaign                          rounds, objective, hypotheses, predicted vs observed
     GET  /campaign/rounds/{n}               one round: ranking, decisions, experiments, surprises
     GET  /static/plotly.min.js, /static/style.css
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -24,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..errors import ReviewError
-from ._desk import ReleaseConflict, ReviewDesk
+from ._desk import REASONED, ReleaseConflict, ReviewDesk
 from ._http import TEMPLATE_DIR, csrf_of, guard, message, read_form, render, templates
 from ._pages import Pages
 
@@ -64,7 +65,7 @@ def _review_page(request: Request, status: int = 200, release_error: str | None 
     desk = _desk(request)
     payload, draft = desk.pending()
     if payload is None or draft is None:
-        return render(request, "idle.html", status, rows=request.app.state.pages.rows())
+        return render(request, "idle.html", status, rows=request.app.state.pages.rows(), progress=desk.progress())
     context = request.app.state.pages.review(payload, draft)
     return render(request, "review.html", status, plots=True, reviewer=desk.reviewer, release_error=release_error, **context)
 
@@ -77,14 +78,21 @@ def review_page(request: Request) -> HTMLResponse:
 
 @router.post("/rounds/{round}/proposals/{index}")
 async def decide(request: Request, round: int, index: int) -> Response:
-    """One draft decision; a refused edit or a rejection without reason shows next to the proposal."""
+    """One draft decision; a refused edit, a rejection without reason, or a submit that holds two
+    actions (see `_desk`) shows next to the proposal."""
     form = await read_form(request)
-    action = form.get("action", "")
+    actions = (await request.form()).getlist("action")
+    if len(actions) != 1:
+        return message(
+            request, 422, "One action per submit", f"this form sent {len(actions)} actions; press one button of the proposal"
+        )
+    action = form["action"]
     if action == "enter":  # Enter pressed in a field: decide nothing rather than approve by accident
         return RedirectResponse(f"/#p{index}", status_code=303)
-    typed = {k[2:]: v for k, v in form.items() if k.startswith("v_")} if action == "edit" else None
+    typed = {k[2:]: v for k, v in form.items() if k.startswith("v_")}
+    reasons: dict[str, str] = {a: form.get(f"reason_{a}", "") for a in REASONED}
     try:
-        await run_in_threadpool(_desk(request).decide, round, index, action, form.get("reason", ""), typed)
+        await run_in_threadpool(_desk(request).decide, round, index, action, reasons, typed)
     except ReleaseConflict as exc:
         return message(request, 409, f"Round {round} is not awaiting review", str(exc))
     except ReviewError as exc:
@@ -110,8 +118,9 @@ async def release(request: Request, round: int) -> Response:
 @router.get("/status")
 def status(request: Request) -> dict[str, Any]:
     """Where the campaign stands, for scripts and tests: state, round, message, released rounds."""
-    s = _desk(request).status()
-    return {"state": s.state, "round": s.round, "message": s.message, "released": s.released}
+    desk = _desk(request)
+    s, progress = desk.status(), desk.progress()
+    return {"state": s.state, "round": s.round, "message": s.message, "released": s.released, "progress": asdict(progress)}
 
 
 @router.get("/campaign", response_class=HTMLResponse)
