@@ -69,3 +69,36 @@ def test_an_offline_campaign_has_no_proposer_line(spec, tmp_path, fake_labs, qui
     ) as c:
         assert c.run().done
         assert proposer_line(c.store, c.campaign_id) is None
+
+
+def test_too_few_valid_llm_candidates_are_topped_up_so_the_batch_is_full(spec, tmp_path, fake_labs, quiet) -> None:
+    """A small model once gave one usable candidate for a batch of two: the round ran one experiment."""
+    one_good = {
+        "hypotheses": [
+            {
+                "statement": "A little more basal is enough.",
+                "candidates": [
+                    {"basal": 0.35, "carb_ratio": 28.0, "rationale": "in bounds"},
+                    {"basal": 9.0, "carb_ratio": 20.0, "rationale": "out of bounds"},
+                ],
+            }
+        ]
+    }
+    proposer = LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=ScriptedLLM([one_good]).client())
+    with Campaign.create(
+        spec.with_overrides(budget={"rounds": 1, "batch": 3}),
+        tmp_path / "run",
+        lab_factory=fake_labs,
+        world_config=FAST_WORLD,
+        console=quiet,
+        proposer=proposer,
+    ) as c:
+        assert c.run().done
+        assert len(c.store.experiments(c.campaign_id)) == 3
+        sources = {p.source for p in c.store.proposals(c.campaign_id, round=1)}
+        assert sources == {"llm", "offline"}
+        assert {"basal": 0.35, "carb_ratio": 28.0} in [p.intervention.values for p in c.store.proposals(c.campaign_id, round=1)]
+        line = proposer_line(c.store, c.campaign_id)
+    assert line == (
+        "proposer: llm in 1 of 1 rounds (the offline proposer added candidates in 1, where too few were valid to fill the batch)"
+    )

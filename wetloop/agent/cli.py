@@ -273,12 +273,14 @@ def proposer_line(store: CampaignStore, campaign_id: str) -> str | None:
     fell_back = sorted(rnd for rnd, found in sources.items() if found == {"offline"} and rnd in failed)
     if not remote and not fell_back:
         return None
-    rounds = len(sources)
-    used = f"proposer: {', '.join(remote) or 'none'} in {rounds - len(fell_back)} of {rounds} rounds"
-    if not fell_back:
-        return used
-    why = "; ".join(f"round {rnd}: {failed[rnd]}" for rnd in fell_back[:3]) + ("; ..." if len(fell_back) > 3 else "")
-    return f"{used}; the offline proposer stood in for {len(fell_back)} ({why}); the replies are kept in the store"
+    rounds, topped_up = len(sources), sum(1 for found in sources.values() if len(found) > 1 and "offline" in found)
+    line = f"proposer: {', '.join(remote) or 'none'} in {rounds - len(fell_back)} of {rounds} rounds"
+    if topped_up:
+        line += f" (the offline proposer added candidates in {topped_up}, where too few were valid to fill the batch)"
+    if fell_back:
+        why = "; ".join(f"round {rnd}: {failed[rnd]}" for rnd in fell_back[:3]) + ("; ..." if len(fell_back) > 3 else "")
+        line += f"; the offline proposer stood in for {len(fell_back)} ({why}); the replies are kept in the store"
+    return line
 
 
 def summary_table(spec: CampaignSpec, rows: list[dict[str, Any]], title: str) -> Table:

@@ -125,8 +125,9 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     for i, problem in enumerate(reply.problems):  # the raw reply once, with the first problem
         record = {"raw": reply.raw if i == 0 else None, "reason": problem, "source": reply.source}
         ctx.store.append(ctx.campaign_id, "invalid_proposal", record, round=rnd)
-    if ctx.proposer is not ctx.fallback and (rejected := _all_rejected(ctx, rnd, reply)) is not None:
-        for candidate, reason in rejected:  # recorded here: these candidates never reach `validate`
+    extra = None  # the offline proposer's candidates, where a remote proposer's are too few to fill the batch
+    if remote and (usable := _usable(ctx, rnd, reply))[0] == 0:
+        for candidate, reason in usable[1]:  # recorded here: these candidates never reach `validate`
             ctx.store.append(
                 ctx.campaign_id, "invalid_proposal", {"raw": candidate, "reason": reason, "source": reply.source}, round=rnd
             )
@@ -138,8 +139,19 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
             "(the reply is kept in the store)[/]",
         )
         reply, took = ctx.fallback.propose(pctx), ""
+    elif remote and usable[0] < ctx.spec.budget.batch:
+        extra = ctx.fallback.propose(pctx)
     raw = _record_hypotheses(ctx, rnd, reply)
     _say(ctx, rnd, f"{reply.source} proposer: {len(reply.hypotheses)} hypotheses, {len(raw)} candidates{took}")
+    if extra is not None:
+        added = _record_hypotheses(ctx, rnd, extra)
+        _say(
+            ctx,
+            rnd,
+            f"[yellow]only {usable[0]} of them valid, fewer than the batch of {ctx.spec.budget.batch}: "
+            f"the {extra.source} proposer adds {len(added)} candidates[/]",
+        )
+        raw += added
     return Command(goto="validate", update={"round": rnd, "raw": raw, "candidates": [], "approved": []})
 
 
@@ -157,15 +169,18 @@ def _hypothesis_ids(ctx: LoopContext, rnd: int, reply: ProposerReply) -> dict[st
     return hypothesis_ids(ctx.store.hypotheses(ctx.campaign_id), rnd, [d.statement for d in reply.hypotheses])
 
 
-def _all_rejected(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[tuple[dict[str, Any], str]] | None:
-    """Each candidate of the reply with the reason `validate` would reject it; None if any would pass."""
-    already, library, out = {x.key() for x, _ in history(ctx)}, _library(ctx), []
+def _usable(ctx: LoopContext, rnd: int, reply: ProposerReply) -> tuple[int, list[tuple[dict[str, Any], str]]]:
+    """How many distinct candidates of the reply `validate` would keep, and each one it would reject with why."""
+    already, library, seen = {x.key() for x, _ in history(ctx)}, _library(ctx), set[str]()
+    kept, rejected = 0, []
     for raw in _raw_candidates(_hypothesis_ids(ctx, rnd, reply), reply):
-        proposal, reason = _check_candidate(ctx.spec, raw, already, set(), library)
-        if proposal is not None:
-            return None
-        out.append((raw, reason))
-    return out
+        proposal, reason = _check_candidate(ctx.spec, raw, already, seen, library)
+        if proposal is None:
+            rejected.append((raw, reason))
+        else:
+            kept += 1
+            seen.add(proposal.intervention.key())
+    return kept, rejected
 
 
 def _record_hypotheses(ctx: LoopContext, rnd: int, reply: ProposerReply) -> list[dict[str, Any]]:
