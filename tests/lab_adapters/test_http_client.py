@@ -185,7 +185,7 @@ def test_retries_run_out_as_lab_unreachable() -> None:
     with pytest.raises(LabUnreachable) as info:
         lab.submit(experiment())
     assert info.value.attempts == 3 and len(fake.requests) == 3
-    assert "refused" in str(info.value) and "wetloop resume" in str(info.value)
+    assert "refused" in str(info.value) and "then resume the campaign" in str(info.value)
 
 
 def _null_glucose(obs: dict) -> None:
