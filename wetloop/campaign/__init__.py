@@ -13,7 +13,9 @@ from ._readouts import (
 )
 from ._records import (
     Band,
+    CeilingReached,
     Decision,
+    EarlyStop,
     Experiment,
     Hypothesis,
     Intervention,
@@ -29,6 +31,7 @@ from ._records import (
 )
 from ._settings import StrictSettings
 from ._spec import (
+    AtCeiling,
     Budget,
     CampaignSpec,
     Cost,
@@ -78,13 +81,16 @@ __all__ = [
     "ChecksumMismatch",
     "DataFileError",
     "AppendOnlyViolation",
+    "AtCeiling",
     "Band",
     "Budget",
     "CampaignNotFound",
     "CampaignSpec",
     "CampaignStore",
+    "CeilingReached",
     "Cost",
     "Decision",
+    "EarlyStop",
     "Experiment",
     "Hypothesis",
     "Intervention",
