@@ -33,7 +33,7 @@ class Ceiling:
 
     def describe(self, spec: CampaignSpec) -> str:
         objective = spec.objective
-        goal = {"maximize": "highest", "minimize": "lowest"}.get(objective.direction, f"nearest to {objective.target_value:g}")
+        goal = {"maximize": "highest", "minimize": "lowest"}.get(objective.direction) or f"nearest to {objective.target_value:g}"
         return (
             f"{self.readout} = {self.best:.4g} ({self.intervention.describe(spec)}) is at the {goal} value it can take "
             f"({self.ceiling:g}{f' within {spec.at_ceiling.tolerance:g}' if spec.at_ceiling.tolerance else ''}): "
