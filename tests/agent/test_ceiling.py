@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from wetloop.agent import Campaign
+from wetloop.agent.cli import app
 from wetloop.campaign import CampaignStore
 
 from .fakes import capped_spec
@@ -107,3 +110,17 @@ def test_a_crash_around_the_stop_resumes_into_the_same_stop(tmp_path, quiet, key
         assert len(again.store.records(cid, "event", key="ceiling")) == 1
         assert len(again.store.records(cid, "event", key="early_stop")) == 1
         assert again.store.count(cid, "experiment") == 3 and again.store.count(cid, "ranking") == 1
+
+
+def test_the_cli_says_the_campaign_stopped_early_in_its_summary_status_and_resume(tmp_path) -> None:
+    spec_file, run_dir = tmp_path / "capped.yaml", tmp_path / "run"
+    spec_file.write_text(yaml.safe_dump(capped_spec("stop").model_dump(mode="json")))
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", str(spec_file), "--dir", str(run_dir)])
+    assert ran.exit_code == 0, ran.output
+    said = " ".join(ran.output.split())
+    assert "stopped after round 1 of 4 (3 of 12 experiments run, 3 round(s) of budget kept)" in said and "report:" in said
+    status = runner.invoke(app, ["status", "--dir", str(run_dir)])
+    assert status.exit_code == 0 and "finished early: stopped after round 1 of 4" in " ".join(status.output.split())
+    resumed = runner.invoke(app, ["resume", "--dir", str(run_dir)])
+    assert resumed.exit_code == 0 and "is finished (stopped after round 1 of 4" in " ".join(resumed.output.split())
