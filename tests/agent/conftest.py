@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from wetloop.campaign import Budget, default_spec_path, load_spec
+from wetloop.campaign import AtCeiling, Budget, default_spec_path, load_spec
 from wetloop.lab_adapters import SimulatedLab
 from wetloop.worlds.simglucose import WorldModelConfig
 
@@ -12,9 +12,15 @@ from .fakes import toy_glucose_day
 FAST_WORLD = WorldModelConfig(members=5, hidden=32, layers=2, epochs=10, min_steps=150, particles=4)
 
 
+SPEND_THE_BUDGET = AtCeiling(action="explore")
+"""For tests that audit a whole budget: the toy glucose day reaches a time in range of 1.0 in round 1,
+where the default (`stop`) would end the campaign; `explore` goes on (tests/agent/test_ceiling.py tests
+each action)."""
+
+
 @pytest.fixture()
 def spec():
-    return load_spec(default_spec_path()).with_overrides(budget=Budget(rounds=3, batch=3))
+    return load_spec(default_spec_path()).with_overrides(budget=Budget(rounds=3, batch=3), at_ceiling=SPEND_THE_BUDGET)
 
 
 @pytest.fixture()

@@ -109,3 +109,27 @@ def five_kinds_spec(**fields: Any) -> Any:
         "interventions": list(FIVE_KINDS),
     }
     return CampaignSpec.model_validate({**base, **fields})
+
+
+def capped_response(values: dict) -> dict[str, float]:
+    """A lab-reported readout that reaches its declared upper bound (1.0) wherever x >= 0.5."""
+    x, z = float(values["x"]), float(values["z"])
+    return {"y": min(1.0, 2.0 * x), "strain": 0.5 * z}
+
+
+def capped_spec(action: str = "stop", **fields: Any) -> CampaignSpec:
+    """A custom-world spec on `capped_response` whose objective `y` is declared in [0, 1]: its first
+    space-filling round already holds a result at the ceiling."""
+    base = {
+        "name": "capped",
+        "question": "Which x maximises y?",
+        "world": "custom",
+        "world_options": {"function": "tests.agent.fakes:capped_response"},
+        "interventions": [{"name": "x", "lower": 0.0, "upper": 1.0}, {"name": "z", "lower": 0.0, "upper": 1.0}],
+        "readouts": [{"name": "y", "lower": 0.0, "upper": 1.0}, {"name": "strain"}],
+        "objective": {"readout": "y"},
+        "safety": [{"name": "strain", "readout": "strain", "above": 0.45, "max_probability": 0.2}],
+        "budget": {"rounds": 4, "batch": 3},
+        "at_ceiling": {"action": action},
+    }
+    return CampaignSpec.model_validate({**base, **fields})

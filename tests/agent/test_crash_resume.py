@@ -33,6 +33,7 @@ def short_spec(tmp_path: Path, rounds: int, batch: int) -> Path:
     raw = yaml.safe_load(default_spec_path().read_text())
     raw["world_options"].update(hours=4, meals=[[1.0, 45.0], [2.5, 60.0]])
     raw["budget"] = {"rounds": rounds, "batch": batch}
+    raw["at_ceiling"] = {"action": "explore"}  # a 4-hour day can reach time in range 1.0: spend the whole budget
     path = tmp_path / "short.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

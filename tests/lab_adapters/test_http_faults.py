@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from tests.agent.conftest import SPEND_THE_BUDGET
 from tests.agent.fakes import toy_glucose_day
 from wetloop.agent.cli import app
 from wetloop.agent.configuration import AgentSettings
@@ -47,7 +48,7 @@ def test_a_campaign_survives_a_faulty_lab_and_the_store_is_exact(tmp_path: Path,
     url, injector = faulty_lab
     options = {"base_url": url, "timeout_s": TIMEOUT_S, "retries": 12, "backoff_s": 0.02, "max_backoff_s": 0.2}
     spec = load_spec(default_spec_path()).with_overrides(
-        budget=Budget(rounds=3, batch=3), lab=LabRef(adapter="http", options=options)
+        budget=Budget(rounds=3, batch=3), lab=LabRef(adapter="http", options=options), at_ceiling=SPEND_THE_BUDGET
     )
     run_dir = tmp_path / "run"
     settings = AgentSettings(poll_interval_s=0.02)

@@ -182,9 +182,13 @@ def run(
 def resume(run_dir: DirOpt = None) -> None:
     """Continue a stopped or crashed campaign where it left off."""
     with _open(run_dir, "resume") as c:
-        if c.outcome().done:  # nothing to resume: say so, and leave the report as it is
+        outcome = c.outcome()
+        if outcome.done:  # nothing to resume: say so, and leave the report as it is
             report = c.run_dir / "report" / "report.html"
-            err.print(f"campaign [green]{c.campaign_id}[/] in {c.run_dir} is finished; its report: {report}", soft_wrap=True)
+            early = f" ({outcome.stopped.describe()})" if outcome.stopped else ""
+            err.print(
+                f"campaign [green]{c.campaign_id}[/] in {c.run_dir} is finished{early}; its report: {report}", soft_wrap=True
+            )
             return
         err.print(f"resuming [green]{c.campaign_id}[/] in {c.run_dir}")
         _interruptible(c, c.run)
@@ -251,6 +255,9 @@ def _finish(c: Campaign) -> None:
     out.print(summary_table(c.spec, summary_rows(c.store, c.campaign_id), c.campaign_id))
     if line := proposer_line(c.store, c.campaign_id):
         out.print(line, soft_wrap=True, markup=False, highlight=False)
+    stopped = c.store.early_stop(c.campaign_id)
+    if stopped is not None:
+        out.print(f"[bold]{stopped.describe()}[/]", soft_wrap=True)
     paths = write_report(c.store, c.campaign_id, c.run_dir / "report")
     out.print(f"report: {paths.html}\nsummary: {paths.markdown}", soft_wrap=True)
 
@@ -389,9 +396,7 @@ def _status_table(c: Campaign) -> Table:
     approved = {d.proposal_key for d in store.decisions(cid) if d.action != "reject"}
     pending = c.pending_review()
     state = (
-        f"waiting for review of round {pending['round']}: `{command(f'review --dir {c.run_dir}')}`"
-        if pending
-        else ("finished" if c.outcome().done else f"stopped; `{command(f'resume --dir {c.run_dir}')}` continues it")
+        f"waiting for review of round {pending['round']}: `{command(f'review --dir {c.run_dir}')}`" if pending else _finished(c)
     )
     table = Table(show_header=False, box=None, title=f"campaign {cid} ({c.spec.name})", title_justify="left")
     table.add_column(style="bold")
@@ -408,6 +413,13 @@ def _status_table(c: Campaign) -> Table:
     ):
         table.add_row(label, value)
     return table
+
+
+def _finished(c: Campaign) -> str:
+    outcome = c.outcome()
+    if not outcome.done:
+        return f"stopped; `{command(f'resume --dir {c.run_dir}')}` continues it"
+    return f"finished early: {outcome.stopped.describe()}" if outcome.stopped else "finished"
 
 
 @app.command()

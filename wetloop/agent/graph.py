@@ -1,5 +1,8 @@
 """The loop as a LangGraph graph: propose -> validate -> simulate -> rank -> review -> submit ->
-observe -> learn, and round again until the budget is spent.
+observe -> learn, and round again until the budget is spent, or until nothing can improve on the
+best result (its objective at the ceiling): then the spec's `at_ceiling.action` stops the campaign,
+replicates the best result in one more round (replicate -> review -> ... -> learn) and stops, or
+goes on exploring.
 
 Every node reads what it needs from the campaign store and appends what it did; the graph state
 only carries the round and this round's candidates. The state is checkpointed after every node,
@@ -24,17 +27,22 @@ from rich.console import Console
 from wetloop.campaign import (
     CampaignSpec,
     CampaignStore,
+    CeilingReached,
     Decision,
+    EarlyStop,
     Experiment,
     Hypothesis,
     Intervention,
     Observation,
     Proposal,
+    RankedProposal,
     Ranking,
+    ScoreBreakdown,
+    computed_readouts,
     get_world,
 )
 from wetloop.lab_adapters import ExperimentRejected, Lab
-from wetloop.planners import EmptyMenu, Planner
+from wetloop.planners import EmptyMenu, KnowsCeiling, Planner
 
 from ._evidence import hypothesis_ids, update_hypotheses
 from ._proposal import ProposalContext, Proposer, ProposerReply
@@ -69,6 +77,7 @@ class LoopContext:
 
 
 Ctx = Runtime[LoopContext]
+AfterRound = Literal["propose", "replicate", "__end__"]
 
 
 # -- helpers shared by nodes ---------------------------------------------------------------------
@@ -312,6 +321,9 @@ def review(state: LoopState, runtime: Ctx) -> Command[Literal["submit"]]:
     else:
         decisions = autonomous_decisions(ranking)
     approved = apply_decisions(ctx, rnd, ranking, decisions, current_world(ctx))
+    ceiling = _replicating(ctx, rnd)
+    if ceiling is not None:  # the same intervention again: its own key, so the lab runs it once more
+        approved = [e.model_copy(update={"context": {**e.context, "replicate_of": ceiling.experiment_key}}) for e in approved]
     _say(ctx, rnd, f"review: {len(approved)} approved of {len(ranking.selected)} ({decisions[0].by if decisions else 'none'})")
     return Command(goto="submit", update={"approved": [e.model_dump(mode="json") for e in approved]})
 
@@ -344,15 +356,112 @@ def observe(state: LoopState, runtime: Ctx) -> Command[Literal["learn"]]:
     return Command(goto="learn")
 
 
-def learn(state: LoopState, runtime: Ctx) -> Command[Literal["propose", "__end__"]]:
-    """Refit the world model on everything observed, store the version, update the hypotheses."""
+def learn(state: LoopState, runtime: Ctx) -> Command[AfterRound]:
+    """Refit the world model on everything observed, store the version, update the hypotheses; then the
+    next round, or the end: the budget is spent, or nothing can improve on the best result."""
     ctx, rnd = runtime.context, state["round"]
     if ctx.settings.learn:
         _refit(ctx, rnd)
     update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
     if rnd >= ctx.spec.budget.rounds:
         return Command(goto="__end__", update={"done": True})
-    return Command(goto="propose")
+    return _next_round(ctx, rnd)
+
+
+def _next_round(ctx: LoopContext, rnd: int) -> Command[AfterRound]:
+    """Another round, unless the best result is at the objective's ceiling: then the spec's at_ceiling.action.
+
+    The ceiling is recorded once, at the end of the round that reached it, with the action the spec gave;
+    running this again (a resume) reads the record and decides the same.
+    """
+    reached = ctx.store.ceiling(ctx.campaign_id)
+    if reached is None:
+        ceiling = ctx.planner.ceiling(history(ctx)) if isinstance(ctx.planner, KnowsCeiling) else None
+        if ceiling is None:
+            return Command(goto="propose")
+        reached = CeilingReached(
+            round=rnd,
+            readout=ceiling.readout,
+            best=ceiling.best,
+            ceiling=ceiling.ceiling,
+            experiment_key=ceiling.experiment_key,
+            intervention=ceiling.intervention,
+            action=ctx.spec.at_ceiling.action,
+            reason=ceiling.describe(ctx.spec),
+        )
+        ctx.store.append(ctx.campaign_id, "event", reached, round=rnd, key="ceiling")
+        _say(ctx, rnd, f"[bold green]{reached.reason}[/]; at_ceiling: {reached.action}")
+    if reached.action == "explore":
+        return Command(goto="propose")
+    if reached.action == "replicate" and reached.round == rnd:
+        return Command(goto="replicate")
+    return _stop_early(ctx, rnd, reached.reason if reached.action == "stop" else _replicate_outcome(ctx, reached, rnd))
+
+
+def _stop_early(ctx: LoopContext, rnd: int, reason: str) -> Command[AfterRound]:
+    """End the campaign before its budget is spent, with the reason recorded once."""
+    stop = ctx.store.early_stop(ctx.campaign_id)
+    if stop is None:
+        stop = EarlyStop(
+            round=rnd,
+            rounds=ctx.spec.budget.rounds,
+            experiments=ctx.store.count(ctx.campaign_id, "experiment"),
+            budget_experiments=ctx.spec.budget.experiments,
+            reason=reason,
+        )
+        ctx.store.append(ctx.campaign_id, "event", stop, round=rnd, key="early_stop")
+    _say(ctx, rnd, f"[bold]{stop.describe()}[/]")
+    return Command(goto="__end__", update={"done": True})
+
+
+def _replicating(ctx: LoopContext, rnd: int) -> CeilingReached | None:
+    """The ceiling this round replicates the best result of (None: an ordinary round)."""
+    reached = ctx.store.ceiling(ctx.campaign_id)
+    return reached if reached is not None and reached.action == "replicate" and reached.round == rnd - 1 else None
+
+
+def _replicate_outcome(ctx: LoopContext, reached: CeilingReached, rnd: int) -> str:
+    """The reason a replicated campaign stops: what the replicate gave next to the first result."""
+    first = f"{reached.readout} = {reached.best:.4g} ({reached.intervention.describe(ctx.spec)}, round {reached.round})"
+    observations = ctx.store.observations(ctx.campaign_id)
+    runs = [observations.get(e.key) for e in ctx.store.experiments(ctx.campaign_id, round=rnd)]
+    declared = ctx.world.readouts(ctx.spec)
+    values = [
+        {**computed_readouts(ctx.spec, o, declared), **o.readouts}.get(reached.readout)
+        for o in runs
+        if o is not None and o.status == "ok"
+    ]
+    if not runs:
+        return f"the replicate of {first} was not approved; nothing can improve on it"
+    if not values or values[0] is None:
+        return f"the replicate of {first} gave no {reached.readout}; nothing can improve on the first result"
+    return f"the replicate of {first} gave {values[0]:.4g}; nothing can improve on it"
+
+
+def replicate(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
+    """A round of one experiment: the result at the ceiling, run again to confirm it (the spec's
+    at_ceiling.action `replicate`). It goes through review like any batch."""
+    ctx, rnd = runtime.context, state["round"] + 1
+    reached = ctx.store.ceiling(ctx.campaign_id)
+    assert reached is not None, "the replicate round follows a recorded ceiling"
+    x = reached.intervention
+    proposal = Proposal(
+        intervention=x,
+        rationale=f"replicate of the result at the ceiling ({reached.readout} = {reached.best:.4g}), to confirm it",
+        source="replicate",
+    )
+    if ctx.store.count(ctx.campaign_id, "proposal", round=rnd) == 0:
+        ctx.store.append(ctx.campaign_id, "proposal", proposal, round=rnd, key=x.key())
+    if not ctx.store.records(ctx.campaign_id, "ranking", round=rnd):
+        score = ScoreBreakdown(cost=x.cost(ctx.spec), acquisition=0.0)
+        ranking = Ranking(
+            round=rnd,
+            ranked=(RankedProposal(proposal=proposal, rank=1, score=score, selected=True),),
+            note=f"{reached.reason}; as the spec's at_ceiling.action says (replicate), this round runs it once more.",
+        )
+        ctx.store.append(ctx.campaign_id, "ranking", ranking, round=rnd)
+    _say(ctx, rnd, f"replicating {x.describe(ctx.spec)} ({reached.readout} = {reached.best:.4g}) to confirm it")
+    return Command(goto="review", update={"round": rnd, "raw": [], "candidates": [], "approved": []})
 
 
 def _refit(ctx: LoopContext, rnd: int) -> None:
@@ -382,7 +491,7 @@ def _store_model(ctx: LoopContext, rnd: int, world: Any, suffix: str, fit: dict[
 def build_graph(checkpointer: Any = None) -> Any:
     """The compiled loop; pass a LangGraph checkpointer (SqliteSaver) to make it resumable."""
     builder = StateGraph(LoopState, context_schema=LoopContext)
-    for node in (propose, validate, simulate, rank, review, submit, observe, learn):
+    for node in (propose, validate, simulate, rank, review, submit, observe, learn, replicate):
         builder.add_node(node.__name__, node)
     builder.add_edge(START, "propose")
     return builder.compile(checkpointer=checkpointer)

@@ -23,7 +23,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from rich.console import Console
 
-from wetloop.campaign import CampaignSpec, CampaignStore, Decision, get_world
+from wetloop.campaign import CampaignSpec, CampaignStore, Decision, EarlyStop, get_world
 from wetloop.lab_adapters import Lab, make_lab
 from wetloop.planners import PlannerConfig
 
@@ -41,12 +41,14 @@ RUN_FILE = "campaign.json"
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """Where the graph stopped: `done`, or waiting for review (`review` holds the payload)."""
+    """Where the graph stopped: `done`, or waiting for review (`review` holds the payload); `stopped` says
+    why a done campaign ended before its budget was spent (None when it spent it)."""
 
     campaign_id: str
     done: bool
     round: int
     review: dict[str, Any] | None = None
+    stopped: EarlyStop | None = None
 
 
 def default_lab(spec: CampaignSpec, run_dir: Path, workers: int | None = None) -> Lab:
@@ -139,7 +141,8 @@ class Campaign:
 
     # -- driving -----------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
-        """Run (or resume) until the budget is spent or a review is needed."""
+        """Run (or resume) until the budget is spent, the campaign stops early (its objective at the
+        ceiling, `spec.at_ceiling`), or a review is needed; a done campaign runs nothing."""
         snapshot = self.graph.get_state(self._config)
         if snapshot.interrupts or snapshot.values.get("done"):
             return self.outcome()
@@ -166,8 +169,13 @@ class Campaign:
         """Where the campaign stands now, read from its last checkpoint (runs nothing)."""
         snapshot = self.graph.get_state(self._config)
         review = snapshot.interrupts[0].value if snapshot.interrupts else None
+        done = bool(snapshot.values.get("done"))
         return RunOutcome(
-            self.campaign_id, done=bool(snapshot.values.get("done")), round=snapshot.values.get("round", 0), review=review
+            self.campaign_id,
+            done=done,
+            round=snapshot.values.get("round", 0),
+            review=review,
+            stopped=self.store.early_stop(self.campaign_id) if done else None,
         )
 
     def close(self) -> None:

@@ -12,7 +12,8 @@ class LoopState(TypedDict, total=False):
 
     round: the round being worked on (1-based); raw: this round's raw candidates from the proposer
     (validated in `validate`); candidates: the validated proposals (JSON); approved: the experiments
-    approved for submission (JSON); done: the budget is spent.
+    approved for submission (JSON); done: the budget is spent, or the campaign
+    stopped early (the store's `early_stop` record says why).
     """
 
     campaign_id: str

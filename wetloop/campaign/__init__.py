@@ -13,7 +13,9 @@ from ._readouts import (
 )
 from ._records import (
     Band,
+    CeilingReached,
     Decision,
+    EarlyStop,
     Experiment,
     Hypothesis,
     Intervention,
@@ -30,6 +32,7 @@ from ._records import (
 from ._report_table import ReportTable
 from ._settings import StrictSettings
 from ._spec import (
+    AtCeiling,
     Budget,
     CampaignSpec,
     Cost,
@@ -79,13 +82,16 @@ __all__ = [
     "ChecksumMismatch",
     "DataFileError",
     "AppendOnlyViolation",
+    "AtCeiling",
     "Band",
     "Budget",
     "CampaignNotFound",
     "CampaignSpec",
     "CampaignStore",
+    "CeilingReached",
     "Cost",
     "Decision",
+    "EarlyStop",
     "Experiment",
     "Hypothesis",
     "Intervention",

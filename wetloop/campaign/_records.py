@@ -30,6 +30,8 @@ __all__ = [
     "Ranking",
     "Decision",
     "Ticket",
+    "CeilingReached",
+    "EarlyStop",
 ]
 
 
@@ -293,3 +295,38 @@ class Decision(Frozen):
         if self.action == "reject" and not self.reason.strip():
             raise ValueError("a 'reject' decision needs a reason")
         return self
+
+
+class CeilingReached(Frozen):
+    """The campaign's best safe result reached the best value its objective can take: nothing can improve
+    on it. Stored once (an `event` keyed `ceiling`), at the end of the round whose results reached it."""
+
+    round: int
+    readout: str
+    best: float  # the objective readout of the best safe result
+    ceiling: float  # the best value the readout can take (`Readout.bounds`, `Objective.best_value`)
+    experiment_key: str
+    intervention: Intervention
+    action: Literal["stop", "replicate", "explore"]  # the spec's `at_ceiling.action`
+    reason: str
+
+
+class EarlyStop(Frozen):
+    """The campaign ended before its budget was spent (an `event` keyed `early_stop`, stored once)."""
+
+    round: int  # the last round run
+    rounds: int  # the budget's rounds
+    experiments: int  # experiments run
+    budget_experiments: int  # rounds x batch
+    reason: str
+
+    @property
+    def rounds_kept(self) -> int:
+        return self.rounds - self.round
+
+    def describe(self) -> str:
+        """The stop in words, e.g. `stopped after round 3 of 6 (12 of 24 experiments run): ...`."""
+        return (
+            f"stopped after round {self.round} of {self.rounds} ({self.experiments} of {self.budget_experiments} "
+            f"experiments run, {self.rounds_kept} round(s) of budget kept): {self.reason}"
+        )

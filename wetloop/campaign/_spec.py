@@ -31,6 +31,7 @@ __all__ = [
     "Cost",
     "LabRef",
     "Budget",
+    "AtCeiling",
     "CampaignSpec",
     "load_spec",
     "default_spec_path",
@@ -287,6 +288,8 @@ class Readout(Frozen):
     - `time_above` / `time_below`: the fraction of samples above / below `threshold`.
 
     `binary` marks a 0/1 readout (a screen's hit): its surprise is judged by the predicted probability.
+    `lower` / `upper` declare the readout's physical bounds where they are not implied (e.g. a lab-reported
+    fraction: `lower: 0, upper: 1`); a bound the objective reaches is its ceiling (`bounds`, `AtCeiling`).
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
@@ -297,6 +300,8 @@ class Readout(Frozen):
     threshold: float | None = None
     unit: str = ""
     binary: bool = False
+    lower: float | None = None
+    upper: float | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -315,7 +320,33 @@ class Readout(Frozen):
             raise ValueError(f"readout {self.name!r}: time_in_range needs finite low < high")
         if self.stat in ("time_above", "time_below") and (self.threshold is None or not math.isfinite(self.threshold)):
             raise ValueError(f"readout {self.name!r}: {self.stat} needs a finite threshold")
+        for bound in (self.lower, self.upper):
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError(f"readout {self.name!r}: lower and upper must be finite numbers")
+        if self.lower is not None and self.upper is not None and not self.lower < self.upper:
+            raise ValueError(f"readout {self.name!r}: lower ({self.lower}) must be below upper ({self.upper})")
         return self
+
+    def bounds(self, series: Series | None = None) -> tuple[float | None, float | None]:
+        """The values this readout can take, (lowest, highest), None where unbounded or unknown.
+
+        A fraction of samples (`time_in_range`, `time_above`, `time_below`) and a binary readout lie in
+        [0, 1]; `final`, `min`, `max` and `mean` of a series lie within the series' declared bounds; an
+        `auc` of a series that is never negative is never negative. Declared `lower` / `upper` narrow these.
+        """
+        lo: float | None = None
+        hi: float | None = None
+        if self.binary or self.stat in ("time_in_range", "time_above", "time_below"):
+            lo, hi = 0.0, 1.0
+        elif series is not None and self.stat in ("final", "min", "max", "mean"):
+            lo, hi = series.lower, series.upper
+        elif series is not None and self.stat == "auc" and series.lower is not None and series.lower >= 0:
+            lo = 0.0
+        if self.lower is not None:
+            lo = self.lower if lo is None else max(lo, self.lower)
+        if self.upper is not None:
+            hi = self.upper if hi is None else min(hi, self.upper)
+        return lo, hi
 
 
 class Objective(Frozen):
@@ -338,6 +369,16 @@ class Objective(Frozen):
         if self.direction == "minimize":
             return -value
         return -abs(value - float(self.target_value))  # type: ignore[arg-type]
+
+    def best_value(self, lower: float | None, upper: float | None) -> float | None:
+        """The best value the readout can reach when it lies in [lower, upper] (None: unbounded that way):
+        upper to maximise, lower to minimise, the point of the interval nearest target_value."""
+        if self.direction == "maximize":
+            return upper
+        if self.direction == "minimize":
+            return lower
+        target = float(self.target_value)  # type: ignore[arg-type]
+        return min(max(target, lower if lower is not None else target), upper if upper is not None else target)
 
 
 class SafetyLimit(Frozen):
@@ -434,6 +475,26 @@ class Budget(Frozen):
         return self.rounds * self.batch
 
 
+class AtCeiling(Frozen):
+    """What the campaign does once nothing can improve on its best safe result: the objective's readout
+    has reached the best value it can take (within `tolerance`, in the readout's units), e.g. a time
+    in range of 1.0, a binary readout of 1, a `target` objective hit, a declared bound reached.
+
+    - `stop` (default): end the campaign there and keep the rest of the budget; the stop and its reason
+      are stored, logged, and shown by `status` and the summary.
+    - `replicate`: spend one more round running the best intervention again, to confirm it (for a
+      noisy lab), then stop.
+    - `explore`: keep spending the budget on what the world model does not know: the planner ranks by
+      information gain alone (safety still filters every candidate).
+
+    Only the generic planner knows an incumbent; a world with its own planner (a screen, which
+    looks for many hits, not one best) never reaches a ceiling.
+    """
+
+    action: Literal["stop", "replicate", "explore"] = "stop"
+    tolerance: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+
+
 class CampaignSpec(Frozen):
     """Everything needed to start a campaign; see `specs/README` in the docs for each field."""
 
@@ -448,6 +509,7 @@ class CampaignSpec(Frozen):
     safety: tuple[SafetyLimit, ...] = ()
     cost: Cost = Cost()
     budget: Budget
+    at_ceiling: AtCeiling = AtCeiling()
     lab: LabRef = LabRef()
     world_model: Literal["auto", "series", "ensemble", "gp"] = "auto"
     seed: int = 0

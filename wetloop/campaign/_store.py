@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._records import Decision, Experiment, Hypothesis, Observation, Proposal, Ranking, Ticket
+from ._records import CeilingReached, Decision, EarlyStop, Experiment, Hypothesis, Observation, Proposal, Ranking, Ticket
 from ._spec import CampaignSpec
 from .errors import CampaignNotFound, StoreError
 
@@ -194,6 +194,16 @@ class CampaignStore:
         for h in self._models(Hypothesis, campaign_id, "hypothesis"):
             latest[h.id] = h
         return latest
+
+    def ceiling(self, campaign_id: str) -> CeilingReached | None:
+        """When the campaign's best result reached its objective's ceiling (None: it has not)."""
+        recs = self.records(campaign_id, "event", key="ceiling")
+        return CeilingReached.model_validate(recs[0].payload) if recs else None
+
+    def early_stop(self, campaign_id: str) -> EarlyStop | None:
+        """Why the campaign ended before its budget was spent (None: it did not)."""
+        recs = self.records(campaign_id, "event", key="early_stop")
+        return EarlyStop.model_validate(recs[0].payload) if recs else None
 
     def latest(self, campaign_id: str, kind: str) -> StoredRecord | None:
         recs = self.records(campaign_id, kind)

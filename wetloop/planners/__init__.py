@@ -14,15 +14,20 @@ from ._acquisition import (
     ReadoutObjective,
     ensemble_information_gain,
 )
+from ._ceiling import Ceiling, objective_ceiling, reached_ceiling
 from ._config import PlannerConfig
 from ._features import Feature, ReadoutFeatures, readout_features
 from ._menu import EnsembleEnumerationSampler, MenuCost, MenuModel
 from ._planner import Planner
-from ._protocols import OutcomeLike, WorldLike
+from ._protocols import KnowsCeiling, OutcomeLike, WorldLike
 from ._spacefill import MaxMinDistance, space_filling_batch
 from .errors import EmptyMenu, PlannerError, WorldModelMismatch
 
 __all__ = [
+    "Ceiling",
+    "KnowsCeiling",
+    "objective_ceiling",
+    "reached_ceiling",
     "CostWeightedAcquisition",
     "EmptyMenu",
     "EnsembleEnumerationSampler",

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, Proposal, Readout, observed_safe, readout_value
 
-__all__ = ["encodable", "encode", "observed_readouts", "safe_utilities", "unique_proposals"]
+__all__ = ["encodable", "encode", "observed_readouts", "safe_results", "safe_utilities", "unique_proposals"]
 
 History = Sequence[tuple[Intervention, Observation]]
 
@@ -63,15 +63,23 @@ def observed_readouts(observation: Observation, declared: Sequence[Readout] = ()
     return readouts
 
 
-def safe_utilities(spec: CampaignSpec, history: History, declared: Sequence[Readout] | None = None) -> list[float]:
-    """Objective utility of every 'ok' experiment observed safe (every safety event readout 0.0).
+def safe_results(
+    spec: CampaignSpec, history: History, declared: Sequence[Readout] | None = None
+) -> list[tuple[Intervention, Observation, float]]:
+    """Every 'ok' experiment observed safe (every safety event readout 0.0), with its objective readout,
+    in the order they ran.
 
     An experiment whose safety readouts are missing is not counted: its result cannot be shown safe.
     `declared` readouts (default: the spec's) complete an objective the lab left out (`observed_readouts`).
     """
-    utilities = []
-    for _, observation in history:
+    out = []
+    for intervention, observation in history:
         value = observed_readouts(observation, spec.readouts if declared is None else declared).get(spec.objective.readout)
         if value is not None and observed_safe(spec, observation):
-            utilities.append(spec.objective.utility(value))
-    return utilities
+            out.append((intervention, observation, value))
+    return out
+
+
+def safe_utilities(spec: CampaignSpec, history: History, declared: Sequence[Readout] | None = None) -> list[float]:
+    """Objective utility of every safe result (`safe_results`)."""
+    return [spec.objective.utility(value) for _, _, value in safe_results(spec, history, declared)]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+from botorch.acquisition import AcquisitionFunction
 from botorch.optim import optimize_acqf_discrete
 from torch import Tensor
 
@@ -25,6 +26,7 @@ from wetloop.campaign import (
 )
 
 from ._acquisition import CostWeightedAcquisition, EnsembleExpectedImprovement, EnsembleInformationGain, ReadoutObjective
+from ._ceiling import Ceiling, reached_ceiling
 from ._config import PlannerConfig
 from ._features import ReadoutFeatures, readout_features
 from ._history import encodable, encode, observed_readouts, safe_utilities, unique_proposals
@@ -74,6 +76,9 @@ class Planner:
     (joint EI and IG) per unit of its own cost. Without one (the first round): a space-filling batch
     by greedy max-min distance per unit of cost. It never trains anything.
 
+    Once the best safe result has reached the objective's ceiling (`ceiling`) and the spec's
+    `at_ceiling.action` is `explore`, EI is 0 for every candidate and the acquisition is IG / cost alone.
+
     `series` and `readouts` are the declarations the world knows (`World.series(spec)`,
     `World.readouts(spec)`), default the spec's: they give units for safety reasons, the readouts
     that are fractions, and the min/max readouts of a series that safety margins use.
@@ -112,6 +117,10 @@ class Planner:
             model_version=None if world is None else world.version,
             note=" ".join(state.notes),
         )
+
+    def ceiling(self, history: History) -> Ceiling | None:
+        """The first safe result of `history` at the objective's ceiling, or None (see `reached_ceiling`)."""
+        return reached_ceiling(self.spec, history, self.readouts, self.series)
 
     def _start(self, proposals: Sequence[Proposal], history: History) -> _Round:
         menu = unique_proposals(proposals)
@@ -228,15 +237,23 @@ class Planner:
         ei = EnsembleExpectedImprovement(model, best_f, objective)
         features = self._features(world, state, readouts, incumbent)
         ig = EnsembleInformationGain(model, aleatoric_floor=1.0, features=features)  # features are in floor units
-        terms = [(self.config.ei_weight, ei), (self.config.ig_weight, ig)]
+        ceiling = self.ceiling(state.history) if self.spec.at_ceiling.action == "explore" else None
+        if ceiling is None:
+            terms: list[tuple[float, AcquisitionFunction]] = [(self.config.ei_weight, ei), (self.config.ig_weight, ig)]
+            formula, picks = f"({self.config.ei_weight:g} * EI + {self.config.ig_weight:g} * IG) / cost", "joint EI and IG"
+        else:
+            terms, formula, picks = [(1.0, ig)], "IG / cost", "joint IG"
+            state.notes.append(
+                f"{ceiling.describe(self.spec)}; EI is 0 everywhere, so, as the spec's at_ceiling.action says (explore), "
+                "the acquisition is information gain alone."
+            )
         acq = CostWeightedAcquisition(model, terms, MenuCost(model.choices, state.costs))
         state.notes.insert(
             0,
             (
-                f"Ranked with world model {world.version}: acquisition = ({self.config.ei_weight:g} * EI + "
-                f"{self.config.ig_weight:g} * IG) / cost, EI in {self.spec.objective.readout} utility, IG in nats on "
-                f"{features.describe()}; the batch is picked greedily, each pick maximising what it adds to the joint EI "
-                "and IG of the picks before it per unit of its cost."
+                f"Ranked with world model {world.version}: acquisition = {formula}, EI in {self.spec.objective.readout} "
+                f"utility, IG in nats on {features.describe()}; the batch is picked greedily, each pick maximising what "
+                f"it adds to the {picks} of the picks before it per unit of its cost."
             ),
         )
         return acq, ei, ig

@@ -8,9 +8,11 @@ from typing import Protocol, runtime_checkable
 from botorch.models.model import Model
 from torch import Tensor
 
-from wetloop.campaign import Band, Intervention
+from wetloop.campaign import Band, Intervention, Observation
 
-__all__ = ["OutcomeLike", "WorldLike"]
+from ._ceiling import Ceiling
+
+__all__ = ["KnowsCeiling", "OutcomeLike", "WorldLike"]
 
 
 @runtime_checkable
@@ -57,4 +59,15 @@ class WorldLike(Protocol):
         """The predicted band (median and central `level` interval) of one intervention's main series,
         or None when the model predicts no series (a scalar model). Optional: a world model without
         this method gets no bands."""
+        ...
+
+
+@runtime_checkable
+class KnowsCeiling(Protocol):
+    """A planner that knows when nothing can improve on the campaign's best result (the generic `Planner`
+    does). A world's own planner without `ceiling` never reaches one: a screen looks for many hits, so
+    its first hit is no ceiling."""
+
+    def ceiling(self, history: Sequence[tuple[Intervention, Observation]]) -> Ceiling | None:
+        """The first safe result of `history` at the objective's ceiling, or None."""
         ...
