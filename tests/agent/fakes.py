@@ -48,9 +48,10 @@ class ScriptedLLM:
         self.requests.append(body)
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         if callable(reply):
-            return reply(body)
-        content = reply if isinstance(reply, str) else json.dumps(reply)
-        return httpx2.Response(200, json=completion(content))
+            response = reply(body)
+        else:
+            response = httpx2.Response(200, json=completion(reply if isinstance(reply, str) else json.dumps(reply)))
+        return as_event_stream(response) if body.get("stream") else response
 
     def client(self) -> openai.OpenAI:
         return openai.OpenAI(
@@ -59,6 +60,25 @@ class ScriptedLLM:
             max_retries=0,
             http_client=httpx2.Client(transport=httpx2.MockTransport(self)),
         )
+
+
+def as_event_stream(response: httpx2.Response, piece: int = 16) -> httpx2.Response:
+    """A chat completion as an endpoint streams it (server-sent chunks of `piece` characters, then the
+    finish reason); an error reply is left as it is."""
+    if response.status_code != 200:
+        return response
+    whole = response.json()
+    choice, head = whole["choices"][0], {k: whole[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    message = choice["message"]
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    content = message.get("content") or ""
+    deltas += [{"content": content[i : i + piece]} for i in range(0, len(content), piece)]
+    if message.get("refusal"):
+        deltas.append({"refusal": message["refusal"]})
+    chunks = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=text.encode())
 
 
 def toy_glucose_day(spec: CampaignSpec, x: Intervention) -> Trajectory:

@@ -49,7 +49,10 @@ def test_a_cut_off_reply_is_kept_said_and_counted(spec, tmp_path, fake_labs) -> 
     with campaign as c:
         assert c.run().done
         log = console.export_text()
-        assert "asking the LLM scripted at http://llm.test/v1 (up to 30 s per attempt, 2 attempts" in log
+        assert (
+            "asking the LLM scripted at http://llm.test/v1 (streamed, at most 4000 tokens; up to 30 s for each piece, 2 attempts)"
+            in log
+        )
         assert "llm proposer gave no valid candidates in" in log and "cut off at max_tokens" in log
         assert "the reply is kept in the store" in log
         kept = [r.payload for r in c.store.records(c.campaign_id, "invalid_proposal") if r.round == 1]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import httpx2
 import pytest
 
@@ -111,3 +113,21 @@ def test_categorical_variables_are_asked_for_as_names() -> None:
     assert schema["properties"]["gene"]["type"] == "string"
     user = script.requests[0]["messages"][1]["content"]
     assert "- gene: a name" in user and "| IRF1 | ok |" in user
+
+
+def test_the_reply_is_streamed_and_its_progress_heard(spec) -> None:
+    """A slow local model writes for minutes: the reply streams in pieces, the timeout bounds each wait,
+    and a person hears how far it has come."""
+    script = ScriptedLLM([GOOD])
+    heard: list[tuple[int, float]] = []
+    proposer = LLMProposer(
+        LLMSettings(base_url="http://llm.test/v1", model="scripted"),
+        client=script.client(),
+        on_progress=lambda chars, seconds: heard.append((chars, seconds)),
+        progress_every_s=0.0,
+    )
+    reply = proposer.propose(ProposalContext(spec=spec, round=1, history=[], n_candidates=12))
+    assert script.requests[0]["stream"] is True and not reply.problems and reply.n_candidates == 3
+    total = len(json.dumps(GOOD))
+    assert len(heard) > 5 and heard[-1][0] == total  # one call per 16-character piece, up to the whole reply
+    assert [c for c, _ in heard] == sorted(c for c, _ in heard)

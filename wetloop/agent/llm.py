@@ -19,7 +19,8 @@ with `problems` and no candidates; the graph records it and falls back to the of
 
 from __future__ import annotations
 
-import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -98,7 +99,13 @@ class LLMProposer:
 
     name = "llm"
 
-    def __init__(self, settings: LLMSettings, client: openai.OpenAI | None = None) -> None:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        client: openai.OpenAI | None = None,
+        on_progress: Callable[[int, float], None] | None = None,
+        progress_every_s: float = 15.0,
+    ) -> None:
         self.settings = settings
         self.limits = settings  # max_tokens and max_hypotheses bound each reply
         self.client = client or openai.OpenAI(
@@ -107,13 +114,18 @@ class LLMProposer:
             timeout=settings.timeout_s,
             max_retries=settings.max_retries,
         )
+        self.on_progress, self.progress_every_s = on_progress, progress_every_s
 
     def propose(self, ctx: ProposalContext) -> ProposerReply:
-        """Hypotheses and candidates from the LLM, or a reply whose `problems` say why there are none."""
+        """Hypotheses and candidates from the LLM, or a reply whose `problems` say why there are none.
+
+        The reply is streamed: the timeout bounds each wait for the next piece (a slow local model
+        that keeps writing is not cut off by it), `on_progress(characters, seconds)` hears how far it
+        has come every `progress_every_s`, and whatever arrived is kept when the reply is unusable."""
         schema = reply_schema(ctx.spec, ctx.n_candidates, self.limits.max_hypotheses)
-        body = ""  # the HTTP body as received, so an unusable reply is kept, not lost
+        pieces: list[str] = []
         try:
-            response = self.client.chat.completions.with_raw_response.parse(
+            with self.client.chat.completions.stream(
                 model=self.settings.model,
                 messages=[
                     {"role": "system", "content": render_prompt("propose_system")},
@@ -122,19 +134,26 @@ class LLMProposer:
                 response_format=schema,
                 temperature=self.settings.temperature,
                 max_tokens=self.limits.max_tokens,
-            )
-            body = response.http_response.text
-            completion = response.parse()
-        except (ValidationError, ValueError) as exc:
-            return self._problem(f"the LLM reply did not match the schema: {_first_line(exc)}", _content(body))
-        except openai.LengthFinishReasonError as exc:
+            ) as stream:
+                t0 = last = time.monotonic()
+                for event in stream:
+                    if event.type != "content.delta":
+                        continue
+                    pieces.append(event.delta)
+                    if self.on_progress is not None and (now := time.monotonic()) - last >= self.progress_every_s:
+                        self.on_progress(sum(map(len, pieces)), now - t0)
+                        last = now
+                completion = stream.get_final_completion()
+        except openai.LengthFinishReasonError:
             return self._problem(
                 f"the LLM reply was cut off at max_tokens={self.limits.max_tokens} before it was complete; "
                 "raise WETLOOP_LLM_MAX_TOKENS, or ask for fewer candidates per round",
-                exc.completion.choices[0].message.content if exc.completion.choices else _content(body),
+                "".join(pieces),
             )
+        except (ValidationError, ValueError) as exc:
+            return self._problem(f"the LLM reply did not match the schema: {_first_line(exc)}", "".join(pieces))
         except openai.OpenAIError as exc:
-            return self._problem(f"the LLM endpoint failed: {type(exc).__name__}: {_first_line(exc)}", _content(body) or None)
+            return self._problem(f"the LLM endpoint failed: {type(exc).__name__}: {_first_line(exc)}", "".join(pieces) or None)
         message = completion.choices[0].message
         if message.refusal:
             return self._problem(f"the LLM refused: {message.refusal}", message.content)
@@ -148,8 +167,8 @@ class LLMProposer:
         attempts = self.settings.max_retries + 1
         return (
             f"LLM {self.settings.model} at {self.settings.base_url or 'the OpenAI API'} "
-            f"(up to {self.settings.timeout_s:g} s per attempt, {attempts} attempt{'s' if attempts > 1 else ''}, "
-            f"at most {self.limits.max_tokens} tokens)"
+            f"(streamed, at most {self.limits.max_tokens} tokens; up to {self.settings.timeout_s:g} s for each piece, "
+            f"{attempts} attempt{'s' if attempts > 1 else ''})"
         )
 
     def _problem(self, text: str, raw: str | None = None) -> ProposerReply:
@@ -193,16 +212,6 @@ def _value(v: Variable, raw: Any) -> Any:
 
 
 RAW_KEPT = 20_000  # characters of an unusable reply kept in the store (a runaway reply can be megabytes)
-
-
-def _content(body: str) -> str | None:
-    """The message text of a chat-completion HTTP body, else the body itself (None when empty)."""
-    if not body:
-        return None
-    try:
-        return json.loads(body)["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return body
 
 
 def _first_line(exc: Exception) -> str:

@@ -137,7 +137,10 @@ class Campaign:
             return offline
         from .llm import LLMProposer
 
-        return LLMProposer(self._llm)
+        def progress(characters: int, seconds: float) -> None:
+            self.console.print(f"  the LLM has written {characters:,} characters of its reply in {seconds:.0f} s")
+
+        return LLMProposer(self._llm, on_progress=progress)
 
     # -- driving -----------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
