@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from wetloop.agent import Campaign
 from wetloop.agent.cli import app
+from wetloop.agent.report import write_report
 from wetloop.campaign import CampaignStore
 
 from .fakes import capped_spec
@@ -35,6 +36,10 @@ def test_stop_ends_the_campaign_at_the_ceiling_and_keeps_the_budget(tmp_path, qu
         assert c.run().done and store.count(cid, "experiment") == 3  # a done campaign runs nothing
     with Campaign(tmp_path / "run", console=quiet) as again:  # reopened: still done, still says why
         assert again.outcome().done and again.outcome().stopped == stop
+        paths = write_report(again.store, again.campaign_id, tmp_path / "report")
+    html, markdown = paths.html.read_text(), paths.markdown.read_text()
+    assert "<dt>Stopped early</dt><dd>stopped after round 1 of 4 (3 of 12 experiments run" in html
+    assert "**Stopped early:** stopped after round 1 of 4" in markdown
 
 
 def test_replicate_runs_the_best_result_once_more_then_stops(tmp_path, quiet) -> None:

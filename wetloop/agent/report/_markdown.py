@@ -28,6 +28,8 @@ def render_markdown(view: CampaignView, html_path: Path) -> str:
     per-round table, hypotheses, report path."""
     lines = [f"# Campaign {view.campaign_id}", "", f"**Question:** {view.spec.question}", "", *best_lines(view)]
     lines += ["", f"**Spent:** {spent_text(view)} (budget: {view.spec.budget.experiments} experiments)."]
+    if view.early_stop is not None:
+        lines += ["", f"**Stopped early:** {view.early_stop.describe()}."]
     lines += ["", "## Rounds", "", *_md_table(view)]
     hyps = [
         f"- **{h.status}** ({len(h.evidence_for)} for, {len(h.evidence_against)} against): {h.statement}" for h in view.hypotheses

@@ -15,6 +15,7 @@ from wetloop.campaign import (
     CampaignSpec,
     CampaignStore,
     Decision,
+    EarlyStop,
     Experiment,
     Hypothesis,
     Observation,
@@ -103,6 +104,7 @@ class CampaignView:
     hypotheses: tuple[Hypothesis, ...]
     models: tuple[dict[str, Any], ...]
     invalid: tuple[dict[str, Any], ...]
+    early_stop: EarlyStop | None = None  # where the campaign ended before its budget (`at_ceiling`)
 
     @property
     def total_label(self) -> str | None:
@@ -212,6 +214,7 @@ def load_view(store: CampaignStore, campaign_id: str) -> CampaignView:
         tuple(store.hypotheses(campaign_id).values()),
         tuple(r.payload for r in store.records(campaign_id, "model")),
         tuple(r.payload for r in store.records(campaign_id, "invalid_proposal")),
+        store.early_stop(campaign_id),
     )
 
 

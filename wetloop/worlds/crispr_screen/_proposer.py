@@ -87,9 +87,10 @@ class GeneProposer:
                 f,
                 s,
                 tested,
-                f"'{set_name_text(f.set_names[s])}' regulates the phenotype: {int(H[s])} hits among "
-                f"its {int(T[s])} tested genes (campaign hit rate {p0:.2f}, binomial p = {pval[s]:.1e}).",
-                f"untested member of enriched set '{set_name_text(f.set_names[s])}'",
+                f"'{set_name_text(f.set_names[s])}' regulates the phenotype: its genes are hits more often than "
+                "the campaign's others.",
+                f"untested member of enriched set '{set_name_text(f.set_names[s])}' ({int(H[s])} hits among its "
+                f"{int(T[s])} tested genes; campaign hit rate {p0:.2f}, binomial p = {pval[s]:.1e})",
             )
             for s in order
         ]
@@ -104,10 +105,12 @@ class GeneProposer:
         names = ", ".join(f.genes[i] for i in np.flatnonzero(hits)[:8])
         return [
             HypothesisDraft(
-                statement=f"Functional partners (STRING) of the hits so far ({names}...) act in the same "
-                "pathways and regulate the phenotype too.",
+                # one statement for the whole campaign, so its evidence accumulates; the hits it rests on
+                # now are in each candidate's rationale
+                statement="Functional partners (STRING) of the campaign's hits act in the same pathways and regulate "
+                "the phenotype too.",
                 candidates=[
-                    CandidateDraft(values={"gene": f.genes[i]}, rationale="STRING neighbour of observed hits") for i in cand
+                    CandidateDraft(values={"gene": f.genes[i]}, rationale=f"STRING neighbour of hits ({names}...)") for i in cand
                 ],
             )
         ]
