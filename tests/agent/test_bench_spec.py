@@ -17,7 +17,7 @@ def test_bench_spec_runs_every_method_on_the_same_budget(tmp_path, monkeypatch) 
     monkeypatch.setenv("WETLOOP_SCALARMODEL_EPOCHS", "30")
     spec = load_spec(SPEC).with_overrides(budget=Budget(rounds=2, batch=2))
     fig = bench_spec(spec, seeds=1, work_dir=tmp_path, log=lambda _: None)
-    assert set(fig["methods"]) == {"ours", "ours_gp", "ours_no_learning", "random"}
+    assert set(fig["methods"]) == {"ours", "ours_gp", "ours_no_learning", "ours_shuffled_feedback", "random"}
     assert all(runs[0]["experiments"] == 4 for runs in fig["methods"].values())
     # without learning the campaign never leaves the start region (doses up to 2 uM): it cannot beat
     # the best answer the dense simulation found in the whole space
@@ -28,3 +28,32 @@ def test_bench_spec_runs_every_method_on_the_same_budget(tmp_path, monkeypatch) 
             assert store.count(store.campaign_ids()[0], "model") == models
     cal = fig["calibration"][0]
     assert set(cal) == {"kill_fraction", "toxicity"} and all(0.0 <= c["coverage90"] <= 1.0 for c in cal.values())
+
+
+def test_shuffled_feedback_permutes_each_rounds_results_among_its_experiments(tmp_path) -> None:
+    """The negative control: the loop learns from answers that belong to other experiments of the same
+    round, while the store keeps the true ones (which score the control)."""
+    from rich.console import Console
+
+    from wetloop.agent import AgentSettings, Campaign
+    from wetloop.agent.graph import history
+
+    spec = load_spec(SPEC).with_overrides(budget=Budget(rounds=2, batch=3))
+    settings = AgentSettings(shuffle_feedback=True)
+    with Campaign.create(spec, tmp_path / "run", settings=settings, console=Console(quiet=True)) as c:
+        assert c.run().done
+        ctx = c._context()
+        seen = history(ctx)
+        obs = c.store.observations(c.campaign_id)
+        truth = [(e, obs[e.key]) for e in c.store.experiments(c.campaign_id)]
+        ctx.settings = AgentSettings()  # without the control the loop sees the truth
+        plain = history(ctx)
+    assert [o.experiment_key for _, o in plain] == [o.experiment_key for _, o in truth]
+    assert [x for x, _ in seen] == [e.intervention for e, _ in truth]  # same experiments, same order
+    moved = 0
+    for rnd in (1, 2):
+        at = [i for i, (e, _) in enumerate(truth) if e.round == rnd]
+        true_keys = sorted(truth[i][1].experiment_key for i in at)
+        assert sorted(seen[i][1].experiment_key for i in at) == true_keys  # a permutation within the round
+        moved += sum(seen[i][1].experiment_key != truth[i][1].experiment_key for i in at)
+    assert moved >= 2  # the loop did see answers of other experiments

@@ -2,8 +2,10 @@
 
 Per seed and with the spec's budget: ours (the campaign as the spec says), ours with the GP family
 (`world_model: gp`, the scalar alternative a user might pick), ours without learning (the first
-round's proposer and planner every round: the world model is never fitted), random search (uniform
-in the hard limits), and the best answer by dense simulation where the world can compute one
+round's proposer and planner every round: the world model is never fitted), ours with shuffled
+feedback (the negative control: each round's results permuted among its experiments before the loop
+learns from them; the true results score it), random search (uniform in the hard limits), and the
+best answer by dense simulation where the world can compute one
 (`World.dense_optimum`). For each: the best safe objective value found, the unsafe experiments spent,
 and the wall time. Then the world model of our last round is scored on the random campaign's
 experiments (regimens it never chose): 90% interval coverage and CRPS of each readout, against the
@@ -63,9 +65,9 @@ def _summary(spec: CampaignSpec, pairs: Pairs, wall_s: float) -> dict[str, Any]:
     }
 
 
-def _campaign(spec: CampaignSpec, run_dir: Path, learn: bool = True) -> tuple[Pairs, Any]:
-    """Run the loop on `spec` in `run_dir`; (history, the last world model or None)."""
-    settings = AgentSettings(learn=learn)
+def _campaign(spec: CampaignSpec, run_dir: Path, learn: bool = True, shuffle: bool = False) -> tuple[Pairs, Any]:
+    """Run the loop on `spec` in `run_dir`; (the true history, the last world model or None)."""
+    settings = AgentSettings(learn=learn, shuffle_feedback=shuffle)
     with Campaign.create(spec, run_dir, settings=settings, console=Console(quiet=True)) as c:
         c.run()
         store, cid = c.store, c.campaign_id
@@ -117,7 +119,13 @@ def bench_spec(
 ) -> dict[str, Any]:
     """Every method on `seeds` seeds of `spec` (see the module docstring); figures as a dict."""
     root = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="wetloop-bench-"))
-    methods: dict[str, list[dict[str, Any]]] = {"ours": [], "ours_gp": [], "ours_no_learning": [], "random": []}
+    methods: dict[str, list[dict[str, Any]]] = {
+        "ours": [],
+        "ours_gp": [],
+        "ours_no_learning": [],
+        "ours_shuffled_feedback": [],
+        "random": [],
+    }
     cal: list[dict[str, Any]] = []
     for seed in range(seeds):
         s = spec.with_overrides(seed=spec.seed + seed)
@@ -130,6 +138,9 @@ def bench_spec(
         t0 = time.perf_counter()
         fixed, _ = _campaign(s, root / f"prior-{seed}", learn=False)
         methods["ours_no_learning"].append(_summary(s, fixed, time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        shuffled, _ = _campaign(s, root / f"shuffled-{seed}", shuffle=True)
+        methods["ours_shuffled_feedback"].append(_summary(s, shuffled, time.perf_counter() - t0))
         t0 = time.perf_counter()
         rand = random_search(s, root / f"random-{seed}", seed)
         methods["random"].append(_summary(s, rand, time.perf_counter() - t0))

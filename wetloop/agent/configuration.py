@@ -42,6 +42,7 @@ class AgentSettings(StrictSettings):
 
     review: bool = False
     learn: bool = True  # False: the no-learning control (no refit; the proposer is not shown results)
+    shuffle_feedback: bool = False  # True: the negative control (each round's results permuted among its experiments)
     candidates_per_round: int = Field(default=48, ge=4)
     lab_workers: int | None = None
     poll_interval_s: float = Field(default=0.2, gt=0)

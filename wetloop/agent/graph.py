@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
@@ -82,9 +83,22 @@ AfterRound = Literal["propose", "replicate", "__end__"]
 
 # -- helpers shared by nodes ---------------------------------------------------------------------
 def history(ctx: LoopContext) -> list[tuple[Intervention, Observation]]:
-    """Every experiment with its observation, in the order they were approved."""
+    """Every experiment with its observation, in the order they were approved.
+
+    With `settings.shuffle_feedback` (the negative control) each round's observations are permuted
+    among that round's experiments before the loop sees them: the model, the proposer and the planner
+    learn from answers that belong to other experiments, while the store keeps the true ones."""
     obs = ctx.store.observations(ctx.campaign_id)
-    return [(e.intervention, obs[e.key]) for e in ctx.store.experiments(ctx.campaign_id) if e.key in obs]
+    done = [e for e in ctx.store.experiments(ctx.campaign_id) if e.key in obs]
+    answers = [obs[e.key] for e in done]
+    if ctx.settings.shuffle_feedback:
+        for rnd in sorted({e.round for e in done}):
+            at = [i for i, e in enumerate(done) if e.round == rnd]
+            order = np.random.default_rng([ctx.spec.seed, rnd, 1729]).permutation(len(at))
+            moved = [answers[at[j]] for j in order]
+            for i, answer in zip(at, moved):
+                answers[i] = answer
+    return [(e.intervention, a) for e, a in zip(done, answers)]
 
 
 def current_world(ctx: LoopContext) -> Any:
