@@ -160,7 +160,12 @@ def run(
         ),
     ] = None,
     llm_base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint (else WETLOOP_LLM_BASE_URL; none: offline proposer).")
+        str | None,
+        typer.Option(
+            help="OpenAI-compatible endpoint (else WETLOOP_LLM_BASE_URL; none: offline proposer). Other settings come "
+            "from WETLOOP_LLM_API_KEY, _TIMEOUT_S (per wait, default 120), _MAX_RETRIES (3), _MAX_TOKENS (4000), "
+            "_MAX_HYPOTHESES (4), _TEMPERATURE (0.2)."
+        ),
     ] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
 ) -> None:
