@@ -470,10 +470,11 @@ class _CliTools:
 
     log = err
 
-    def create(self, spec: CampaignSpec, run_dir: Path) -> Campaign:
+    def create(self, spec: CampaignSpec, run_dir: Path, *, learn: bool = True, shuffle_feedback: bool = False) -> Campaign:
         from .runner import Campaign
 
-        return Campaign.create(spec, run_dir, settings=AgentSettings(), console=err)
+        settings = AgentSettings(learn=learn, shuffle_feedback=shuffle_feedback)
+        return Campaign.create(spec, run_dir, settings=settings, console=err)
 
     def work_dir(self, name: str) -> Path:
         return _runs_root() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

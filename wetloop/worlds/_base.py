@@ -45,9 +45,11 @@ class CliTools(Protocol):
     log: Any
     """A rich Console on stderr, for progress."""
 
-    def create(self, spec: CampaignSpec, run_dir: Path) -> Any:
+    def create(self, spec: CampaignSpec, run_dir: Path, *, learn: bool = True, shuffle_feedback: bool = False) -> Any:
         """A new campaign of the loop in `run_dir` (autonomous review): a context manager with `run()`,
-        `store` and `campaign_id`."""
+        `store` and `campaign_id`. The controls: `learn=False` never fits a model (the campaign's prior
+        every round); `shuffle_feedback=True` permutes each round's results among its experiments
+        before the loop learns from them."""
         ...
 
     def work_dir(self, name: str) -> Path:

@@ -1,7 +1,9 @@
 """`wetloop bench patient`: our campaign against random search and the simulator's own controller.
 
 From one run with the same seed:
-1. our campaign (offline proposer, autonomous review) vs a random-search campaign with the same
+1. our campaign (offline proposer, autonomous review) vs its two controls (the same campaign without
+   learning: its prior every round, no model fitted; and with shuffled feedback: each round's days
+   permuted among its regimens before the loop learns from them) vs a random-search campaign with the same
    budget (points drawn uniformly in the unit cube of the hard limits, log-scaled where the spec says
    so) vs simglucose's basal-bolus controller given the patient's TRUE parameters (a reference the
    campaign never sees): final time in range (of the best safe regimen found), days with glucose
@@ -30,11 +32,14 @@ from ._calibration import calibration_report
 from ._lab import reference_day
 from ._model import TrajectoryWorldModel
 
-CampaignFactory = Callable[[CampaignSpec, Path], Any]
-"""Starts a campaign of the loop in a run directory (the agent's `Campaign.create`, injected: a world
-never imports the agent). The object runs with `run()` and exposes `store`, `campaign_id`; a context manager."""
+CampaignFactory = Callable[..., Any]
+"""Starts a campaign of the loop in a run directory, `create(spec, run_dir, learn=..., shuffle_feedback=...)`
+(`CliTools.create`, injected: a world never imports the agent). The object runs with `run()` and
+exposes `store`, `campaign_id`; a context manager."""
 
 __all__ = ["bench_patient", "print_bench", "random_search"]
+
+Pairs = list[tuple[Intervention, Observation]]
 
 
 def _summary(spec: CampaignSpec, pairs: list[tuple[Intervention, Observation]], wall_s: float) -> dict[str, Any]:
@@ -91,21 +96,30 @@ def _rollout_speed(world: TrajectoryWorldModel, spec: CampaignSpec, sim_day_s: f
     }
 
 
+def _loop(spec: CampaignSpec, run_dir: Path, create: CampaignFactory, **control: bool) -> tuple[Pairs, float, Any]:
+    """One campaign of the loop: its (regimen, day) pairs, wall time and last model record."""
+    t0 = time.perf_counter()
+    with create(spec, run_dir, **control) as c:
+        c.run()
+        observed = c.store.observations(c.campaign_id)
+        pairs = [(e.intervention, observed[e.key]) for e in c.store.experiments(c.campaign_id) if e.key in observed]
+        last_model = c.store.latest(c.campaign_id, "model")  # fitted on every day the campaign observed
+    return pairs, time.perf_counter() - t0, last_model
+
+
 def bench_patient(spec: CampaignSpec, work_dir: Path, create: CampaignFactory, console: Console | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     work_dir = Path(work_dir)
     readout = spec.objective.readout
-    console.print("[bold]1/3[/] our campaign")
-    t0 = time.perf_counter()
-    with create(spec, work_dir / "ours") as c:
-        c.run()
-        observed = c.store.observations(c.campaign_id)
-        ours_pairs = [(e.intervention, observed[e.key]) for e in c.store.experiments(c.campaign_id) if e.key in observed]
-        last_model = c.store.latest(c.campaign_id, "model")  # fitted on every day the campaign observed
-    ours_wall = time.perf_counter() - t0
-    console.print("[bold]2/3[/] random search, same budget")
+    console.print("[bold]1/5[/] our campaign")
+    ours_pairs, ours_wall, last_model = _loop(spec, work_dir / "ours", create)
+    console.print("[bold]2/5[/] the same campaign without learning (no-learning control)")
+    fixed_pairs, fixed_wall, _ = _loop(spec, work_dir / "no-learning", create, learn=False)
+    console.print("[bold]3/5[/] the same campaign with shuffled feedback (negative control)")
+    shuffled_pairs, shuffled_wall, _ = _loop(spec, work_dir / "shuffled", create, shuffle_feedback=True)
+    console.print("[bold]4/5[/] random search, same budget")
     random_pairs, random_wall = random_search(spec, work_dir / "random-lab", spec.seed)
-    console.print("[bold]3/3[/] the simulator's own basal-bolus controller with the patient's true parameters")
+    console.print("[bold]5/5[/] the simulator's own basal-bolus controller with the patient's true parameters")
     ref = reference_day(spec)
     world = TrajectoryWorldModel.load(last_model.payload["path"], spec)
     held_out = calibration_report(world, random_pairs)
@@ -115,6 +129,8 @@ def bench_patient(spec: CampaignSpec, work_dir: Path, create: CampaignFactory, c
         "budget": f"{spec.budget.rounds} rounds x {spec.budget.batch}",
         "seed": spec.seed,
         "ours": _summary(spec, ours_pairs, ours_wall),
+        "no_learning": _summary(spec, fixed_pairs, fixed_wall),
+        "shuffled_feedback": _summary(spec, shuffled_pairs, shuffled_wall),
         "random": _summary(spec, random_pairs, random_wall),
         "reference_controller": {"final_" + readout: ref.readouts[readout], "unsafe_days": int(observed_unsafe(spec, ref))},
         "calibration_held_out": held_out.model_dump(),
@@ -126,15 +142,18 @@ def print_bench(fig: dict[str, Any], console: Console) -> None:
     readout = next(k for k in fig["ours"] if k.startswith("final_"))
     t = Table(title=f"patient {fig['patient']}, {fig['budget']}, seed {fig['seed']}", box=box.SIMPLE_HEAD)
     t.add_column("campaign")
-    for header in (readout.removeprefix("final_").replace("_", " "), "unsafe days", "wall s"):
+    for header in (readout.removeprefix("final_").replace("_", " "), "days", "unsafe days", "wall s"):
         t.add_column(header, justify="right", no_wrap=True)
     t.add_column("best regimen", ratio=1)
-    for name in ("ours", "random"):
+    for name in ("ours", "no_learning", "shuffled_feedback", "random"):
+        if name not in fig:  # figures saved before the controls were added
+            continue
         r = fig[name]
         best = ", ".join(f"{k}={v:.3g}" for k, v in (r["best_intervention"] or {}).items())
-        t.add_row(name, f"{r[readout]:.3f}" if r[readout] is not None else "-", str(r["unsafe_days"]), f"{r['wall_s']:.0f}", best)
+        value = f"{r[readout]:.3f}" if r[readout] is not None else "-"
+        t.add_row(name.replace("_", " "), value, str(r["experiments"]), str(r["unsafe_days"]), f"{r['wall_s']:.0f}", best)
     ref = fig["reference_controller"]
-    t.add_row("reference", f"{ref[readout]:.3f}", str(ref["unsafe_days"]), "-", "simglucose BBController, true parameters")
+    t.add_row("reference", f"{ref[readout]:.3f}", "1", str(ref["unsafe_days"]), "-", "simglucose BBController, true parameters")
     console.print(t)
     cal = fig["calibration_held_out"]
     console.print(
