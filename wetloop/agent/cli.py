@@ -31,6 +31,7 @@ from wetloop.campaign import (
     world_names,
 )
 
+from ._cli_export import register_export_command
 from ._cli_lab import register_lab_commands
 from ._cli_review import EDIT_HELP, decisions_from_flags, decisions_interactive, print_review
 from ._cli_sila import register_sila_commands
@@ -445,6 +446,9 @@ def bench_spec_cmd(
     spec = load_spec(spec_file)
     work_dir = work_dir or _runs_root() / f"bench-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     emit_figures(bench_spec(spec, seeds, work_dir, log=err.print), json_out, print_spec_bench, work_dir)
+
+
+register_export_command(app, lambda run_dir: _open(run_dir))  # `wetloop export RUN`
 
 
 def emit_figures(figures: Any, json_out: bool, printer: Callable[[Any, Console], None], work_dir: Path | None = None) -> None:
