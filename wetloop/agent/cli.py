@@ -164,6 +164,14 @@ def run(
         str | None, typer.Option(help="OpenAI-compatible endpoint (else WETLOOP_LLM_BASE_URL; none: offline proposer).")
     ] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
+    prior: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--prior",
+            help="An export of another campaign of the same world and variables (`wetloop export`): the world model "
+            "learns from its results too, from the first round on; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run a campaign: the built-in default, or a spec file."""
     from .runner import Campaign
@@ -175,7 +183,8 @@ def run(
         f"[bold]wetloop[/] campaign [green]{spec.name}[/] in {run_dir} "
         f"({spec.budget.rounds} rounds x {spec.budget.batch}; proposer: {'LLM ' + llm.model if llm.configured else 'offline'})"
     )
-    with Campaign.create(spec, run_dir, settings=AgentSettings(review=review), llm=llm, console=err) as c:
+    settings = AgentSettings(review=review, prior=tuple(str(p.resolve()) for p in prior or ()))
+    with Campaign.create(spec, run_dir, settings=settings, llm=llm, console=err) as c:
         _interruptible(c, c.run)
 
 
