@@ -236,3 +236,46 @@ def test_reading_a_foreign_or_newer_export_says_what_is_wrong(custom_run: Path, 
     bad.write_text('{"schema_version": "1.0"}\n')
     with pytest.raises(ExportError, match="could not be read"):
         read_transitions(bad)
+
+
+def test_prior_data_gives_the_first_round_a_world_model_and_stays_in_every_refit(custom_run: Path, tmp_path: Path) -> None:
+    store, cid = _store(custom_run)
+    with store:
+        spec = store.spec(cid)
+        paths = export_campaign(store, cid, tmp_path / "export", ["parquet"])
+    prior = (str(paths.transitions["parquet"]),)
+    world = get_world(spec.world)
+    quiet = Console(stderr=True, quiet=True)
+    with Campaign.create(spec.with_overrides(seed=1), tmp_path / "run", settings=AgentSettings(prior=prior), console=quiet) as c:
+        assert c.run().done
+        models = [(r.round, r.payload["n_data"]) for r in c.store.records(c.campaign_id, "model")]
+        rankings = c.store.rankings(c.campaign_id)
+        own = len(world.fit_data([(e.intervention, o) for e, o in _pairs(c.store, c.campaign_id)]))
+    n_prior = paths.n_transitions
+    assert models[0] == (0, n_prior)  # fitted on the prior data alone, before any result of its own
+    assert rankings[0].round == 1 and rankings[0].model_version is not None
+    assert models[-1] == (spec.budget.rounds, n_prior + own)
+
+
+def _pairs(store: CampaignStore, cid: str) -> list:
+    obs = store.observations(cid)
+    return [(e, obs[e.key]) for e in store.experiments(cid) if e.key in obs]
+
+
+def test_prior_data_of_another_world_or_space_is_refused_before_anything_is_written(custom_run: Path, tmp_path: Path) -> None:
+    store, cid = _store(custom_run)
+    with store:
+        spec = store.spec(cid)
+        paths = export_campaign(store, cid, tmp_path / "export", ["jsonl"])
+    text = paths.transitions["jsonl"].read_text()
+    other_world = tmp_path / "other-world.jsonl"
+    other_world.write_text(text.replace('"world":"custom"', '"world":"sbml"'))
+    with pytest.raises(ExportError, match="world"):
+        Campaign.create(spec, tmp_path / "a", settings=AgentSettings(prior=(str(other_world),)))
+    assert not (tmp_path / "a").exists()
+    name = spec.variable_names[0]
+    other_space = tmp_path / "other-space.jsonl"
+    other_space.write_text(text.replace(f'"{name}":', '"renamed_variable":'))
+    with pytest.raises(ExportError, match="renamed_variable"):
+        Campaign.create(spec, tmp_path / "b", settings=AgentSettings(prior=(str(other_space),)))
+    assert not (tmp_path / "b").exists()
