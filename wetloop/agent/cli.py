@@ -31,6 +31,7 @@ from wetloop.campaign import (
     world_names,
 )
 
+from ._cli_export import register_export_command
 from ._cli_lab import register_lab_commands
 from ._cli_review import EDIT_HELP, decisions_from_flags, decisions_interactive, print_review
 from ._cli_sila import register_sila_commands
@@ -168,6 +169,14 @@ def run(
         ),
     ] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
+    prior: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--prior",
+            help="An export of another campaign of the same world and variables (`wetloop export`): the world model "
+            "learns from its results too, from the first round on; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run a campaign: the built-in default, or a spec file."""
     from .runner import Campaign
@@ -179,7 +188,8 @@ def run(
         f"[bold]wetloop[/] campaign [green]{spec.name}[/] in {run_dir} "
         f"({spec.budget.rounds} rounds x {spec.budget.batch}; proposer: {'LLM ' + llm.model if llm.configured else 'offline'})"
     )
-    with Campaign.create(spec, run_dir, settings=AgentSettings(review=review), llm=llm, console=err) as c:
+    settings = AgentSettings(review=review, prior=tuple(str(p.resolve()) for p in prior or ()))
+    with Campaign.create(spec, run_dir, settings=settings, llm=llm, console=err) as c:
         _interruptible(c, c.run)
 
 
@@ -450,6 +460,9 @@ def bench_spec_cmd(
     spec = load_spec(spec_file)
     work_dir = work_dir or _runs_root() / f"bench-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     emit_figures(bench_spec(spec, seeds, work_dir, log=err.print), json_out, print_spec_bench, work_dir)
+
+
+register_export_command(app, lambda run_dir: _open(run_dir))  # `wetloop export RUN`
 
 
 def emit_figures(figures: Any, json_out: bool, printer: Callable[[Any, Console], None], work_dir: Path | None = None) -> None:

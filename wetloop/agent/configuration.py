@@ -46,3 +46,5 @@ class AgentSettings(StrictSettings):
     candidates_per_round: int = Field(default=48, ge=4)
     lab_workers: int | None = None
     poll_interval_s: float = Field(default=0.2, gt=0)
+    # exports of other campaigns (`wetloop export`) whose results the world model learns from too
+    prior: tuple[str, ...] = ()

@@ -46,6 +46,7 @@ from wetloop.lab_adapters import ExperimentRejected, Lab
 from wetloop.planners import EmptyMenu, KnowsCeiling, Planner
 
 from ._evidence import hypothesis_ids, update_hypotheses
+from ._prior import prior_history
 from ._proposal import ProposalContext, Proposer, ProposerReply
 from ._review import apply_decisions, autonomous_decisions, review_payload
 from .configuration import AgentSettings
@@ -107,6 +108,9 @@ def current_world(ctx: LoopContext) -> Any:
     Before any result, the world's prior model if it has one (a screen's knowledge prior), else None.
     """
     rec = ctx.store.latest(ctx.campaign_id, "model")
+    if rec is None and ctx.settings.prior and ctx.settings.learn:  # a model of the prior data before any result
+        _refit(ctx, 0)
+        rec = ctx.store.latest(ctx.campaign_id, "model")
     if rec is None:
         if ctx._world is None or ctx._world[0] != "prior":
             ctx._world = ("prior", ctx.world.prior_model(ctx.spec))
@@ -481,7 +485,7 @@ def replicate(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
 def _refit(ctx: LoopContext, rnd: int) -> None:
     """Refit the world's model on every usable result, once per round and only when there is news
     (a round can run nothing)."""
-    data = ctx.world.fit_data(history(ctx))
+    data = ctx.world.fit_data(prior_history(ctx.settings.prior) + history(ctx))
     last = ctx.store.latest(ctx.campaign_id, "model")
     new = len(data) - (last.payload.get("n_data", last.payload["fit"].get("n_days", 0)) if last else 0)
     if not data or new <= 0 or ctx.store.records(ctx.campaign_id, "model", round=rnd):

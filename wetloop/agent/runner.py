@@ -28,6 +28,7 @@ from wetloop.lab_adapters import Lab, make_lab
 from wetloop.planners import PlannerConfig
 
 from ._hints import command
+from ._prior import check_prior
 from .configuration import AgentSettings, LLMSettings
 from .errors import RunDirError
 from .graph import LoopContext, build_graph
@@ -94,6 +95,7 @@ class Campaign:
         """Start a new campaign in an empty (or new) `run_dir`."""
         run_dir = Path(run_dir)
         get_world(spec.world).validate_spec(spec)  # every problem of the spec, before anything is written
+        check_prior(spec, (settings or AgentSettings()).prior)
         if (run_dir / RUN_FILE).exists():
             raise RunDirError(
                 f"{run_dir} already holds a campaign; `{command(f'resume --dir {run_dir}')}` continues it, or pick another --dir"

@@ -200,6 +200,12 @@ class World:
         only at the start (then its encoded values are held constant over time)."""
         return None
 
+    def intervention_start_min(self, spec: CampaignSpec, intervention: Intervention) -> float:
+        """When the intervention begins, in minutes from a result's first sample: the samples up to then are
+        the baseline state of the experiment's transition record (`wetloop export`). Default: 0, an
+        intervention that acts from the start (the baseline is the state at the first sample)."""
+        return 0.0
+
     def result_problem(self, obs: Observation) -> str | None:
         """Why an 'ok' result of this world cannot be stored beyond the generic checks (None when it can)."""
         return None
