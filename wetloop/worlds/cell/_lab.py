@@ -1,0 +1,43 @@
+"""`CellLab`: each experiment is one population run (`run_experiment`), in process, at submit.
+
+It is the generic `FunctionLab` (a result per experiment key, seeded from the spec's seed and the key,
+so a repeat under another key is another sample; results kept on disk under `cache_dir`), whose
+function also writes the experiment's AnnData to `<cache_dir>/anndata/<seed>.h5ad` when it has a
+`cache_dir`, for scanpy to read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wetloop.campaign import CampaignSpec
+from wetloop.lab_adapters import FunctionLab
+
+from ._experiment import lab_result, run_experiment
+from ._options import CellOptions
+
+__all__ = ["CellLab", "CellRunner"]
+
+
+class CellRunner:
+    """`fn(values, seed)` for `FunctionLab`: one cocktail on a population, the lab's numbers back."""
+
+    def __init__(self, options: CellOptions, variable: str, anndata_dir: Path | None = None) -> None:
+        self.options, self.variable, self.anndata_dir = options, variable, anndata_dir
+
+    def __call__(self, values: dict[str, Any], seed: int) -> dict[str, Any]:
+        cocktail = values.get(self.variable) or {}
+        adata = run_experiment(self.options, dict(cocktail), seed)
+        if self.anndata_dir is not None:
+            self.anndata_dir.mkdir(parents=True, exist_ok=True)
+            adata.write_h5ad(self.anndata_dir / f"{seed}.h5ad")
+        return lab_result(self.options, adata)
+
+
+class CellLab(FunctionLab):
+    def __init__(
+        self, spec: CampaignSpec, options: CellOptions, *, cache_dir: Path | str | None = None, name: str = "cell"
+    ) -> None:
+        anndata_dir = Path(cache_dir) / "anndata" if cache_dir is not None else None
+        super().__init__(spec, CellRunner(options, spec.interventions[0].name, anndata_dir), cache_dir=cache_dir, name=name)
