@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from wetloop.campaign import Budget, CampaignSpec, Readout, Series, SpecError, load_spec
 
-from .._base import World
+from .._base import CliTools, World
 from ._experiment import LEVELS
 from ._options import FATES, CellOptions
 
@@ -98,3 +98,10 @@ class CellWorld(World):
         from ._proposer import CocktailProposer
 
         return CocktailProposer()
+
+    # -- the command line -----------------------------------------------------------------------
+    def register_cli(self, bench: Any, tools: CliTools) -> None:
+        """`wetloop bench cell`: ours vs GP vs random search vs the oracle, per target fate."""
+        from ._cli import register
+
+        register(bench, tools)
