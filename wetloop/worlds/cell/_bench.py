@@ -94,6 +94,7 @@ def bench_cell(
     make_lab: Callable[[CampaignSpec], Any],
     log: Callable[[str], None] = print,
     methods: tuple[str, ...] = ("ours", "ours_gp", "random"),
+    oracle_cells: int | None = None,
 ) -> dict[str, Any]:
     """Every method on `seeds` seeds for each target fate (see the module docstring); figures as a dict."""
     out: dict[str, Any] = {"spec": spec.name, "seeds": seeds, "budget": spec.budget.experiments, "targets": {}}
@@ -101,12 +102,13 @@ def bench_cell(
         s = spec.with_overrides(name=f"{spec.name}-{target}", world_options={**spec.world_options, "target": target})
         options = CellOptions.model_validate(s.world_options)
         t0 = time.perf_counter()
-        orc = oracle(s, options)
+        orc = oracle(s, options, cells=oracle_cells)
         untreated = float(cocktail_fractions(options, [{}], seed=1)[0, FATES.index(target)])
         qualifying = orc.qualifying
         fig: dict[str, Any] = {
             "oracle": {
                 "cocktails": orc.n,
+                "cells": oracle_cells or options.cells,
                 "qualifying": len(qualifying),
                 "share": round(len(qualifying) / orc.n, 4),
                 "fewest_clamps": len(qualifying[0]) if qualifying else None,

@@ -25,6 +25,9 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
         seeds: Annotated[int, typer.Option(min=1, help="Seeds per method and target.")] = 20,
         targets: Annotated[str, typer.Option(help="Target fates, comma-separated (default: the spec's and megakaryocyte).")] = "",
         methods: Annotated[str, typer.Option(help="Methods, comma-separated, of ours, ours_gp, random.")] = "ours,ours_gp,random",
+        oracle_cells: Annotated[
+            int | None, typer.Option(min=10, help="Cells per cocktail in the oracle (default: the spec's).")
+        ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
         work_dir: Annotated[Path | None, typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
     ) -> None:
@@ -49,6 +52,14 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
             raise typer.BadParameter(f"methods must be among ours, ours_gp, random; got {methods!r}", param_hint="--methods")
         work_dir = work_dir or tools.work_dir("bench-cell")
         figures = bench_cell(
-            spec, seeds, chosen, work_dir, tools.create, lambda s: world.make_lab(s), log=tools.log.print, methods=picked
+            spec,
+            seeds,
+            chosen,
+            work_dir,
+            tools.create,
+            lambda s: world.make_lab(s),
+            log=tools.log.print,
+            methods=picked,
+            oracle_cells=oracle_cells,
         )
         tools.emit(figures, json_out, print_cell_bench, work_dir)

@@ -49,7 +49,7 @@ def cocktail_fractions(
         masks = [clamp_arrays(net, options, c, cells) for c in part]
         clamp, level = np.concatenate([m for m, _ in masks]), np.concatenate([v for _, v in masks])
         final = net.simulate(
-            x0, options.steps, options.noise, rng, clamp=clamp, level=level, window=options.window, every=options.steps
+            x0, options.steps, options.noise, rng, clamp=clamp, level=level, window=options.window, every=options.steps - 1
         )
         fates = fates_of(net, final[-1], options.threshold).reshape(len(part), cells)
         out[lo : lo + len(part)] = np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
