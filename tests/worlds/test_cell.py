@@ -286,3 +286,27 @@ def test_bench_runs_tiny(tmp_path: Path) -> None:
         (run,) = t["methods"][method]
         assert run["experiments"] == 4 and run["cost"] >= 4 * 2
         assert run["found"] == (run["first"] is not None)
+
+
+def test_report_shows_fate_fractions_per_cocktail() -> None:
+    from types import SimpleNamespace
+
+    from wetloop.campaign import Experiment, Intervention, Observation
+
+    spec = load_spec(SPEC)
+    x = Intervention(values={"cocktail": {"Gata2": "oe", "Fli1": "ko"}})
+    readouts = {
+        "target_fraction": 0.95,
+        **{f"fraction_{f}": 0.0 for f in FATES},
+        "fraction_erythrocyte": 0.95,
+        "fraction_undecided": 0.05,
+    }
+    outcome = SimpleNamespace(
+        experiment=Experiment(campaign_id="c", round=2, intervention=x, approved_by="t"),
+        observation=Observation(experiment_key="k", status="ok", readouts=readouts),
+    )
+    (fig,) = get_world("cell").report_figures(SimpleNamespace(spec=spec, outcomes=(outcome,)))
+    bars = {t.name: t.y[0] for t in fig.data}
+    assert bars["erythrocyte"] == 0.95 and bars["undecided"] == 0.05 and set(bars) == set(FATES)
+    assert "Fli1 ko + Gata2 oe" in fig.data[0].x[0]
+    assert get_world("cell").report_figures(SimpleNamespace(spec=spec, outcomes=())) == []

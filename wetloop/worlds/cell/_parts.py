@@ -53,7 +53,7 @@ class PartsModel:
     def features(self, cocktails: Sequence[dict[str, str]]) -> np.ndarray:
         return parts_features(cocktails, self.items, self.levels, self.pairs)
 
-    def fit(self, cocktails: Sequence[dict[str, str]], y: Sequence[float]) -> PartsModel:
+    def fit(self, cocktails: Sequence[dict[str, str]], y: Sequence[float] | np.ndarray) -> PartsModel:
         X, y_arr = self.features(cocktails), np.asarray(y, dtype=float)
         if len(y_arr) == 0:
             raise ValueError("PartsModel.fit needs at least one observed cocktail")

@@ -105,3 +105,10 @@ class CellWorld(World):
         from ._cli import register
 
         register(bench, tools)
+
+    # -- the report -----------------------------------------------------------------------------
+    def report_figures(self, view: Any) -> list[Any]:
+        from ._report import fate_figure
+
+        fig = fate_figure(view)
+        return [fig] if fig is not None else []
