@@ -286,6 +286,7 @@ def test_bench_runs_tiny(tmp_path: Path) -> None:
         (run,) = t["methods"][method]
         assert run["experiments"] == 4 and run["cost"] >= 4  # 1 per experiment plus 1 per clamp
         assert run["found"] == (run["first"] is not None)
+        assert run["cost_until_done"] == (run["cost_to_first"] if run["found"] else run["cost"])
 
 
 def test_report_shows_fate_fractions_per_cocktail() -> None:
