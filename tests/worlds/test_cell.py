@@ -233,13 +233,16 @@ def test_parts_model_recovers_additive_and_pairwise_effects() -> None:
         return y + 0.4 * (c.get("a") == "oe" and c.get("c") == "ko")
 
     y = [truth(c) for c in space]
-    pairs = PartsModel(items, levels, pairs=True, alpha=1e-4).fit(space, y)
-    additive = PartsModel(items, levels, pairs=False, alpha=1e-4).fit(space, y)
+    pairs = PartsModel(items, levels, pairs=True, prior_sd=10.0, min_noise=1e-3).fit(space, y)
+    additive = PartsModel(items, levels, pairs=False, prior_sd=10.0, min_noise=1e-3).fit(space, y)
     err_pairs = np.abs(pairs.samples(space)[0] - y).max()
     err_add = np.abs(additive.samples(space)[0] - y).max()
     assert err_pairs < 0.01 < err_add
-    unseen = PartsModel(items, levels, pairs=True).fit([{"a": "oe"}], [0.9])
-    assert abs(unseen.samples([{}])[0, 0] - 0.9) < 1e-9  # nothing known but one point: its value
+    untreated = PartsModel(items, levels, pairs=True).fit([{}], [0.9])
+    assert abs(untreated.samples([{}])[0, 0] - 0.9) < 1e-3  # the untreated cells seen: their level
+    some = PartsModel(items, levels, pairs=True).fit([{}, {"a": "oe"}, {"b": "ko"}], [0.2, 0.3, 0.25])
+    spread = some.samples([{"a": "oe"}, {"c": "oe"}, {"c": "oe", "d": "ko"}]).std(0)
+    assert spread[0] < spread[1] < spread[2]  # a part seen is surer than one never seen, two unseen less sure still
 
 
 def test_proposer_offers_untried_cocktails_only() -> None:

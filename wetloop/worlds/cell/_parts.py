@@ -1,10 +1,10 @@
 """A cocktail's outcome built from its parts: wild type plus single effects, plus pairwise effects.
 
 Features of a cocktail: one indicator per (gene, level) clamp (the additive part) and, with `pairs`,
-one per pair of clamps it holds together. A ridge regression on them, fitted to the cocktails seen
-so far, predicts every other cocktail from the parts it shares with them (an unseen pair adds
-nothing: its weight stays at the prior 0); a bootstrap ensemble of such fits gives the spread.
-`pairs=False` is the additive baseline (wild type + the sum of single effects).
+one per pair of clamps it holds together. A Bayesian linear regression on them, fitted to the
+cocktails seen so far, predicts every other cocktail from the parts it shares with them (an unseen
+part adds nothing to the mean and its prior spread to the uncertainty); draws from its posterior give
+the ensemble. `pairs=False` is the additive baseline (wild type + the sum of single effects).
 """
 
 from __future__ import annotations
@@ -35,19 +35,23 @@ def parts_features(cocktails: Sequence[dict[str, str]], items: Sequence[str], le
 
 
 class PartsModel:
-    """Ridge regression on `parts_features`, bootstrapped `members` times (see the module docstring)."""
+    """Bayesian linear regression on `parts_features`: each effect has a prior N(0, `prior_sd`^2), the
+    noise sd is read off the residuals (at least `min_noise`), and `members` weight vectors drawn from
+    the posterior make the ensemble. A part never seen keeps its prior spread, so a cocktail built from
+    untested parts is uncertain, not predicted as the untreated cells with confidence."""
 
     def __init__(
         self,
         items: Sequence[str],
         levels: Sequence[str],
         pairs: bool = True,
-        members: int = 32,
-        alpha: float = 0.3,
+        members: int = 64,
+        prior_sd: float = 0.3,
+        min_noise: float = 0.05,
         seed: int = 0,
     ) -> None:
         self.items, self.levels, self.pairs = tuple(items), tuple(levels), pairs
-        self.members, self.alpha, self.seed = members, alpha, seed
+        self.members, self.prior_sd, self.min_noise, self.seed = members, prior_sd, min_noise, seed
         self.coefs: np.ndarray | None = None  # (members, F + 1): intercept last
 
     def features(self, cocktails: Sequence[dict[str, str]]) -> np.ndarray:
@@ -57,23 +61,24 @@ class PartsModel:
         X, y_arr = self.features(cocktails), np.asarray(y, dtype=float)
         if len(y_arr) == 0:
             raise ValueError("PartsModel.fit needs at least one observed cocktail")
+        X = np.hstack([X, np.ones((len(y_arr), 1))])  # the last weight: the untreated level, around the mean seen
+        base = y_arr.mean()
+        prec = np.diag([1 / self.prior_sd**2] * (X.shape[1] - 1) + [1.0])
+        noise = self.min_noise
+        for _ in range(2):  # noise from the residuals of the posterior mean, then refit
+            mean = np.linalg.solve(X.T @ X / noise**2 + prec, X.T @ (y_arr - base) / noise**2)
+            resid = y_arr - base - X @ mean
+            noise = max(self.min_noise, float(np.sqrt(np.mean(resid**2))))
+        cov = np.linalg.inv(X.T @ X / noise**2 + prec)
+        mean = np.linalg.solve(X.T @ X / noise**2 + prec, X.T @ (y_arr - base) / noise**2)
         rng = np.random.default_rng(self.seed)
-        coefs = []
-        for m in range(self.members):
-            rows = np.arange(len(y_arr)) if m == 0 else rng.integers(0, len(y_arr), len(y_arr))
-            coefs.append(self._ridge(X[rows], y_arr[rows]))
-        self.coefs = np.stack(coefs)
+        draws = rng.multivariate_normal(mean, (cov + cov.T) / 2, size=self.members - 1, method="cholesky")
+        self.coefs = np.vstack([mean, draws])
+        self.coefs[:, -1] += base
         return self
 
-    def _ridge(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Ridge with an unpenalised intercept (the wild type's level when no clamp is seen)."""
-        x_mean, y_mean = X.mean(0), y.mean()
-        Xc = X - x_mean
-        w = np.linalg.solve(Xc.T @ Xc + self.alpha * np.eye(X.shape[1]), Xc.T @ (y - y_mean))
-        return np.append(w, y_mean - x_mean @ w)
-
     def samples(self, cocktails: Sequence[dict[str, str]]) -> np.ndarray:
-        """(members, n) predictions, clipped to [0, 1] (a fraction)."""
+        """(members, n) predictions, clipped to [0, 1] (a fraction); member 0 is the posterior mean."""
         if self.coefs is None:
             raise RuntimeError("fit the PartsModel before predicting")
         X = self.features(cocktails)
