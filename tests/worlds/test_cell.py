@@ -328,3 +328,14 @@ def test_the_world_and_its_command_import_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_model_comparison_scores_every_model() -> None:
+    from wetloop.worlds.cell._model_eval import MODELS, compare_models
+
+    fig = compare_models(_tiny_spec(), [8], test=6, repeats=1)
+    row = fig["sizes"][8]
+    assert set(MODELS) <= set(row) and row["replicate_mae"] >= 0
+    for m in MODELS:
+        assert 0 <= row[m]["mae"] <= 1 and 0 <= row[m]["coverage90"] <= 1

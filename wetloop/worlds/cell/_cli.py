@@ -63,3 +63,32 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
             oracle_cells=oracle_cells,
         )
         tools.emit(figures, json_out, print_cell_bench, work_dir)
+
+    @bench.command("cell-model")
+    def bench_cell_model_cmd(
+        spec_file: Annotated[
+            Path | None, typer.Argument(help="A spec of world cell (default: the shipped reprogram.yaml).")
+        ] = None,
+        train: Annotated[str, typer.Option(help="Training-set sizes, comma-separated.")] = "24,96",
+        test: Annotated[int, typer.Option(min=1, help="Held-out cocktails per repeat.")] = 200,
+        repeats: Annotated[int, typer.Option(min=1, help="Random train/test splits per size.")] = 3,
+        cells: Annotated[int | None, typer.Option(min=10, help="Cells per simulated cocktail (default: the spec's).")] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    ) -> None:
+        """World models on held-out cocktails: generic ensemble and GP, parts (pairwise), additive, mean."""
+        from wetloop.campaign import get_world
+
+        from ._model_eval import compare_models, print_model_comparison
+        from ._world import SPECS_DIR
+
+        spec = load_spec(spec_file or SPECS_DIR / "reprogram.yaml")
+        get_world("cell").validate_spec(spec)
+        if cells is not None:
+            spec = spec.with_overrides(world_options={**spec.world_options, "cells": cells})
+        try:
+            sizes = [int(t) for t in train.split(",") if t.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"give whole numbers separated by commas, got {train!r}", param_hint="--train") from None
+        if not sizes or min(sizes) < 2:
+            raise typer.BadParameter("each training size must be at least 2", param_hint="--train")
+        tools.emit(compare_models(spec, sizes, test, repeats), json_out, print_model_comparison)

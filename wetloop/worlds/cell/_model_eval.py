@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
 
 from wetloop.campaign import CampaignSpec, Intervention, Observation, get_world
 from wetloop.worldmodel import crps_ensemble, interval_coverage
@@ -23,7 +25,7 @@ from ._options import FATES, CellOptions
 from ._oracle import all_cocktails, cocktail_fractions
 from ._parts import PartsModel
 
-__all__ = ["MODELS", "compare_models"]
+__all__ = ["MODELS", "compare_models", "print_model_comparison"]
 
 MODELS = ("ensemble", "gp", "parts", "additive", "mean")
 
@@ -91,3 +93,17 @@ def compare_models(
             **{m: {k: float(np.mean([s[k] for s in v])) for k in v[0]} for m, v in per.items()},
         }
     return out
+
+
+def print_model_comparison(fig: dict[str, Any], console: Console) -> None:
+    for size, row in fig["sizes"].items():
+        table = Table(
+            title=f"{fig['spec']}: {fig['target']} fraction of {fig['test']} held-out cocktails after {size} seen "
+            f"({fig['repeats']} splits); two simulations of the same cocktail differ by {row['replicate_mae']:.3f} (MAE)"
+        )
+        for col in ("model", "MAE", "90% coverage", "CRPS"):
+            table.add_column(col)
+        for m in MODELS:
+            if m in row:
+                table.add_row(m, f"{row[m]['mae']:.3f}", f"{row[m]['coverage90']:.2f}", f"{row[m]['crps']:.3f}")
+        console.print(table)
