@@ -263,6 +263,26 @@ def _tiny_spec() -> CampaignSpec:
     return CampaignSpec.model_validate(data)
 
 
+def test_lab_reports_fractions_and_keeps_the_anndata(tmp_path: Path) -> None:
+    import scanpy as sc
+
+    from wetloop.campaign import Experiment, Intervention
+    from wetloop.lab_adapters import wait_for
+
+    spec = _tiny_spec()
+    x = Intervention(values={"cocktail": {"Gata2": "oe", "Fli1": "ko"}})
+    exps = [Experiment(campaign_id="c", round=1, intervention=x, approved_by="t", context={"repeat": r}) for r in (0, 1)]
+    with get_world("cell").make_lab(spec, cache_dir=tmp_path) as lab:
+        first, second = wait_for(lab, [lab.submit(e) for e in exps])
+    assert first.status == "ok" and first.readouts["target_fraction"] >= 0.9
+    assert set(first.trajectory.series) == set(GENES) and first.trajectory.times_min[-1] == pytest.approx(499 * 0.02)
+    back = sc.read_h5ad(first.raw["anndata"])
+    assert Path(first.raw["anndata"]).name == f"{exps[0].key}.h5ad"
+    assert (back.obs["fate"] == "erythrocyte").mean() == first.readouts["fraction_erythrocyte"]
+    assert first.raw["anndata"] != second.raw["anndata"]
+    assert not np.array_equal(back.X, sc.read_h5ad(second.raw["anndata"]).X)  # a repeat is another sample
+
+
 def test_oracle_simulates_every_cocktail() -> None:
     spec = _tiny_spec()
     orc = oracle(spec, CellOptions.model_validate(spec.world_options))
