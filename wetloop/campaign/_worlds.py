@@ -25,6 +25,7 @@ WORLD_REGISTRY: dict[str, str | Any] = {
     "crispr_screen": "wetloop.worlds.crispr_screen:ScreenWorld",
     "custom": "wetloop.worlds.custom:CustomWorld",
     "sbml": "wetloop.worlds.sbml:SbmlWorld",
+    "cell": "wetloop.worlds.cell:CellWorld",
 }
 """Built-in worlds: name -> "module:Class" (or a class / instance registered at run time)."""
 
