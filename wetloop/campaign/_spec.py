@@ -283,6 +283,16 @@ class Variable(Frozen):
             return f"{self.name} = {value:g} must be a whole number"
         return None
 
+    def start_violation(self, value: object) -> str | None:
+        """Why `value` lies outside this numeric variable's start region, the conservative region the
+        first round is confined to before any world model exists (None: inside, or not a number)."""
+        if not self.is_numeric or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        lo, hi = self.start_bounds
+        if lo <= value <= hi:
+            return None
+        return f"{self.name} = {self.describe(float(value))} is outside the start region [{lo:g}, {hi:g}]"
+
     def _set_violation(self, value: object) -> str | None:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return f"{self.name} must map chosen items to levels, e.g. {{{self.items[0]!r}: {self.levels[0]!r}}}, got {value!r}"  # type: ignore[index]
