@@ -164,7 +164,9 @@ def test_cli_edit_of_a_set_and_a_categorical(spec) -> None:
     decisions = decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:cocktail=Pu1:ko+Fli1:oe,medium=poor"])
     assert decisions[0].action == "edit" and decisions[1].action == "approve"
     assert decisions[0].edited.values == {**BASE, "cocktail": {"Pu1": "ko", "Fli1": "oe"}, "medium": "poor"}
-    with pytest.raises(ReviewError, match="edit refused: outside the hard limits: medium = 'soup' is not one of the allowed choices"):
+    with pytest.raises(
+        ReviewError, match="edit refused: outside the hard limits: medium = 'soup' is not one of the allowed choices"
+    ):
         decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:medium=soup"])
     with pytest.raises(ReviewError, match="cannot read 'nan' as a value of dose"):
         decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:dose=nan"])
@@ -188,7 +190,9 @@ def test_cli_edit_of_a_non_finite_or_non_ascii_number_is_a_clear_error(text) -> 
 
     spec = load_spec(default_spec_path())
     payload = {"round": 2, "selected": [{"index": 1, "proposal_key": "k1", "values": {"basal": 0.5, "carb_ratio": 25.0}}]}
-    with pytest.raises(ReviewError, match=f"cannot read '{text.split('=')[1]}' as a value of basal; type a number from 0.05 to 3 U/h"):
+    with pytest.raises(
+        ReviewError, match=f"cannot read '{text.split('=')[1]}' as a value of basal; type a number from 0.05 to 3 U/h"
+    ):
         decisions_from_flags(spec, payload, "person:ada", False, [], [], [f"1:{text}"])
 
 

@@ -37,13 +37,13 @@ __all__ = [
     "default_spec_path",
 ]
 
-LIMITS = {
+LIMITS: dict[str, int] = {
     "file_bytes": 1_000_000,
     "name": 64,
     "question": 4_000,
     "text": 2_000,
     "unit": 40,
-    "magnitude": 1e15,
+    "magnitude": 10**15,
     "variables": 32,
     "choices": 10_000,
     "items": 1_000,
@@ -575,6 +575,9 @@ class AtCeiling(Frozen):
     tolerance: Magnitude = Field(default=0.0, ge=0.0)
 
 
+_FIELDS = {"intervention variable": "interventions", "series": "series", "readout": "readouts"}
+
+
 class CampaignSpec(Frozen):
     """Everything needed to start a campaign; see `specs/README` in the docs for each field."""
 
@@ -609,12 +612,15 @@ class CampaignSpec(Frozen):
             ("readout", [r.name for r in self.readouts]),
         ):
             if len(set(names)) != len(names):
-                raise ValueError(f"{what} names must be unique, got {names}")
+                raise ValueError(f"{_FIELDS[what]}: {what} names must be unique, got {names}; rename the repeated one")
         kinds = {v.name: v.kind for v in self.interventions}
         for field, want in (("per_unit", ("continuous", "integer")), ("per_item", ("set",))):
             for name in getattr(self.cost, field):
                 if kinds.get(name) not in want:
-                    raise ValueError(f"cost.{field} names {name!r}, which is not a {' or '.join(want)} variable of the spec")
+                    raise ValueError(
+                        f"cost.{field}: {name!r} is not a {' or '.join(want)} variable of the spec; "
+                        f"name one of {[v.name for v in self.interventions if v.kind in want]} or remove it"
+                    )
         return self
 
     def readout(self, name: str) -> Readout | None:

@@ -35,10 +35,10 @@ class SourceMap:
     def of(cls, node: yaml.Node) -> SourceMap:
         """The lines of every node under `node`; SpecError for a key given twice in one mapping."""
         lines: dict[Loc, int] = {}
-        stack: list[tuple[Loc, yaml.Node]] = [((), node)]
+        stack: list[tuple[Loc, yaml.Node, int]] = [((), node, node.start_mark.line + 1)]
         while stack:
-            path, n = stack.pop()
-            lines[path] = n.start_mark.line + 1
+            path, n, line = stack.pop()
+            lines[path] = line  # a mapping's entry is where its key is; a list item, where it starts
             if isinstance(n, yaml.MappingNode):
                 seen: dict[str, int] = {}
                 for key, value in n.value:
@@ -50,9 +50,9 @@ class SourceMap:
                             "keep one of them"
                         )
                     seen[name] = key.start_mark.line + 1
-                    stack.append(((*path, name), value))
+                    stack.append(((*path, name), value, key.start_mark.line + 1))
             elif isinstance(n, yaml.SequenceNode):
-                stack.extend(((*path, i), item) for i, item in enumerate(n.value))
+                stack.extend(((*path, i), item, item.start_mark.line + 1) for i, item in enumerate(n.value))
         return cls(lines)
 
     def line(self, loc: Iterable[str | int]) -> int | None:
@@ -152,8 +152,11 @@ def problem_lines(exc: ValidationError, data: Any, model: type[BaseModel], prefi
     found: dict[str, list[str]] = {}
     for error in exc.errors():
         loc = _clean(error["loc"], data)
-        path = prefix + ".".join(map(str, loc)) if loc else (prefix.rstrip(".") or "(top)")
         text = _message(error, model, loc)
+        if not loc and not prefix and ": " in text:  # a check across fields names the field at fault itself
+            path, _, text = text.partition(": ")
+        else:
+            path = prefix + ".".join(map(str, loc)) if loc else (prefix.rstrip(".") or "(top)")
         if text not in found.setdefault(path, []):
             found[path].append(text)
     return [f"{path}: {' or '.join(texts)}" for path, texts in found.items()]
