@@ -106,7 +106,7 @@ def test_bad_readouts_limits_and_costs_are_refused_with_the_reason() -> None:
         SafetyLimit(name="l", series="x", below=5, above=1, max_probability=0.1)
     with pytest.raises(ValueError, match="below\n  Input should be a finite number"):
         SafetyLimit(name="l", series="x", below=float("inf"), max_probability=0.1)
-    with pytest.raises(ValueError, match="per_item names 'dose'"):
+    with pytest.raises(ValueError, match="cost.per_item: 'dose' is not a set variable"):
         spec(cost={"per_item": {"dose": 1.0}})
 
 
