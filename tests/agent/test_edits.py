@@ -164,7 +164,9 @@ def test_cli_edit_of_a_set_and_a_categorical(spec) -> None:
     decisions = decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:cocktail=Pu1:ko+Fli1:oe,medium=poor"])
     assert decisions[0].action == "edit" and decisions[1].action == "approve"
     assert decisions[0].edited.values == {**BASE, "cocktail": {"Pu1": "ko", "Fli1": "oe"}, "medium": "poor"}
-    with pytest.raises(ReviewError, match="edit refused: medium = 'soup' is not one of the allowed choices"):
+    with pytest.raises(
+        ReviewError, match="edit refused: outside the hard limits: medium = 'soup' is not one of the allowed choices"
+    ):
         decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:medium=soup"])
     with pytest.raises(ReviewError, match="cannot read 'nan' as a value of dose"):
         decisions_from_flags(spec, _payload(), "person:ada", True, [], [], ["1:dose=nan"])
@@ -178,3 +180,50 @@ def test_a_refused_edit_names_an_upper_readout_limit(spec, monkeypatch) -> None:
     monkeypatch.setattr(_review, "predicted_p_unsafe", lambda world, xs: [{"toxicity": 0.4}])
     x = parse_edit_text(spec, BASE, "dose=2")
     assert _review.edit_problem(spec, x, world=object()) == "edit predicted unsafe: P(dead > 0.3) = 0.40 > 0.1 (toxicity)"
+
+
+@pytest.mark.parametrize("text", ["basal=nan", "basal=inf", "basal=-inf", "basal=1e999", "basal=٣", "basal=0.٣"])
+def test_cli_edit_of_a_non_finite_or_non_ascii_number_is_a_clear_error(text) -> None:
+    """`review --edit 1:basal=nan` (or inf, 1e999, Arabic-Indic digits) once ended in a traceback."""
+    from wetloop.agent._cli_review import decisions_from_flags
+    from wetloop.campaign import default_spec_path, load_spec
+
+    spec = load_spec(default_spec_path())
+    payload = {"round": 2, "selected": [{"index": 1, "proposal_key": "k1", "values": {"basal": 0.5, "carb_ratio": 25.0}}]}
+    with pytest.raises(
+        ReviewError, match=f"cannot read '{text.split('=')[1]}' as a value of basal; type a number from 0.05 to 3 U/h"
+    ):
+        decisions_from_flags(spec, payload, "person:ada", False, [], [], [f"1:{text}"])
+
+
+def test_a_first_round_edit_stays_in_the_start_region() -> None:
+    """Round 1's proposals are confined to each variable's `start` region (no world model yet to judge
+    safety); an edit in round 1 obeys the same rule, in the CLI, the web desk and the graph alike."""
+    from wetloop.agent import _review
+    from wetloop.agent._cli_review import decisions_from_flags
+    from wetloop.agent._edits import edit_problems
+    from wetloop.campaign import Intervention, default_spec_path, load_spec
+
+    spec = load_spec(default_spec_path())  # basal: hard limits [0.05, 3], start [0.25, 0.6]
+    base = {"basal": 0.5, "carb_ratio": 25.0}
+
+    def payload(rnd: int) -> dict:
+        return {"round": rnd, "selected": [{"index": 1, "proposal_key": "k1", "values": base}]}
+
+    with pytest.raises(ReviewError) as refused:
+        decisions_from_flags(spec, payload(1), "person:ada", False, [], [], ["1:basal=2"])
+    assert str(refused.value) == (
+        "edit refused: basal = 2 U/h is outside the start region [0.25, 0.6]; before the world model has seen any "
+        "result, an experiment stays inside the spec's start region (as the planner's first-round proposals do). "
+        "Nothing was submitted; review again with values inside the limits."
+    )
+    later = decisions_from_flags(spec, payload(2), "person:ada", False, [], [], ["1:basal=2"])  # a model exists by then
+    assert later[0].edited is not None and later[0].edited.values["basal"] == 2.0
+    inside = decisions_from_flags(spec, payload(1), "person:ada", False, [], [], ["1:basal=0.3"])
+    assert inside[0].edited is not None and inside[0].edited.values["basal"] == 0.3
+    x = Intervention(values={"basal": 2.0, "carb_ratio": 25.0})
+    assert "outside the start region" in (_review.edit_problem(spec, x, world=None) or "")  # the graph and web desk
+    assert edit_problems(spec, x, before_model=False) == []
+    assert edit_problems(spec, Intervention(values={"basal": 5.0, "carb_ratio": 25.0}), before_model=True) == [
+        "outside the hard limits: basal = 5 U/h is outside the hard limits [0.05, 3]"
+    ]

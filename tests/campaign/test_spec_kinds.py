@@ -104,9 +104,9 @@ def test_bad_readouts_limits_and_costs_are_refused_with_the_reason() -> None:
         SafetyLimit(name="l", series="x", readout="r", below=1, max_probability=0.1)
     with pytest.raises(ValueError, match="must be less than above"):
         SafetyLimit(name="l", series="x", below=5, above=1, max_probability=0.1)
-    with pytest.raises(ValueError, match="thresholds must be finite"):
+    with pytest.raises(ValueError, match="below\n  Input should be a finite number"):
         SafetyLimit(name="l", series="x", below=float("inf"), max_probability=0.1)
-    with pytest.raises(ValueError, match="per_item names 'dose'"):
+    with pytest.raises(ValueError, match="cost.per_item: 'dose' is not a set variable"):
         spec(cost={"per_item": {"dose": 1.0}})
 
 
@@ -129,4 +129,4 @@ def test_a_world_lists_every_problem_of_a_spec() -> None:
         safety=({"name": "z", "series": "zz", "below": 1.0, "max_probability": 0.1},),
     )
     problems = "\n".join(get_world("custom").check_spec(bad))
-    assert "objective.readout 'nope'" in problems and "functoin" in problems and "watches series 'zz'" in problems
+    assert "objective.readout: 'nope'" in problems and "functoin" in problems and "watches series 'zz'" in problems

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from wetloop.campaign import CampaignSpec, Decision, Hypothesis, Intervention
 
-from ._edits import parse_edit_line
+from ._edits import edit_problems, parse_edit_line
 from .errors import ReviewError
 
 __all__ = ["EDIT_HELP", "STATEMENT_WIDTH", "print_review", "decisions_from_flags", "decisions_interactive"]
@@ -59,10 +59,11 @@ def _statement(hypothesis_id: str | None, hypotheses: Mapping[str, Hypothesis]) 
     return textwrap.shorten(h.statement, STATEMENT_WIDTH, placeholder=" …") if h is not None else hypothesis_id
 
 
-def _edit(spec: CampaignSpec, text: str, base: dict[str, Any]) -> tuple[Intervention, str]:
-    """The edited intervention and its reason; ReviewError for a typo or a value outside the hard limits."""
+def _edit(spec: CampaignSpec, text: str, base: dict[str, Any], first_round: bool) -> tuple[Intervention, str]:
+    """The edited intervention and its reason; ReviewError for a typo, a value outside the hard limits,
+    or in the first round a value outside the start region."""
     x, reason = parse_edit_line(spec, base, text)  # the web page reads its edits with the same parser
-    problems = x.violations(spec)
+    problems = edit_problems(spec, x, before_model=first_round)
     if problems:
         raise ReviewError(
             "edit refused: " + "; ".join(problems) + ". Nothing was submitted; review again with values inside the limits.",
@@ -107,7 +108,7 @@ def decisions_from_flags(
     for item in edit:
         n, _, values = item.partition(":")
         i = index(n, f"--edit {item!r}")
-        edited, reason = _edit(spec, values, by_index[i]["values"])
+        edited, reason = _edit(spec, values, by_index[i]["values"], payload.get("round") == 1)
         chosen[i] = Decision(proposal_key=by_index[i]["proposal_key"], action="edit", by=by, edited=edited, reason=reason)
     for i, p in by_index.items():
         if i not in chosen:
@@ -130,7 +131,8 @@ def decisions_interactive(console: Console, spec: CampaignSpec, payload: dict[st
                     reason = typer.prompt("reason")
                     decisions.append(Decision(proposal_key=p["proposal_key"], action="reject", by=by, reason=reason))
                 elif choice.startswith("e"):
-                    edited, reason = _edit(spec, typer.prompt("new values (name=value,...; reason)"), p["values"])
+                    typed = typer.prompt("new values (name=value,...; reason)")
+                    edited, reason = _edit(spec, typed, p["values"], payload.get("round") == 1)
                     decisions.append(Decision(proposal_key=p["proposal_key"], action="edit", by=by, edited=edited, reason=reason))
                 else:
                     continue

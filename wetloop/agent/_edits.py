@@ -11,9 +11,10 @@ An edit is text per variable; each kind has one written form, the one `edit_text
 On one line (the CLI's `--edit` and its prompt) an edit is `name=value,name=value`, and may end with
 its reason after `;`: `basal=0.5,carb_ratio=22; the last day ran low` (`parse_edit_line`).
 
-Every error is a `ReviewError` that names the variable and shows the expected form. Hard limits
-(bounds, allowed choices, item counts) are judged afterwards, by `Intervention.violations`, as for
-any candidate; this module only reads what a person typed.
+Every error is a `ReviewError` that names the variable and shows the expected form. What may run is
+judged afterwards by `edit_problems`, as for any candidate: the hard limits (bounds, allowed choices,
+item counts), and before any world model exists (the first round) the start region too, to which the
+planner confines that round's proposals.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from wetloop.campaign import CampaignSpec, Intervention, Value, Variable
 
 from .errors import ReviewError
 
-__all__ = ["edit_hint", "edit_text", "parse_edit", "parse_edit_line", "parse_edit_text", "parse_value"]
+__all__ = ["edit_problems", "edit_hint", "edit_text", "parse_edit", "parse_edit_line", "parse_edit_text", "parse_value"]
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 """A plain decimal number. Python's float() also takes `nan`, `inf`, `1_000` and non-ASCII digits: a
@@ -101,6 +102,22 @@ def parse_edit_line(spec: CampaignSpec, base: Mapping[str, Value], text: str) ->
     E.g. `basal=0.5,carb_ratio=22; the last day ran low`; the reason may hold commas and `=`."""
     values, _, reason = text.partition(";")
     return parse_edit_text(spec, base, values), " ".join(reason.split())
+
+
+def edit_problems(spec: CampaignSpec, x: Intervention, *, before_model: bool) -> list[str]:
+    """Why an edited intervention may not run, in words (empty when it may): outside the hard limits,
+    or, `before_model` (no world model yet to predict its safety), outside a variable's start region."""
+    problems = x.violations(spec)
+    if problems:
+        return [f"outside the hard limits: {'; '.join(problems)}"]
+    if before_model:
+        outside = [p for v in spec.interventions if (p := v.start_violation(x.values.get(v.name)))]
+        if outside:
+            return [
+                f"{'; '.join(outside)}; before the world model has seen any result, an experiment stays inside "
+                "the spec's start region (as the planner's first-round proposals do)"
+            ]
+    return []
 
 
 # -- one kind each ---------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from wetloop.campaign import CampaignSpec, Decision, Experiment, Intervention, RankedProposal, Ranking
 
+from ._edits import edit_problems
+
 if TYPE_CHECKING:
     from .graph import LoopContext
 
@@ -60,10 +62,11 @@ def predicted_p_unsafe(world: Any, xs: Sequence[Intervention]) -> list[dict[str,
 
 
 def edit_problem(spec: CampaignSpec, x: Intervention, world: Any | None) -> str | None:
-    """Why an edited intervention must not run (hard limits, then predicted safety), or None."""
-    problems = x.violations(spec)
+    """Why an edited intervention must not run (hard limits; with no world model, the start region;
+    then predicted safety), or None."""
+    problems = edit_problems(spec, x, before_model=world is None)
     if problems:
-        return "edit outside the hard limits: " + "; ".join(problems)
+        return "edit " + "; ".join(problems)
     if world is not None and spec.safety:  # nothing to predict without a limit (e.g. a screen)
         p = predicted_p_unsafe(world, [x])[0]
         for lim in spec.safety:

@@ -20,7 +20,6 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wetloop.campaign import (
-    Budget,
     CampaignSpec,
     CampaignStore,
     SpecError,
@@ -227,8 +226,11 @@ def _with_overrides(
     spec: CampaignSpec, rounds: int | None, batch: int | None, seed: int | None, world_options: dict[str, Any]
 ) -> CampaignSpec:
     changes: dict[str, Any] = {}
-    if rounds is not None or batch is not None:
-        changes["budget"] = Budget(rounds=rounds or spec.budget.rounds, batch=batch or spec.budget.batch)
+    if rounds is not None or batch is not None:  # a dict: with_overrides names each bad value as a spec problem
+        changes["budget"] = {
+            "rounds": spec.budget.rounds if rounds is None else rounds,
+            "batch": spec.budget.batch if batch is None else batch,
+        }
     if seed is not None:
         changes["seed"] = seed
     if world_options:

@@ -32,11 +32,15 @@ from ._records import (
 from ._report_table import ReportTable
 from ._settings import StrictSettings
 from ._spec import (
+    LIMITS,
     AtCeiling,
     Budget,
     CampaignSpec,
     Cost,
+    Count,
     LabRef,
+    Magnitude,
+    Number,
     Objective,
     Readout,
     SafetyLimit,
@@ -45,8 +49,8 @@ from ._spec import (
     Value,
     Variable,
     default_spec_path,
-    load_spec,
 )
+from ._spec_file import SourceMap, load_spec, problem_lines
 from ._store import KINDS, CampaignStore, StoredRecord
 from ._worlds import WORLD_REGISTRY, get_world, register_world_class, world_names
 from .errors import (
@@ -61,6 +65,12 @@ from .errors import (
 )
 
 __all__ = [
+    "LIMITS",
+    "Count",
+    "Magnitude",
+    "Number",
+    "SourceMap",
+    "problem_lines",
     "StrictSettings",
     "CandidateDraft",
     "HypothesisDraft",

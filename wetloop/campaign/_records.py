@@ -166,11 +166,54 @@ class Observation(Frozen):
     lab: str = ""
     raw: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_readouts(cls, data: Any) -> Any:
+        """A readout the lab reported as NaN or infinite is no readout: it leaves `readouts` and is kept
+        in `raw["non_finite_readouts"]` as text ("nan", "inf"); any other non-finite number in `raw`
+        becomes null. So the observation can be stored (JSON has no NaN) and says what the lab sent."""
+        if not isinstance(data, dict):
+            return data
+        readouts, raw = data.get("readouts"), data.get("raw")
+        bad = (
+            {k: v for k, v in readouts.items() if isinstance(v, float) and not math.isfinite(v)}
+            if isinstance(readouts, dict)
+            else {}
+        )
+        if not bad and not _has_non_finite(raw):
+            return data
+        raw = _finite_or_null(raw) if isinstance(raw, dict) else {}
+        if bad:
+            raw = {**raw, "non_finite_readouts": {k: str(v) for k, v in bad.items()}}
+            readouts = {k: v for k, v in readouts.items() if k not in bad}  # type: ignore[union-attr]
+        return {**data, "readouts": readouts if readouts is not None else {}, "raw": raw}
+
     @model_validator(mode="after")
     def _ok_has_data(self) -> Observation:
         if self.status == "ok" and self.trajectory is None and not self.readouts:
             raise ValueError("an 'ok' observation must carry a trajectory or readouts")
         return self
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def _finite_or_null(value: Any) -> Any:
+    """`value` with every NaN or infinite float inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 class Transition(Frozen):

@@ -11,15 +11,16 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from .errors import SpecError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 __all__ = [
+    "LIMITS",
+    "Count",
     "Frozen",
+    "Magnitude",
+    "Number",
     "SetValue",
     "Value",
     "Variable",
@@ -33,21 +34,73 @@ __all__ = [
     "Budget",
     "AtCeiling",
     "CampaignSpec",
-    "load_spec",
     "default_spec_path",
 ]
 
+LIMITS: dict[str, int] = {
+    "file_bytes": 1_000_000,
+    "name": 64,
+    "question": 4_000,
+    "text": 2_000,
+    "unit": 40,
+    "magnitude": 10**15,
+    "variables": 32,
+    "choices": 10_000,
+    "items": 1_000,
+    "levels": 16,
+    "series": 64,
+    "readouts": 128,
+    "safety": 32,
+    "rounds": 1_000,
+    "batch": 1_536,
+    "experiments": 100_000,
+    "seed": 2**32,
+}
+"""The documented maxima of a spec: file size in bytes; characters of the campaign's name (and of
+each variable, series and readout name), its question, a description and a unit; the size of any
+number (hard limits, thresholds, costs, bounds); how many variables, categorical choices, set items
+and levels, series, readouts and safety limits; rounds, batch and rounds x batch; seeds lie in
+[0, 2**32)."""
+
+
+def _bounded(value: float) -> float:
+    if abs(value) > LIMITS["magnitude"]:
+        raise ValueError(f"{value:g} is too large; give a number between -{LIMITS['magnitude']:g} and {LIMITS['magnitude']:g}")
+    return value
+
+
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A finite number; `true`/`false` and text are not numbers (YAML's `yes` is not 1.0)."""
+
+Magnitude = Annotated[Number, AfterValidator(_bounded)]
+"""A finite number no larger in size than `LIMITS["magnitude"]` (a hard limit, a threshold, a cost)."""
+
+Count = Annotated[int, Field(strict=True)]
+"""A whole number written as one (`true` is not 1)."""
+
+Text = Annotated[str, Field(max_length=LIMITS["text"])]
+Unit = Annotated[str, Field(max_length=LIMITS["unit"])]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
 
 class Frozen(BaseModel):
-    """Base of every record in the shared language: immutable, strict about unknown fields."""
+    """Base of every record in the shared language: immutable, strict about unknown fields, and no
+    number in it is NaN or infinite (the store's JSON could not hold it; SQLite could not read it)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 SetValue = dict[str, str]
 """The value of a `set` variable: each chosen item with its level, e.g. `{"Gata1": "oe", "Pu1": "ko"}`."""
 
-Value = float | str | SetValue
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number; write the number itself")
+    return value
+
+
+Value = Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)] | str | SetValue
 """The value of one variable in an intervention: a number, a name, or a set of items with levels."""
 
 
@@ -66,19 +119,19 @@ class Variable(Frozen):
       `{items: [Gata1, ...], levels: [ko, oe], max_items: 3}` -> `{"Gata1": "oe", "Pu1": "ko"}`.
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
-    unit: str = ""
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=LIMITS["name"])
+    unit: Unit = ""
     kind: Literal["continuous", "integer", "categorical", "set"] = "continuous"
-    lower: float | None = None
-    upper: float | None = None
-    start: tuple[float, float] | None = None
+    lower: Magnitude | None = None
+    upper: Magnitude | None = None
+    start: tuple[Magnitude, Magnitude] | None = None
     scale: Literal["linear", "log"] = "linear"
-    choices: tuple[str, ...] | None = None
-    items: tuple[str, ...] | None = None
-    levels: tuple[str, ...] = ("on",)
-    min_items: int = Field(default=0, ge=0)
-    max_items: int | None = Field(default=None, ge=1)
-    description: str = ""
+    choices: tuple[Name, ...] | None = Field(default=None, max_length=LIMITS["choices"])
+    items: tuple[Name, ...] | None = Field(default=None, max_length=LIMITS["items"])
+    levels: tuple[Name, ...] = Field(default=("on",), max_length=LIMITS["levels"])
+    min_items: Count = Field(default=0, ge=0)
+    max_items: Count | None = Field(default=None, ge=1)
+    description: Text = ""
 
     @model_validator(mode="after")
     def _check_kind(self) -> Variable:
@@ -230,6 +283,16 @@ class Variable(Frozen):
             return f"{self.name} = {value:g} must be a whole number"
         return None
 
+    def start_violation(self, value: object) -> str | None:
+        """Why `value` lies outside this numeric variable's start region, the conservative region the
+        first round is confined to before any world model exists (None: inside, or not a number)."""
+        if not self.is_numeric or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        lo, hi = self.start_bounds
+        if lo <= value <= hi:
+            return None
+        return f"{self.name} = {self.describe(float(value))} is outside the start region [{lo:g}, {hi:g}]"
+
     def _set_violation(self, value: object) -> str | None:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return f"{self.name} must map chosen items to levels, e.g. {{{self.items[0]!r}: {self.levels[0]!r}}}, got {value!r}"  # type: ignore[index]
@@ -267,11 +330,17 @@ class Series(Frozen):
     and physical bounds (a concentration is never negative; a fraction stays in [0, 1]). The world
     model learns the declared series; a prediction outside the bounds breaks the world's constraints."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=64)
-    unit: str = ""
-    lower: float | None = 0.0
-    upper: float | None = None
-    description: str = ""
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=LIMITS["name"])
+    unit: Unit = ""
+    lower: Magnitude | None = 0.0
+    upper: Magnitude | None = None
+    description: Text = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Series:
+        if self.lower is not None and self.upper is not None and not self.lower < self.upper:
+            raise ValueError(f"series {self.name!r}: lower ({self.lower:g}) must be below upper ({self.upper:g})")
+        return self
 
 
 ReadoutStat = Literal["value", "final", "min", "max", "mean", "auc", "time_in_range", "time_above", "time_below"]
@@ -292,17 +361,17 @@ class Readout(Frozen):
     fraction: `lower: 0, upper: 1`); a bound the objective reaches is its ceiling (`bounds`, `AtCeiling`).
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
-    series: str | None = None
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=LIMITS["name"])
+    series: str | None = Field(default=None, max_length=LIMITS["name"])
     stat: ReadoutStat = "value"
-    low: float | None = None
-    high: float | None = None
-    threshold: float | None = None
-    unit: str = ""
+    low: Magnitude | None = None
+    high: Magnitude | None = None
+    threshold: Magnitude | None = None
+    unit: Unit = ""
     binary: bool = False
-    lower: float | None = None
-    upper: float | None = None
-    description: str = ""
+    lower: Magnitude | None = None
+    upper: Magnitude | None = None
+    description: Text = ""
 
     @model_validator(mode="after")
     def _check_stat(self) -> Readout:
@@ -352,9 +421,9 @@ class Readout(Frozen):
 class Objective(Frozen):
     """Which readout to optimise and in which direction (`target` needs `target_value`)."""
 
-    readout: str
+    readout: str = Field(max_length=LIMITS["name"])
     direction: Literal["maximize", "minimize", "target"] = "maximize"
-    target_value: float | None = None
+    target_value: Magnitude | None = None
 
     @model_validator(mode="after")
     def _check_target(self) -> Objective:
@@ -389,12 +458,12 @@ class SafetyLimit(Frozen):
     outcome of a run experiment is checked against the same thresholds.
     """
 
-    name: str = Field(max_length=200)
-    series: str | None = None
-    readout: str | None = None
-    below: float | None = None
-    above: float | None = None
-    max_probability: float = Field(gt=0.0, lt=1.0)
+    name: Name
+    series: str | None = Field(default=None, max_length=LIMITS["name"])
+    readout: str | None = Field(default=None, max_length=LIMITS["name"])
+    below: Magnitude | None = None
+    above: Magnitude | None = None
+    max_probability: Number = Field(gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _check_event(self) -> SafetyLimit:
@@ -428,10 +497,10 @@ class Cost(Frozen):
     variable v (e.g. a dose), plus `per_item[v]` for each item a set variable v chooses (e.g. each
     clamped gene)."""
 
-    per_experiment: float = Field(default=1.0, gt=0.0)
-    per_unit: dict[str, float] = Field(default_factory=dict)
-    per_item: dict[str, float] = Field(default_factory=dict)
-    unit: str = "experiment"
+    per_experiment: Magnitude = Field(default=1.0, gt=0.0)
+    per_unit: dict[str, Magnitude] = Field(default_factory=dict)
+    per_item: dict[str, Magnitude] = Field(default_factory=dict)
+    unit: Unit = "experiment"
 
     @model_validator(mode="after")
     def _finite(self) -> Cost:
@@ -462,13 +531,24 @@ class LabRef(Frozen):
     worker processes); other adapters (e.g. `http`, `sila`, `pylabrobot`) reach a lab through a protocol,
     configured by `options` (e.g. `{"base_url": "http://127.0.0.1:8765"}`)."""
 
-    adapter: str = "local"
+    adapter: str = Field(default="local", pattern=r"^[a-z][a-z0-9_]*$", max_length=LIMITS["name"])
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Budget(Frozen):
-    rounds: int = Field(ge=1)
-    batch: int = Field(ge=1)
+    """`rounds` of `batch` experiments each (at most `LIMITS`' rounds, batch and experiments)."""
+
+    rounds: Count = Field(ge=1, le=LIMITS["rounds"])
+    batch: Count = Field(ge=1, le=LIMITS["batch"])
+
+    @model_validator(mode="after")
+    def _total(self) -> Budget:
+        if self.rounds * self.batch > LIMITS["experiments"]:
+            raise ValueError(
+                f"rounds x batch = {self.rounds * self.batch:,} experiments is more than the {LIMITS['experiments']:,} "
+                "a campaign may plan; lower rounds or batch"
+            )
+        return self
 
     @property
     def experiments(self) -> int:
@@ -492,27 +572,37 @@ class AtCeiling(Frozen):
     """
 
     action: Literal["stop", "replicate", "explore"] = "stop"
-    tolerance: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    tolerance: Magnitude = Field(default=0.0, ge=0.0)
+
+
+_FIELDS = {"intervention variable": "interventions", "series": "series", "readout": "readouts"}
 
 
 class CampaignSpec(Frozen):
     """Everything needed to start a campaign; see `specs/README` in the docs for each field."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    question: str
-    world: str
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=LIMITS["name"])
+    question: str = Field(min_length=1, max_length=LIMITS["question"])
+    world: str = Field(max_length=LIMITS["name"])
     world_options: dict[str, Any] = Field(default_factory=dict)
     objective: Objective
-    interventions: tuple[Variable, ...] = Field(min_length=1)
-    series: tuple[Series, ...] = ()
-    readouts: tuple[Readout, ...] = ()
-    safety: tuple[SafetyLimit, ...] = ()
+    interventions: tuple[Variable, ...] = Field(min_length=1, max_length=LIMITS["variables"])
+    series: tuple[Series, ...] = Field(default=(), max_length=LIMITS["series"])
+    readouts: tuple[Readout, ...] = Field(default=(), max_length=LIMITS["readouts"])
+    safety: tuple[SafetyLimit, ...] = Field(default=(), max_length=LIMITS["safety"])
     cost: Cost = Cost()
     budget: Budget
     at_ceiling: AtCeiling = AtCeiling()
     lab: LabRef = LabRef()
     world_model: Literal["auto", "series", "ensemble", "gp"] = "auto"
-    seed: int = 0
+    seed: Count = Field(default=0, ge=0, lt=LIMITS["seed"])
+    _source: Any = PrivateAttr(default=None)
+    """Where each field stood in the file the spec was read from (`SourceMap`), for error messages."""
+
+    def __eq__(self, other: object) -> bool:  # the fields alone: where a spec was read from is not part of it
+        return isinstance(other, CampaignSpec) and self.__dict__ == other.__dict__
+
+    __hash__ = Frozen.__hash__
 
     @model_validator(mode="after")
     def _unique_names(self) -> CampaignSpec:
@@ -522,12 +612,15 @@ class CampaignSpec(Frozen):
             ("readout", [r.name for r in self.readouts]),
         ):
             if len(set(names)) != len(names):
-                raise ValueError(f"{what} names must be unique, got {names}")
+                raise ValueError(f"{_FIELDS[what]}: {what} names must be unique, got {names}; rename the repeated one")
         kinds = {v.name: v.kind for v in self.interventions}
         for field, want in (("per_unit", ("continuous", "integer")), ("per_item", ("set",))):
             for name in getattr(self.cost, field):
                 if kinds.get(name) not in want:
-                    raise ValueError(f"cost.{field} names {name!r}, which is not a {' or '.join(want)} variable of the spec")
+                    raise ValueError(
+                        f"cost.{field}: {name!r} is not a {' or '.join(want)} variable of the spec; "
+                        f"name one of {[v.name for v in self.interventions if v.kind in want]} or remove it"
+                    )
         return self
 
     def readout(self, name: str) -> Readout | None:
@@ -558,30 +651,21 @@ class CampaignSpec(Frozen):
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def with_overrides(self, **changes: Any) -> CampaignSpec:
-        """A validated copy with top-level fields replaced (e.g. `budget`, `seed`)."""
+        """A validated copy with top-level fields replaced (e.g. `budget`, `seed`); SpecError, one line
+        per problem, when the result is not a valid spec. Unchanged fields keep their place in the file."""
+        from ._spec_file import validate_spec_data
+
         data = self.model_dump(mode="json")
         data.update({k: (v.model_dump(mode="json") if isinstance(v, BaseModel) else v) for k, v in changes.items()})
-        return CampaignSpec.model_validate(data)
+        source = self._source.without(changes) if self._source is not None else None
+        return validate_spec_data(data, source, f"spec {self.name!r} with {', '.join(sorted(changes))} changed")
+
+    def where(self, problem: str) -> str:
+        """`problem` (a line that starts with the field at fault, e.g. `world_options.hours: ...`) with
+        the line of that field in the spec's file, when the spec was read from one."""
+        return self._source.locate(problem) if self._source is not None else problem
 
 
 def default_spec_path() -> Path:
     """The built-in default campaign: a virtual patient's insulin regimen."""
     return Path(__file__).parent / "specs" / "patient_regimen.yaml"
-
-
-def load_spec(path: str | Path) -> CampaignSpec:
-    """Read and validate a campaign spec from YAML; errors name the file and the field at fault."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(f"spec file {path} does not exist; pass the path of a YAML campaign spec") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"spec file {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"spec file {path} must hold a mapping of fields, got {type(raw).__name__}")
-    try:
-        return CampaignSpec.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()]
-        raise SpecError(f"spec file {path} is invalid:\n" + "\n".join(lines)) from None

@@ -118,10 +118,16 @@ class CampaignStore:
             raise StoreError(f"a {kind!r} record needs a key (it must exist once per key)")
         body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
         try:
+            text = json.dumps(body, sort_keys=True, allow_nan=False)
+        except ValueError as exc:  # NaN or infinity: SQLite's JSON functions could not read the record
+            raise StoreError(
+                f"refused to store a {kind} record holding a non-finite number ({exc}); it would not be valid JSON"
+            ) from None
+        try:
             with self._tx():
                 self._db.execute(
                     "INSERT INTO records (campaign_id, kind, round, key, payload, created_at) VALUES (?,?,?,?,?,?)",
-                    (campaign_id, kind, round, key, json.dumps(body, sort_keys=True), time.time()),
+                    (campaign_id, kind, round, key, text, time.time()),
                 )
         except sqlite3.IntegrityError as exc:
             if kind in UNIQUE_KINDS and "UNIQUE" in str(exc):

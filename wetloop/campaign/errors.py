@@ -34,7 +34,11 @@ class WetloopError(Exception):
 
 
 class SpecError(WetloopError):
-    """A campaign spec could not be read or is invalid."""
+    """A campaign spec could not be read or is invalid; `problems` holds one line per problem found."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems is not None else [message]
 
 
 class InterventionError(WetloopError, ValueError):

@@ -16,7 +16,7 @@ from ._bench_servers import BenchServe, bench_server, server_lab_dir
 from ._disk import DayStore
 from ._function import FunctionLab, load_function
 from ._protocol import Lab, wait_for
-from ._registry import ADAPTERS, WORLDS, LabFactory, known_worlds, make_lab, register_world
+from ._registry import ADAPTERS, WORLDS, LabFactory, known_worlds, lab_problems, make_lab, register_world
 from ._settings import LabSettings, default_cache_dir
 from ._simulated import SimulatedLab, World
 from .errors import (
@@ -67,6 +67,7 @@ __all__ = [
     "bench_server",
     "default_cache_dir",
     "make_lab",
+    "lab_problems",
     "known_worlds",
     "register_world",
     "server_lab_dir",

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
-from wetloop.campaign import CampaignSpec, SpecError, get_world, world_names
+from pydantic import ConfigDict, ValidationError, create_model
+
+from wetloop.campaign import CampaignSpec, SpecError, get_world, problem_lines, world_names
 
 from ._protocol import Lab
 from ._simulated import SimulatedLab
 from .errors import LabError, WorldNotFound
 
-__all__ = ["LabFactory", "WORLDS", "ADAPTERS", "register_world", "make_lab", "known_worlds"]
+__all__ = ["LabFactory", "WORLDS", "ADAPTERS", "register_world", "make_lab", "known_worlds", "lab_problems"]
 
 LabFactory = Callable[..., Lab]
 """Builds a lab: `factory(spec, **kwargs) -> Lab`."""
@@ -65,6 +68,41 @@ def _check_options(name: str, factory: LabFactory, options: dict[str, Any]) -> N
     unknown = sorted(set(options) - named)
     if unknown:
         raise LabError(f"spec.lab.options {unknown} are not options of the {name!r} lab adapter; it takes {sorted(named)}")
+
+
+_RUNTIME = {"spec", "client", "cache_dir", "workers", "world"}
+"""Arguments the runner or a test passes in code, never a spec's `lab.options`."""
+
+
+def lab_problems(spec: CampaignSpec) -> list[str]:
+    """Every problem of `spec.lab`, one line each starting with the field at fault (empty when the
+    adapter exists here and takes these options with these types). Imports the adapter, not its lab."""
+    if spec.lab.adapter == "local":
+        return (
+            [f"lab.options: the local lab takes no options, got {sorted(spec.lab.options)}; remove them"]
+            if spec.lab.options
+            else []
+        )
+    try:
+        factory = _adapter(spec.lab.adapter)
+    except LabError as exc:
+        return [f"lab.adapter: {exc}"]
+    params = inspect.signature(factory).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return []  # an adapter with `**options` of its own checks them itself
+    hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)  # type: ignore[misc]
+    fields: dict[str, Any] = {
+        name: (hints.get(name, Any), ... if p.default is p.empty else p.default)
+        for name, p in params.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in _RUNTIME
+    }
+    config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True)
+    model = create_model(f"{spec.lab.adapter}_options", __config__=config, **fields)
+    try:
+        model.model_validate(spec.lab.options)
+    except ValidationError as exc:
+        return problem_lines(exc, spec.lab.options, model, "lab.options.")
+    return []
 
 
 def register_world(world: str, factory: LabFactory) -> None:

@@ -153,12 +153,4 @@ def outside_start(spec: CampaignSpec, proposals: Sequence[Proposal]) -> tuple[li
 
 def _outside(spec: CampaignSpec, values: Mapping[str, object]) -> list[str]:
     """Each numeric variable of `values` outside its start region, in words."""
-    out = []
-    for v in spec.interventions:
-        x = values.get(v.name)
-        if not v.is_numeric or not isinstance(x, (int, float)):
-            continue
-        lo, hi = v.start_bounds
-        if not lo <= x <= hi:
-            out.append(f"{v.name} = {v.describe(float(x))} is outside the start region [{lo:g}, {hi:g}]")
-    return out
+    return [p for v in spec.interventions if (p := v.start_violation(values.get(v.name)))]

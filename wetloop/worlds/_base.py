@@ -25,6 +25,7 @@ from wetloop.campaign import (
     ReportTable,
     Series,
     SpecError,
+    problem_lines,
 )
 
 __all__ = ["CliTools", "World", "WorldOptions"]
@@ -33,9 +34,10 @@ History = Sequence[tuple[Intervention, Observation]]
 
 
 class WorldOptions(BaseModel):
-    """Base of a world's typed `world_options`: unknown keys are errors, values are checked."""
+    """Base of a world's typed `world_options`: unknown keys are errors, values are checked, every
+    number is finite (type numbers as `campaign.Number` so that `true` is not read as 1.0)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CliTools(Protocol):
@@ -73,13 +75,14 @@ class World:
 
     # -- the spec ---------------------------------------------------------------------------------
     def options(self, spec: CampaignSpec) -> Any:
-        """`spec.world_options` validated by this world's `Options` (SpecError naming each problem)."""
+        """`spec.world_options` validated by this world's `Options` (SpecError, one line per problem)."""
         try:
             return self.Options.model_validate(spec.world_options)
         except ValidationError as exc:
-            lines = [f"  world_options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            lines = problem_lines(exc, spec.world_options, self.Options, prefix="world_options.")
             fields = ", ".join(sorted(self.Options.model_fields)) or "none"
-            raise SpecError(f"world {self.name!r} options are invalid (it takes: {fields}):\n" + "\n".join(lines)) from None
+            head = f"world {self.name!r} options are invalid (it takes: {fields})"
+            raise SpecError(f"{head}:\n  " + "\n  ".join(lines), problems=lines) from None
 
     def series(self, spec: CampaignSpec) -> tuple[Series, ...]:
         """The time courses experiments of this world report (the spec's, for a generic world)."""
@@ -93,40 +96,47 @@ class World:
         return next((r for r in self.readouts(spec) if r.name == name), None)
 
     def check_spec(self, spec: CampaignSpec) -> list[str]:
-        """Every problem of the spec for this world, one line each (empty when it can run)."""
+        """Every problem of the spec for this world, one line each starting with the field at fault
+        (empty when it can run): its options, its lab, and every readout, series and variable the
+        spec names. A world adds its own checks after these."""
         problems: list[str] = []
         try:
             self.options(spec)
         except SpecError as exc:
-            problems.append(str(exc))
-        readouts = {r.name for r in self.readouts(spec)}
-        series = {s.name for s in self.series(spec)}
+            problems += exc.problems
+        problems += _lab_problems(spec)
+        try:
+            readouts = {r.name for r in self.readouts(spec)}
+            series = {s.name for s in self.series(spec)}
+        except (SpecError, ValueError):  # the world's readouts read its options, which are wrong (said above)
+            return problems
         if spec.objective.readout not in readouts:
             problems.append(
-                f"objective.readout {spec.objective.readout!r} is not a readout of world {self.name!r}; "
+                f"objective.readout: {spec.objective.readout!r} is not a readout of world {self.name!r}; "
                 f"known readouts: {sorted(readouts) or 'none (declare them under readouts:)'}"
             )
-        for r in self.readouts(spec):
+        for i, r in enumerate(spec.readouts):
             if r.series is not None and r.series not in series:
                 problems.append(
-                    f"readout {r.name!r} is computed from series {r.series!r}, which the world does not report; "
-                    f"known series: {sorted(series) or 'none (declare them under series:)'}"
+                    f"readouts.{i}.series: readout {r.name!r} is computed from series {r.series!r}, which the world "
+                    f"does not report; known series: {sorted(series) or 'none (declare them under series:)'}"
                 )
-        for limit in spec.safety:
+        for i, limit in enumerate(spec.safety):
             known = series if limit.series is not None else readouts
             if limit.target not in known:
                 what = "series" if limit.series is not None else "readout"
                 problems.append(
-                    f"safety limit {limit.name!r} watches {what} {limit.target!r}, which world {self.name!r} "
-                    f"does not report; known {what}: {sorted(known) or 'none'}"
+                    f"safety.{i}.{what}: safety limit {limit.name!r} watches {what} {limit.target!r}, which world "
+                    f"{self.name!r} does not report; known {what}: {sorted(known) or 'none'}"
                 )
         return problems
 
     def validate_spec(self, spec: CampaignSpec) -> CampaignSpec:
-        """The spec, when it can run in this world; else SpecError listing every problem."""
-        problems = self.check_spec(spec)
+        """The spec, when it can run in this world; else SpecError listing every problem, one line
+        each, with its line in the spec's file when it was read from one."""
+        problems = [spec.where(p) for p in self.check_spec(spec)]
         if problems:
-            raise SpecError(f"spec {spec.name!r} cannot run in world {self.name!r}:\n  " + "\n  ".join(problems))
+            raise SpecError(f"spec {spec.name!r} cannot run in world {self.name!r}:\n  " + "\n  ".join(problems), problems)
         return spec
 
     def example_spec(self) -> CampaignSpec | None:
@@ -255,3 +265,10 @@ class World:
         """Add this world's own commands to `wetloop bench` (`bench`, a typer app), e.g. a benchmark
         against the world's reference answers. Called for every registered world each time `wetloop`
         starts, so keep it light: import the benchmark inside the command. Default: none."""
+
+
+def _lab_problems(spec: CampaignSpec) -> list[str]:
+    """The spec's lab adapter and its options (`lab_adapters.lab_problems`), as problem lines."""
+    from wetloop.lab_adapters import lab_problems
+
+    return lab_problems(spec)

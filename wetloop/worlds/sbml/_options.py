@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from wetloop.campaign import Magnitude
 from wetloop.worlds import WorldOptions
 
 __all__ = [
@@ -43,19 +44,23 @@ TIME_UNITS_S = {"s": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.
 """Seconds per time unit, for `time_unit_override`."""
 
 
+MAX_TIMES = 10_000
+"""The most observation times a campaign may ask for."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Scaled(_Strict):
     """`offset + scale * <variable>`: a variable mapped linearly onto a model quantity."""
 
     variable: str
-    scale: float = 1.0
-    offset: float = 0.0
+    scale: Magnitude = 1.0
+    offset: Magnitude = 0.0
 
 
-Term = float | str | Scaled
+Term = Magnitude | str | Scaled
 """A number of an input: a constant, a variable's name, or a `Scaled` variable."""
 
 
@@ -139,14 +144,16 @@ Input = Annotated[InitialInput | BolusInput | ConstantInput | PulsesInput, Field
 class TimeGrid(_Strict):
     """Observation times `start, start + step, ..., end` in minutes."""
 
-    start: float = Field(default=0.0, ge=0.0)
-    end: float = Field(gt=0.0)
-    step: float = Field(gt=0.0)
+    start: Magnitude = Field(default=0.0, ge=0.0)
+    end: Magnitude = Field(gt=0.0)
+    step: Magnitude = Field(gt=0.0)
 
     @model_validator(mode="after")
     def _order(self) -> TimeGrid:
         if self.end <= self.start:
             raise ValueError(f"times: end ({self.end}) must be after start ({self.start})")
+        if (self.end - self.start) / self.step > MAX_TIMES:
+            raise ValueError(f"times: {{start, end, step}} gives more than {MAX_TIMES:,} observation times; raise step")
         return self
 
     def points(self) -> tuple[float, ...]:
@@ -158,17 +165,17 @@ class TimeGrid(_Strict):
 class Noise(_Strict):
     """Measurement noise on every observed value: y + N(0, (relative * y)^2 + absolute^2), floored at 0."""
 
-    relative: float = Field(default=0.0, ge=0.0)
-    absolute: float = Field(default=0.0, ge=0.0)
+    relative: Magnitude = Field(default=0.0, ge=0.0)
+    absolute: Magnitude = Field(default=0.0, ge=0.0)
 
 
 class SbmlOptions(WorldOptions):
     """The `world_options` of world `sbml` (see the module docstring for an example)."""
 
-    model: str = Field(min_length=1)
-    observe: dict[str, str] = Field(min_length=1)
-    times: TimeGrid | tuple[float, ...]
-    inputs: tuple[Input, ...] = ()
+    model: str = Field(min_length=1, max_length=1000)
+    observe: dict[str, str] = Field(min_length=1, max_length=64)
+    times: TimeGrid | Annotated[tuple[Magnitude, ...], Field(max_length=MAX_TIMES)]
+    inputs: tuple[Input, ...] = Field(default=(), max_length=64)
     noise: Noise = Noise()
     time_unit_override: Literal["s", "second", "min", "minute", "h", "hour", "day"] | None = None
 

@@ -22,7 +22,7 @@ from wetloop.lab_adapters.errors import LabError, WorldOptionError
 
 from ._dosing import meals_of
 
-__all__ = ["DayOptions", "day_options", "simglucose_version", "world_fingerprint", "day_key", "patient_names"]
+__all__ = ["DayOptions", "day_options", "option_problems", "simglucose_version", "world_fingerprint", "day_key", "patient_names"]
 
 START = "2025-01-01T00:00:00"  # a fixed scenario start, so a day is a pure function of its inputs
 STEP_MIN = 3  # the Dexcom sensor's sample time, and the env step the regimen is delivered on
@@ -121,6 +121,29 @@ def day_options(spec: CampaignSpec) -> DayOptions:
         hours=_hours(options),
         meals=_meals(spec),
     )
+
+
+def option_problems(spec: CampaignSpec) -> list[str]:
+    """Each world option simglucose itself would refuse (a patient, sensor or pump it does not ship, a
+    day off the sensor's grid), one line each; nothing when simglucose is not installed here and the
+    lab is remote (the remote lab checks them)."""
+    options = spec.world_options
+    checks = (
+        lambda: _choice(options, "patient", None, "vpatient_params.csv"),
+        lambda: _choice(options, "sensor", "Dexcom", "sensor_params.csv"),
+        lambda: _choice(options, "pump", "Insulet", "pump_params.csv"),
+        lambda: _hours(options),
+        lambda: _meals(spec),
+    )
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except WorldOptionError as exc:
+            problems.append(str(exc))
+        except LabError as exc:  # simglucose is not installed
+            return [f"world: {exc}"] if spec.lab.adapter == "local" else []
+    return problems
 
 
 def day_key(options: DayOptions, intervention: Intervention | None, seed: int, controller: str) -> str:

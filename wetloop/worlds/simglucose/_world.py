@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from wetloop.campaign import (
     Budget,
     CampaignSpec,
     HypothesisDraft,
     Intervention,
+    Number,
     Observation,
     ProposalContext,
     Readout,
@@ -34,13 +35,22 @@ __all__ = ["SimglucoseWorld", "SimglucoseOptions"]
 class SimglucoseOptions(WorldOptions):
     """`world_options` of a simglucose spec (each checked against what simglucose ships when the lab starts)."""
 
-    patient: str
-    hours: float = Field(default=24.0, gt=0, le=24 * 14)
-    meals: list[tuple[float, float]] | None = None
-    sensor: str = "Dexcom"
-    pump: str = "Insulet"
-    glucose_range: tuple[float, float] = (70.0, 180.0)
-    prehistory_basal: float | None = Field(default=None, gt=0)
+    patient: str = Field(max_length=64)
+    hours: Number = Field(default=24.0, gt=0, le=24 * 14)
+    meals: list[tuple[Annotated[Number, Field(ge=0)], Annotated[Number, Field(ge=0, le=1000)]]] | None = Field(
+        default=None, max_length=100
+    )
+    sensor: str = Field(default="Dexcom", max_length=64)
+    pump: str = Field(default="Insulet", max_length=64)
+    glucose_range: tuple[Annotated[Number, Field(ge=0, le=1000)], Annotated[Number, Field(ge=0, le=1000)]] = (70.0, 180.0)
+    prehistory_basal: Number | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SimglucoseOptions:
+        low, high = self.glucose_range
+        if not low < high:
+            raise ValueError(f"glucose_range [{low:g}, {high:g}] is reversed or empty; give [low, high] mg/dL with low < high")
+        return self
 
 
 class SimglucoseWorld(World):
@@ -68,6 +78,14 @@ class SimglucoseWorld(World):
             Readout(name="max_glucose", series="glucose", stat="max", unit="mg/dL"),
         )
         return own + tuple(r for r in spec.readouts if r.name not in {o.name for o in own})
+
+    def check_spec(self, spec: CampaignSpec) -> list[str]:
+        problems = super().check_spec(spec)
+        if any(p.startswith("world_options") for p in problems):
+            return problems
+        from ._options import option_problems
+
+        return problems + option_problems(spec)
 
     def example_spec(self) -> CampaignSpec | None:
         spec = load_spec(default_spec_path())
