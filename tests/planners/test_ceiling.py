@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wetloop.campaign import AtCeiling, CampaignSpec, Intervention, Observation, Readout, Series
+from wetloop.campaign import AtCeiling, CampaignSpec, Intervention, Observation, Readout, Series, SpecError
 from wetloop.planners import KnowsCeiling, Planner, objective_ceiling, reached_ceiling
 from wetloop.worlds.crispr_screen._planner import ScreenPlanner
 
@@ -108,9 +108,9 @@ def test_the_default_is_stop_and_an_old_spec_without_the_field_loads() -> None:
     del data["at_ceiling"]
     spec = CampaignSpec.model_validate(data)
     assert spec.at_ceiling == AtCeiling(action="stop", tolerance=0.0)
-    with pytest.raises(ValueError, match="action"):
+    with pytest.raises(SpecError, match="at_ceiling.action"):
         spec.with_overrides(at_ceiling={"action": "halt"})
-    with pytest.raises(ValueError, match="tolerance"):
+    with pytest.raises(SpecError, match="at_ceiling.tolerance"):
         spec.with_overrides(at_ceiling={"tolerance": -0.1})
 
 
