@@ -131,15 +131,14 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     t0 = time.perf_counter()
     reply = ctx.proposer.propose(pctx)
     took = f" in {time.perf_counter() - t0:.0f} s" if remote else ""
-    for i, problem in enumerate(reply.problems):  # the raw reply once, with the first problem
-        record = {"raw": reply.raw if i == 0 else None, "reason": problem, "source": reply.source}
-        ctx.store.append(ctx.campaign_id, "invalid_proposal", record, round=rnd)
+    records: list[Record] = [  # the raw reply once, with the first problem
+        ("invalid_proposal", {"raw": reply.raw if i == 0 else None, "reason": problem, "source": reply.source}, None)
+        for i, problem in enumerate(reply.problems)
+    ]
     extra = None  # the offline proposer's candidates, where a remote proposer's are too few to fill the batch
     if remote and (usable := _usable(ctx, rnd, reply))[0] == 0:
-        for candidate, reason in usable[1]:  # recorded here: these candidates never reach `validate`
-            ctx.store.append(
-                ctx.campaign_id, "invalid_proposal", {"raw": candidate, "reason": reason, "source": reply.source}, round=rnd
-            )
+        # recorded here: these candidates never reach `validate`
+        records += [("invalid_proposal", {"raw": c, "reason": why, "source": reply.source}, None) for c, why in usable[1]]
         why = "; ".join(reply.problems) or "none passed validation"
         _say(
             ctx,
@@ -150,18 +149,30 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
         reply, took = ctx.fallback.propose(pctx), ""
     elif remote and usable[0] < ctx.spec.budget.batch:
         extra = ctx.fallback.propose(pctx)
-    raw = _record_hypotheses(ctx, rnd, reply)
+    with ctx.store.transaction():  # the round's proposer records are one commit: all of them or none
+        _append_all(ctx, rnd, records)
+        raw = _record_hypotheses(ctx, rnd, reply)
+        added = _record_hypotheses(ctx, rnd, extra) if extra is not None else []
     _say(ctx, rnd, f"{reply.source} proposer: {len(reply.hypotheses)} hypotheses, {len(raw)} candidates{took}")
     if extra is not None:
-        added = _record_hypotheses(ctx, rnd, extra)
         _say(
             ctx,
             rnd,
             f"[yellow]only {usable[0]} of them valid, fewer than the batch of {ctx.spec.budget.batch}: "
             f"the {extra.source} proposer adds {len(added)} candidates[/]",
         )
-        raw += added
-    return Command(goto="validate", update={"round": rnd, "raw": raw, "candidates": [], "approved": []})
+    return Command(goto="validate", update={"round": rnd, "raw": raw + added, "candidates": [], "approved": []})
+
+
+Record = tuple[str, Any, "str | None"]
+"""A record a node appends: its kind, its payload, its key (None: a kind that may repeat)."""
+
+
+def _append_all(ctx: LoopContext, rnd: int, records: list[Record]) -> None:
+    """Append a node's records in one transaction, so a kill between two of them stores none."""
+    with ctx.store.transaction():
+        for kind, payload, key in records:
+            ctx.store.append(ctx.campaign_id, kind, payload, round=rnd, key=key)
 
 
 def _raw_candidates(ids: dict[str, str], reply: ProposerReply) -> list[dict[str, Any]]:
@@ -216,19 +227,18 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
     valid, library = [], _library(ctx)
     seen: set[str] = set()
     set_aside: Counter[str] = Counter()
+    records: list[Record] = []
     for raw in state["raw"]:
         proposal, reason = _check_candidate(ctx.spec, raw, already, seen, library)
         if proposal is None:
             set_aside[_kind_of(reason)] += 1
-            if fresh:
-                ctx.store.append(
-                    ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, round=rnd
-                )
+            records.append(("invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, None))
             continue
         seen.add(proposal.intervention.key())
         valid.append(proposal)
-        if fresh:
-            ctx.store.append(ctx.campaign_id, "proposal", proposal, round=rnd, key=proposal.intervention.key())
+        records.append(("proposal", proposal, proposal.intervention.key()))
+    if fresh:  # every candidate's record in one commit, so `fresh` means none of them is stored
+        _append_all(ctx, rnd, records)
     _say(ctx, rnd, f"validated: {len(valid)} candidates kept{_set_aside_text(set_aside)}")
     return Command(goto="simulate", update={"candidates": [p.model_dump(mode="json") for p in valid]})
 
@@ -362,7 +372,8 @@ def learn(state: LoopState, runtime: Ctx) -> Command[AfterRound]:
     ctx, rnd = runtime.context, state["round"]
     if ctx.settings.learn:
         _refit(ctx, rnd)
-    update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
+    with ctx.store.transaction():  # every hypothesis's new version, or none
+        update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
     if rnd >= ctx.spec.budget.rounds:
         return Command(goto="__end__", update={"done": True})
     return _next_round(ctx, rnd)
@@ -450,8 +461,6 @@ def replicate(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
         rationale=f"replicate of the result at the ceiling ({reached.readout} = {reached.best:.4g}), to confirm it",
         source="replicate",
     )
-    if ctx.store.count(ctx.campaign_id, "proposal", round=rnd) == 0:
-        ctx.store.append(ctx.campaign_id, "proposal", proposal, round=rnd, key=x.key())
     if not ctx.store.records(ctx.campaign_id, "ranking", round=rnd):
         score = ScoreBreakdown(cost=x.cost(ctx.spec), acquisition=0.0)
         ranking = Ranking(
@@ -459,7 +468,7 @@ def replicate(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
             ranked=(RankedProposal(proposal=proposal, rank=1, score=score, selected=True),),
             note=f"{reached.reason}; as the spec's at_ceiling.action says (replicate), this round runs it once more.",
         )
-        ctx.store.append(ctx.campaign_id, "ranking", ranking, round=rnd)
+        _append_all(ctx, rnd, [("proposal", proposal, x.key()), ("ranking", ranking, None)])
     _say(ctx, rnd, f"replicating {x.describe(ctx.spec)} ({reached.readout} = {reached.best:.4g}) to confirm it")
     return Command(goto="review", update={"round": rnd, "raw": [], "candidates": [], "approved": []})
 
