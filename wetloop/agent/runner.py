@@ -45,13 +45,15 @@ RUN_FILE = "campaign.json"
 @dataclass(frozen=True)
 class RunOutcome:
     """Where the graph stopped: `done`, or waiting for review (`review` holds the payload); `stopped` says
-    why a done campaign ended before its budget was spent (None when it spent it)."""
+    why a done campaign ended before its budget was spent (None when it spent it), `stalled` why, when
+    that was a round with no experiment to run (a failure: the CLI exits non-zero)."""
 
     campaign_id: str
     done: bool
     round: int
     review: dict[str, Any] | None = None
     stopped: EarlyStop | None = None
+    stalled: str | None = None  # why a round could run no experiment, when that ended the campaign
 
 
 def _write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
@@ -248,7 +250,13 @@ class Campaign:
             round=snapshot.values.get("round", 0),
             review=review,
             stopped=self.store.early_stop(self.campaign_id) if done else None,
+            stalled=self.stalled() if done else None,
         )
+
+    def stalled(self) -> str | None:
+        """Why the campaign ended with a round that could run no experiment (None: it did not)."""
+        recs = self.store.records(self.campaign_id, "event", key="stalled")
+        return str(recs[0].payload["reason"]) if recs else None
 
     def close(self) -> None:
         if self._lab is not None:
