@@ -39,8 +39,9 @@ def completion(content: str | None, refusal: str | None = None) -> dict[str, Any
 class ScriptedLLM:
     """Answers each chat request with the next scripted reply; keeps the requests it saw."""
 
-    def __init__(self, replies: list[Callable[[dict], httpx2.Response] | dict | str]) -> None:
+    def __init__(self, replies: list[Callable[[dict], httpx2.Response] | dict | str], piece: int = 16) -> None:
         self.replies = list(replies)
+        self.piece = piece  # characters per streamed chunk
         self.requests: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
@@ -51,7 +52,7 @@ class ScriptedLLM:
             response = reply(body)
         else:
             response = httpx2.Response(200, json=completion(reply if isinstance(reply, str) else json.dumps(reply)))
-        return as_event_stream(response) if body.get("stream") else response
+        return as_event_stream(response, self.piece) if body.get("stream") else response
 
     def client(self) -> openai.OpenAI:
         return openai.OpenAI(

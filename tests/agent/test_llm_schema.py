@@ -84,7 +84,10 @@ def test_long_lists_are_cut_to_the_bounds(spec) -> None:
         ProposalContext(spec=spec, round=1, history=[], n_candidates=5)
     )
     assert [len(h.candidates) for h in out.hypotheses] == [5, 5, 5, 5]
-    assert "more than 4 hypotheses or more than 5 candidates" in out.problems[0]
+    assert out.problems == [
+        "the LLM stated 6 hypotheses, more than 4; 2 were dropped",
+        "the LLM listed up to 9 candidates under one hypothesis, more than 5; 16 were dropped",
+    ]
 
 
 def test_a_reply_cut_off_at_max_tokens_says_so(spec) -> None:

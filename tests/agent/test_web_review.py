@@ -396,3 +396,40 @@ def test_the_running_page_counts_days_done(campaign: Campaign, page, quiet) -> N
         finally:
             _Gated.allowed = 1_000_000
             srv.stop()
+
+
+def test_draft_decisions_survive_a_server_restart(campaign: Campaign) -> None:
+    """Drafts once lived only in the server's memory: a restart before release lost them."""
+    pytest.importorskip("fastapi", reason='the web review needs the server extra: pip install "wetloop[server]"')
+    from wetloop.agent.web import ReviewDesk
+
+    desk = ReviewDesk(campaign, "ada")
+    try:
+        assert desk.decide(2, 2, "reject", {"reject": "seen enough of this region"}) is None
+        assert desk.decide(2, 1, "approve") is None
+        assert "needs a reason" in (desk.decide(2, 3, "reject", {"reject": " "}) or "")
+    finally:
+        desk.close()
+    again = ReviewDesk(campaign, "ada")  # a new server on the same run folder
+    try:
+        _, draft = again.pending()
+        assert draft is not None and draft.round == 2
+        assert {i: (d.action, d.reason) for i, d in draft.decisions.items()} == {
+            1: ("approve", ""),
+            2: ("reject", "seen enough of this region"),
+        }
+        assert 3 in draft.errors
+        assert again.decide(2, 1, "undo") is None and again.decide(2, 3, "undo") is None
+        decisions = again.release(2, "ada", approve_rest=True)
+        assert [d.action for d in decisions] == ["approve", "reject", "approve"]
+        assert again.wait(60)
+    finally:
+        again.wait(60)
+        again.close()
+    assert not (campaign.run_dir / "review-draft.json").exists()  # released: the draft is gone
+    third = ReviewDesk(campaign, "ada")  # round 3 starts with an empty draft
+    try:
+        _, draft = third.pending()
+        assert draft is not None and draft.round == 3 and not draft.decisions
+    finally:
+        third.close()

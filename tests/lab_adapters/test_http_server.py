@@ -93,12 +93,16 @@ def test_the_lab_s_own_limits_apply_on_top_of_the_campaign_s(labs: Labs) -> None
     narrow = SPEC.model_dump(mode="json")
     narrow["interventions"][0].update(lower=0.1, upper=0.5, start=None)
     service = LabService(labs, world="simglucose", lab_spec=CampaignSpec.model_validate(narrow))
+    inside = CampaignSpec.model_validate(narrow)
     with TestClient(create_app(service)) as client:
         assert client.get("/v1/lab").json()["limits"]["basal"] == [0.1, 0.5]
-        put_campaign(client)
-        exp = experiment(basal=0.6)  # inside the campaign's limits, outside the lab's
-        reply = client.put(f"/v1/campaigns/{CID}/experiments/{exp.key}", json=body(exp))
-    assert reply.status_code == 422 and reply.json()["reasons"][0].startswith("lab limit: basal")
+        wide = put_campaign(client)  # a campaign whose limits reach beyond the lab's is refused outright
+        assert wide.status_code == 422 and wide.json()["error"] == "invalid_spec"
+        assert wide.json()["reasons"] == ["basal [0.05, 3] is not inside [0.1, 0.5]"]
+        assert put_campaign(client, inside, campaign_id(inside)).status_code == 201
+        exp = experiment(basal=0.6)  # outside both: checked by the server before its lab sees it
+        reply = client.put(f"/v1/campaigns/{campaign_id(inside)}/experiments/{exp.key}", json=body(exp))
+    assert reply.status_code == 422 and reply.json()["error"] == "rejected"
     assert labs.runs() == {}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -54,6 +55,14 @@ def serve_cmd(
         ),
     ] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed of the injected faults.")] = 0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WETLOOP_LAB_TOKEN",
+            help="The token clients must send (Authorization: Bearer); required for any host but loopback, "
+            "where one is made up and printed once when not given. Default: WETLOOP_LAB_TOKEN.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a built-in world over the wetloop lab protocol (OpenAPI schema at /openapi.json)."""
     from .web import INSTALL_HINT, missing_packages  # the lab server and the review page share the `server` extra
@@ -70,10 +79,13 @@ def serve_cmd(
             "or --spec FILE (the lab's own spec, which names its world)",
             param_hint="--world / --spec",
         )
-    from wetloop.lab_adapters.http_server import bind, create_app, local_service, serve, url_of
+    from wetloop.lab_adapters.http_server import bind, create_app, is_loopback, local_service, serve, url_of
 
     service = local_service(world, spec_file=spec_file, cache_dir=cache_dir, workers=workers)
-    app: Any = create_app(service)  # the FastAPI app, or the fault injector wrapping it
+    made_up = token is None and not is_loopback(host)
+    if made_up:
+        token = secrets.token_urlsafe(24)
+    app: Any = create_app(service, token)  # the FastAPI app, or the fault injector wrapping it
     if faults > 0:
         from wetloop.lab_adapters.http_server import FaultInjector, FaultRates
 
@@ -82,7 +94,15 @@ def serve_cmd(
     url = url_of(sock)
     print(
         f"wetloop lab server: {url} (world {service.world}; schema {url}/openapi.json; "
-        f"point a spec at it with lab: {{adapter: http, options: {{base_url: {url}}}}})",
+        f"point a spec at it with lab: {{adapter: http, options: {{base_url: {url}}}}})\n"
+        f"limits enforced: {service.enforced_limits()}\n"
+        + (
+            f"token (shown once; clients set WETLOOP_LAB_TOKEN={token}): every /v1/ request needs Authorization: Bearer"
+            if made_up
+            else "token: the one given (WETLOOP_LAB_TOKEN or --token); clients send it as WETLOOP_LAB_TOKEN"
+            if token is not None
+            else f"no token: {host} is this machine only"
+        ),
         flush=True,
     )
     serve(app, sock)

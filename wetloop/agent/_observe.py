@@ -36,9 +36,10 @@ def _store_result(ctx: LoopContext, rnd: int, key: str, obs: Observation | None,
     if problem is None and obs is not None:
         ctx.store.append(ctx.campaign_id, "observation", obs, round=rnd, key=key)
         return
-    ctx.store.append(ctx.campaign_id, "quarantine", {"experiment_key": key, "reason": problem, "raw": raw}, round=rnd)
     failed = Observation(experiment_key=key, status="failed", message=f"result quarantined: {problem}", lab=ctx.lab.name)
-    ctx.store.append(ctx.campaign_id, "observation", failed, round=rnd, key=key)
+    with ctx.store.transaction():  # the quarantined payload and the failed observation, or neither
+        ctx.store.append(ctx.campaign_id, "quarantine", {"experiment_key": key, "reason": problem, "raw": raw}, round=rnd)
+        ctx.store.append(ctx.campaign_id, "observation", failed, round=rnd, key=key)
 
 
 def _flag_surprise(ctx: LoopContext, rnd: int, exp: Experiment, obs: Observation, ranking: Ranking | None) -> None:
@@ -89,8 +90,9 @@ def _poll_once(ctx: LoopContext, rnd: int, exp: Experiment, ticket: Ticket, rank
         return True
     if obs is None:
         return False
-    _store_result(ctx, rnd, key, obs, obs.model_dump(mode="json"), validation_problem(ctx, key, obs))
-    _flag_surprise(ctx, rnd, exp, obs, ranking)
+    with ctx.store.transaction():  # the result and its surprise flag, or neither
+        _store_result(ctx, rnd, key, obs, obs.model_dump(mode="json"), validation_problem(ctx, key, obs))
+        _flag_surprise(ctx, rnd, exp, obs, ranking)
     return True
 
 

@@ -79,15 +79,15 @@ def edit_problem(spec: CampaignSpec, x: Intervention, world: Any | None) -> str 
 def apply_decisions(
     ctx: LoopContext, rnd: int, ranking: Ranking, decisions: Sequence[Decision], world: Any | None
 ) -> list[Experiment]:
-    """Store the decisions (once per round) and return the experiments to submit."""
+    """Store the decisions (once per round, in one commit: all of them or none) and return the
+    experiments to submit."""
     selected: dict[str, RankedProposal] = {r.proposal.intervention.key(): r for r in ranking.selected}
-    fresh = ctx.store.count(ctx.campaign_id, "decision", round=rnd) == 0
+    recorded: list[Decision] = []
     approved = []
     for d in decisions:
         chosen = selected.get(d.proposal_key)
         if chosen is None or d.action == "reject":
-            if fresh:
-                ctx.store.append(ctx.campaign_id, "decision", d, round=rnd)
+            recorded.append(d)
             continue
         x = chosen.proposal.intervention
         if d.action == "edit":
@@ -96,12 +96,10 @@ def apply_decisions(
             problem = edit_problem(ctx.spec, edited, world)
             if problem:
                 d = Decision(proposal_key=d.proposal_key, action="reject", by=d.by, reason=f"{problem} (edit by {d.by} refused)")
-                if fresh:
-                    ctx.store.append(ctx.campaign_id, "decision", d, round=rnd)
+                recorded.append(d)
                 continue
             x = edited
-        if fresh:
-            ctx.store.append(ctx.campaign_id, "decision", d, round=rnd)
+        recorded.append(d)
         hyps = (chosen.proposal.hypothesis_id,) if chosen.proposal.hypothesis_id else ()
         approved.append(
             Experiment(
@@ -114,4 +112,8 @@ def apply_decisions(
                 approval_note=d.reason,
             )
         )
+    with ctx.store.transaction():
+        if ctx.store.count(ctx.campaign_id, "decision", round=rnd) == 0:
+            for d in recorded:
+                ctx.store.append(ctx.campaign_id, "decision", d, round=rnd)
     return approved

@@ -264,6 +264,13 @@ def _drive(c: Campaign, outcome: RunOutcome) -> None:
         )
         return
     _finish(c)
+    if outcome.stalled is not None:
+        err.print(
+            f"[red]error:[/] the campaign stopped: {outcome.stalled}. Widen the spec's start region or limits, or "
+            "check what the proposer proposes (the ranking and its removals are in the report).",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 def _finish(c: Campaign) -> None:

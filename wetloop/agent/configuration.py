@@ -29,6 +29,13 @@ class LLMSettings(StrictSettings):
     # how much one reply may hold (the schema also bounds its lists), so a small model cannot run on
     max_tokens: int = Field(default=4000, ge=256)
     max_hypotheses: int = Field(default=4, ge=1)
+    # what one reply may be, whatever the endpoint does with max_tokens: longer, and it is cut off unread
+    # (None: 16 characters per token of max_tokens)
+    max_reply_chars: int | None = Field(default=None, ge=1_000)
+
+    @property
+    def reply_chars(self) -> int:
+        return self.max_reply_chars if self.max_reply_chars is not None else 16 * self.max_tokens
 
     @property
     def configured(self) -> bool:

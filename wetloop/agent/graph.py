@@ -135,29 +135,21 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
     """Ask the proposer (LLM or offline) for hypotheses and raw candidates; fall back if it fails."""
     ctx = runtime.context
     rnd = state.get("round", 0) + 1
-    pctx = ProposalContext(
-        spec=ctx.spec,
-        round=rnd,
-        history=history(ctx) if ctx.settings.learn else [],
-        hypotheses=list(ctx.store.hypotheses(ctx.campaign_id).values()),
-        n_candidates=ctx.settings.candidates_per_round,
-        seed=ctx.spec.seed,
-    )
+    pctx = _proposal_context(ctx, rnd)
     remote = ctx.proposer is not ctx.fallback
     if remote:  # a remote proposer can take minutes: say what the campaign waits for
         _say(ctx, rnd, f"asking the {getattr(ctx.proposer, 'waiting_for', ctx.proposer.name)}")
     t0 = time.perf_counter()
     reply = ctx.proposer.propose(pctx)
     took = f" in {time.perf_counter() - t0:.0f} s" if remote else ""
-    for i, problem in enumerate(reply.problems):  # the raw reply once, with the first problem
-        record = {"raw": reply.raw if i == 0 else None, "reason": problem, "source": reply.source}
-        ctx.store.append(ctx.campaign_id, "invalid_proposal", record, round=rnd)
+    records: list[Record] = [  # the raw reply once, with the first problem
+        ("invalid_proposal", {"raw": reply.raw if i == 0 else None, "reason": problem, "source": reply.source}, None)
+        for i, problem in enumerate(reply.problems)
+    ]
     extra = None  # the offline proposer's candidates, where a remote proposer's are too few to fill the batch
     if remote and (usable := _usable(ctx, rnd, reply))[0] == 0:
-        for candidate, reason in usable[1]:  # recorded here: these candidates never reach `validate`
-            ctx.store.append(
-                ctx.campaign_id, "invalid_proposal", {"raw": candidate, "reason": reason, "source": reply.source}, round=rnd
-            )
+        # recorded here: these candidates never reach `validate`
+        records += [("invalid_proposal", {"raw": c, "reason": why, "source": reply.source}, None) for c, why in usable[1]]
         why = "; ".join(reply.problems) or "none passed validation"
         _say(
             ctx,
@@ -168,18 +160,41 @@ def propose(state: LoopState, runtime: Ctx) -> Command[Literal["validate"]]:
         reply, took = ctx.fallback.propose(pctx), ""
     elif remote and usable[0] < ctx.spec.budget.batch:
         extra = ctx.fallback.propose(pctx)
-    raw = _record_hypotheses(ctx, rnd, reply)
+    with ctx.store.transaction():  # the round's proposer records are one commit: all of them or none
+        _append_all(ctx, rnd, records)
+        raw = _record_hypotheses(ctx, rnd, reply)
+        added = _record_hypotheses(ctx, rnd, extra) if extra is not None else []
     _say(ctx, rnd, f"{reply.source} proposer: {len(reply.hypotheses)} hypotheses, {len(raw)} candidates{took}")
     if extra is not None:
-        added = _record_hypotheses(ctx, rnd, extra)
         _say(
             ctx,
             rnd,
             f"[yellow]only {usable[0]} of them valid, fewer than the batch of {ctx.spec.budget.batch}: "
             f"the {extra.source} proposer adds {len(added)} candidates[/]",
         )
-        raw += added
-    return Command(goto="validate", update={"round": rnd, "raw": raw, "candidates": [], "approved": []})
+    return Command(goto="validate", update={"round": rnd, "raw": raw + added, "candidates": [], "approved": []})
+
+
+Record = tuple[str, Any, "str | None"]
+"""A record a node appends: its kind, its payload, its key (None: a kind that may repeat)."""
+
+
+def _append_all(ctx: LoopContext, rnd: int, records: list[Record]) -> None:
+    """Append a node's records in one transaction, so a kill between two of them stores none."""
+    with ctx.store.transaction():
+        for kind, payload, key in records:
+            ctx.store.append(ctx.campaign_id, kind, payload, round=rnd, key=key)
+
+
+def _proposal_context(ctx: LoopContext, rnd: int) -> ProposalContext:
+    return ProposalContext(
+        spec=ctx.spec,
+        round=rnd,
+        history=history(ctx) if ctx.settings.learn else [],
+        hypotheses=list(ctx.store.hypotheses(ctx.campaign_id).values()),
+        n_candidates=ctx.settings.candidates_per_round,
+        seed=ctx.spec.seed,
+    )
 
 
 def _raw_candidates(ids: dict[str, str], reply: ProposerReply) -> list[dict[str, Any]]:
@@ -234,19 +249,18 @@ def validate(state: LoopState, runtime: Ctx) -> Command[Literal["simulate"]]:
     valid, library = [], _library(ctx)
     seen: set[str] = set()
     set_aside: Counter[str] = Counter()
+    records: list[Record] = []
     for raw in state["raw"]:
         proposal, reason = _check_candidate(ctx.spec, raw, already, seen, library)
         if proposal is None:
             set_aside[_kind_of(reason)] += 1
-            if fresh:
-                ctx.store.append(
-                    ctx.campaign_id, "invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, round=rnd
-                )
+            records.append(("invalid_proposal", {"raw": raw, "reason": reason, "source": raw.get("source")}, None))
             continue
         seen.add(proposal.intervention.key())
         valid.append(proposal)
-        if fresh:
-            ctx.store.append(ctx.campaign_id, "proposal", proposal, round=rnd, key=proposal.intervention.key())
+        records.append(("proposal", proposal, proposal.intervention.key()))
+    if fresh:  # every candidate's record in one commit, so `fresh` means none of them is stored
+        _append_all(ctx, rnd, records)
     _say(ctx, rnd, f"validated: {len(valid)} candidates kept{_set_aside_text(set_aside)}")
     return Command(goto="simulate", update={"candidates": [p.model_dump(mode="json") for p in valid]})
 
@@ -312,21 +326,82 @@ def simulate(state: LoopState, runtime: Ctx) -> Command[Literal["rank"]]:
     return Command(goto="rank")
 
 
-def rank(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
-    """Score and select the round's batch (reusing the stored ranking if this node runs again)."""
+def rank(state: LoopState, runtime: Ctx) -> Command[Literal["review", "__end__"]]:
+    """Score and select the round's batch (reusing the stored ranking if this node runs again).
+
+    A menu with nothing selectable (every candidate outside the start region, removed for safety, or
+    already run) gets the offline proposer's candidates, ranked with the rest and recorded with why,
+    where the round's candidates came from another proposer; if even then nothing can run, the
+    campaign stops here, recorded and said (the CLI exits non-zero), instead of running empty rounds."""
     ctx, rnd = runtime.context, state["round"]
     stored = ctx.store.records(ctx.campaign_id, "ranking", round=rnd)
     if stored:
         ranking = Ranking.model_validate(stored[-1].payload)
     else:
         proposals = [Proposal.model_validate(p) for p in state["candidates"]]
-        try:
-            ranking = ctx.planner.rank(proposals, current_world(ctx), history(ctx), rnd)
-        except EmptyMenu as exc:  # nothing valid to rank: the round runs nothing, the campaign goes on
-            ranking = Ranking(round=rnd, ranked=(), note=str(exc))
-        ctx.store.append(ctx.campaign_id, "ranking", ranking, round=rnd)
+        ranking, records = _rank(ctx, rnd, proposals), list[Record]()
+        if not ranking.selected and any(p.source != ctx.fallback.name for p in proposals):
+            why = _nothing_selectable(ranking)
+            _say(
+                ctx,
+                rnd,
+                f"[yellow]nothing the {_sources(proposals)} proposer gave can run ({why}); adding the offline proposer's candidates[/]",
+            )
+            added, records = _fallback_candidates(ctx, rnd, proposals)
+            ranking = _rank(ctx, rnd, proposals + added)
+            records.append(("event", {"type": "fallback", "round": rnd, "reason": why, "added": len(added)}, None))
+        with ctx.store.transaction():
+            for kind, payload, key in records:
+                ctx.store.append(ctx.campaign_id, kind, payload, round=rnd, key=key)
+            ctx.store.append(ctx.campaign_id, "ranking", ranking, round=rnd)
     _say(ctx, rnd, f"ranked {len(ranking.ranked)}; removed {len(ranking.removed)} for safety; selected {len(ranking.selected)}")
+    if not ranking.selected:
+        return _stop_early(ctx, rnd, f"round {rnd} could run no experiment: {_nothing_selectable(ranking)}", stalled=True)
     return Command(goto="review")
+
+
+def _rank(ctx: LoopContext, rnd: int, proposals: list[Proposal]) -> Ranking:
+    try:
+        return ctx.planner.rank(proposals, current_world(ctx), history(ctx), rnd)
+    except EmptyMenu as exc:  # nothing valid to rank
+        return Ranking(round=rnd, ranked=(), note=str(exc))
+
+
+def _sources(proposals: list[Proposal]) -> str:
+    return ", ".join(sorted({p.source for p in proposals})) or "no"
+
+
+def _nothing_selectable(ranking: Ranking) -> str:
+    """Why a ranking selected nothing, in words (the first removals' reasons)."""
+    if not ranking.ranked and not ranking.removed:
+        return "no valid candidate to rank"
+    reasons = Counter(r.limit for r in ranking.removed)
+    run = sum(1 for r in ranking.ranked if not r.selected)
+    parts = [f"{n} removed ({limit})" for limit, n in reasons.most_common()] + ([f"{run} not selectable"] if run else [])
+    return f"of {len(ranking.ranked) + len(ranking.removed)} candidates, " + ", ".join(parts)
+
+
+def _fallback_candidates(ctx: LoopContext, rnd: int, proposals: list[Proposal]) -> tuple[list[Proposal], list[Record]]:
+    """The offline proposer's valid candidates for round `rnd` (those not already on the menu), and the
+    records that say so: their hypotheses and proposals."""
+    reply = ctx.fallback.propose(_proposal_context(ctx, rnd))
+    already, library = {x.key() for x, _ in history(ctx)}, _library(ctx)
+    seen = {p.intervention.key() for p in proposals}
+    ids = _hypothesis_ids(ctx, rnd, reply)
+    known = set(ctx.store.hypotheses(ctx.campaign_id))
+    records: list[Record] = [
+        ("hypothesis", Hypothesis(id=ids[d.statement], statement=d.statement, source=reply.source, round=rnd), ids[d.statement])
+        for d in reply.hypotheses
+        if ids[d.statement] not in known
+    ]
+    added = []
+    for raw in _raw_candidates(ids, reply):
+        proposal, _ = _check_candidate(ctx.spec, raw, already, seen, library)
+        if proposal is not None:
+            seen.add(proposal.intervention.key())
+            added.append(proposal)
+            records.append(("proposal", proposal, proposal.intervention.key()))
+    return added, records
 
 
 def review(state: LoopState, runtime: Ctx) -> Command[Literal["submit"]]:
@@ -380,7 +455,8 @@ def learn(state: LoopState, runtime: Ctx) -> Command[AfterRound]:
     ctx, rnd = runtime.context, state["round"]
     if ctx.settings.learn:
         _refit(ctx, rnd)
-    update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
+    with ctx.store.transaction():  # every hypothesis's new version, or none
+        update_hypotheses(ctx.spec, ctx.store, ctx.campaign_id, rnd)
     if rnd >= ctx.spec.budget.rounds:
         return Command(goto="__end__", update={"done": True})
     return _next_round(ctx, rnd)
@@ -416,8 +492,9 @@ def _next_round(ctx: LoopContext, rnd: int) -> Command[AfterRound]:
     return _stop_early(ctx, rnd, reached.reason if reached.action == "stop" else _replicate_outcome(ctx, reached, rnd))
 
 
-def _stop_early(ctx: LoopContext, rnd: int, reason: str) -> Command[AfterRound]:
-    """End the campaign before its budget is spent, with the reason recorded once."""
+def _stop_early(ctx: LoopContext, rnd: int, reason: str, stalled: bool = False) -> Command[Any]:
+    """End the campaign before its budget is spent, with the reason recorded once. `stalled`: it ends
+    because a round could run nothing (recorded as the `stalled` event too; the CLI exits non-zero)."""
     stop = ctx.store.early_stop(ctx.campaign_id)
     if stop is None:
         stop = EarlyStop(
@@ -427,8 +504,11 @@ def _stop_early(ctx: LoopContext, rnd: int, reason: str) -> Command[AfterRound]:
             budget_experiments=ctx.spec.budget.experiments,
             reason=reason,
         )
-        ctx.store.append(ctx.campaign_id, "event", stop, round=rnd, key="early_stop")
-    _say(ctx, rnd, f"[bold]{stop.describe()}[/]")
+        with ctx.store.transaction():
+            ctx.store.append(ctx.campaign_id, "event", stop, round=rnd, key="early_stop")
+            if stalled:
+                ctx.store.append(ctx.campaign_id, "event", {"type": "stalled", "reason": reason}, round=rnd, key="stalled")
+    _say(ctx, rnd, f"[bold {'red' if stalled else ''}]{stop.describe()}[/]")
     return Command(goto="__end__", update={"done": True})
 
 
@@ -468,8 +548,6 @@ def replicate(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
         rationale=f"replicate of the result at the ceiling ({reached.readout} = {reached.best:.4g}), to confirm it",
         source="replicate",
     )
-    if ctx.store.count(ctx.campaign_id, "proposal", round=rnd) == 0:
-        ctx.store.append(ctx.campaign_id, "proposal", proposal, round=rnd, key=x.key())
     if not ctx.store.records(ctx.campaign_id, "ranking", round=rnd):
         score = ScoreBreakdown(cost=x.cost(ctx.spec), acquisition=0.0)
         ranking = Ranking(
@@ -477,7 +555,7 @@ def replicate(state: LoopState, runtime: Ctx) -> Command[Literal["review"]]:
             ranked=(RankedProposal(proposal=proposal, rank=1, score=score, selected=True),),
             note=f"{reached.reason}; as the spec's at_ceiling.action says (replicate), this round runs it once more.",
         )
-        ctx.store.append(ctx.campaign_id, "ranking", ranking, round=rnd)
+        _append_all(ctx, rnd, [("proposal", proposal, x.key()), ("ranking", ranking, None)])
     _say(ctx, rnd, f"replicating {x.describe(ctx.spec)} ({reached.readout} = {reached.best:.4g}) to confirm it")
     return Command(goto="review", update={"round": rnd, "raw": [], "candidates": [], "approved": []})
 

@@ -136,10 +136,18 @@ class LLMProposer:
                 max_tokens=self.limits.max_tokens,
             ) as stream:
                 t0 = last = time.monotonic()
+                size = 0
                 for event in stream:
                     if event.type != "content.delta":
                         continue
                     pieces.append(event.delta)
+                    size += len(event.delta)
+                    if size > self.limits.reply_chars:  # an endpoint that ignores max_tokens: stop reading
+                        return self._problem(
+                            f"the LLM reply ran past {self.limits.reply_chars:,} characters (max_tokens="
+                            f"{self.limits.max_tokens} was not kept); it was cut off unread (WETLOOP_LLM_MAX_REPLY_CHARS)",
+                            "".join(pieces),
+                        )
                     if self.on_progress is not None and (now := time.monotonic()) - last >= self.progress_every_s:
                         self.on_progress(sum(map(len, pieces)), now - t0)
                         last = now
@@ -180,26 +188,45 @@ class LLMProposer:
         return ProposerReply(source=self.name, problems=[text], raw=kept)
 
     def _to_reply(self, ctx: ProposalContext, parsed: BaseModel) -> ProposerReply:
-        """The parsed reply as drafts, cut to the schema's list bounds (an endpoint may ignore `maxItems`)."""
+        """The parsed reply as drafts, cut to the schema's list bounds (an endpoint may ignore `maxItems`)
+        and its texts to `STATEMENT_CHARS` / `RATIONALE_CHARS`; what was cut is said in `problems`."""
         spec, given = ctx.spec, parsed.hypotheses  # type: ignore[attr-defined]
         hyps = [
             HypothesisDraft(
-                statement=h.statement,
+                statement=clip(h.statement, STATEMENT_CHARS),
                 candidates=[
                     CandidateDraft(
-                        values={v.name: _value(v, getattr(c, v.name)) for v in spec.interventions}, rationale=c.rationale
+                        values={v.name: _value(v, getattr(c, v.name)) for v in spec.interventions},
+                        rationale=clip(c.rationale, RATIONALE_CHARS),
                     )
                     for c in h.candidates[: ctx.n_candidates]
                 ],
             )
             for h in given[: self.limits.max_hypotheses]
         ]
-        cut = len(given) > self.limits.max_hypotheses or any(len(h.candidates) > ctx.n_candidates for h in given)
-        dropped = (
-            f"the LLM listed more than {self.limits.max_hypotheses} hypotheses or more than {ctx.n_candidates} "
-            "candidates under one; the rest were dropped"
+        problems = []
+        if (extra := len(given) - self.limits.max_hypotheses) > 0:
+            problems.append(
+                f"the LLM stated {len(given)} hypotheses, more than {self.limits.max_hypotheses}; {extra} were dropped"
+            )
+        listed = [len(h.candidates) for h in given[: self.limits.max_hypotheses]]
+        if (dropped := sum(max(0, n - ctx.n_candidates) for n in listed)) > 0:
+            problems.append(
+                f"the LLM listed up to {max(listed)} candidates under one hypothesis, more than {ctx.n_candidates}; "
+                f"{dropped} were dropped"
+            )
+        long_statements = sum(1 for h in given[: self.limits.max_hypotheses] if len(h.statement) > STATEMENT_CHARS)
+        long_rationales = sum(
+            1
+            for h in given[: self.limits.max_hypotheses]
+            for c in h.candidates[: ctx.n_candidates]
+            if len(c.rationale) > RATIONALE_CHARS
         )
-        problems = [dropped] if cut else []
+        if long_statements or long_rationales:
+            problems.append(
+                f"{long_statements} hypothesis statements longer than {STATEMENT_CHARS} characters and {long_rationales} "
+                f"rationales longer than {RATIONALE_CHARS} were cut to that length"
+            )
         return ProposerReply(source=self.name, hypotheses=hyps, problems=problems)
 
 
@@ -212,6 +239,15 @@ def _value(v: Variable, raw: Any) -> Any:
 
 
 RAW_KEPT = 20_000  # characters of an unusable reply kept in the store (a runaway reply can be megabytes)
+STATEMENT_CHARS = 500  # a hypothesis statement is stored and shown in later prompts at most this long
+RATIONALE_CHARS = 300  # a candidate's rationale likewise
+PROMPT_HYPOTHESES = 24  # later prompts list at most this many hypotheses (the most recent)
+PROMPT_EXPERIMENTS = 80  # and at most this many experiments (the most recent; the table says how many are left out)
+
+
+def clip(text: str, most: int) -> str:
+    """`text` at most `most` characters, an ellipsis marking where it was cut."""
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _first_line(exc: Exception) -> str:
@@ -252,7 +288,9 @@ def _history_table(ctx: ProposalContext) -> str:
     readouts = _table_readouts(ctx)
     head = "| " + " | ".join([*spec.variable_names, "status", *readouts]) + " |"
     rows = [head, "|" + "---|" * (len(spec.variable_names) + 1 + len(readouts))]
-    for x, obs in ctx.history:
+    if (left_out := len(ctx.history) - PROMPT_EXPERIMENTS) > 0:
+        rows.insert(0, f"The {PROMPT_EXPERIMENTS} most recent of {len(ctx.history)} experiments ({left_out} earlier left out):")
+    for x, obs in ctx.history[-PROMPT_EXPERIMENTS:]:
         vals = [_cell(v, x.values.get(v.name)) for v in spec.interventions]
         outs = [f"{obs.readouts[r]:.4g}" if r in obs.readouts else "-" for r in readouts]
         rows.append("| " + " | ".join([*vals, obs.status, *outs]) + " |")
@@ -276,8 +314,16 @@ def _cell(v: Variable, value: Any) -> str:
 
 
 def _hypotheses_text(ctx: ProposalContext) -> str:
+    """The hypotheses so far, each statement cut to `STATEMENT_CHARS` (one stored before the cap, or by
+    another proposer, is never echoed in full), at most `PROMPT_HYPOTHESES` of them."""
     if not ctx.hypotheses:
         return "None yet."
-    return "\n".join(
-        f"- [{h.status}] {h.statement} (for: {len(h.evidence_for)}, against: {len(h.evidence_against)})" for h in ctx.hypotheses
-    )
+    shown = ctx.hypotheses[-PROMPT_HYPOTHESES:]
+    lines = [
+        f"- [{h.status}] {clip(' '.join(h.statement.split()), STATEMENT_CHARS)} "
+        f"(for: {len(h.evidence_for)}, against: {len(h.evidence_against)})"
+        for h in shown
+    ]
+    if len(shown) < len(ctx.hypotheses):
+        lines.insert(0, f"The {len(shown)} most recent of {len(ctx.hypotheses)} hypotheses:")
+    return "\n".join(lines)

@@ -2,7 +2,9 @@
 
 A run directory holds everything of one campaign:
 
-    campaign.json        the campaign id and how it runs (review mode)
+    campaign.json        the campaign id, how it runs (review mode) and its proposer (an LLM endpoint's
+                         base_url and model, never its key); the store holds the same as its `run` event,
+                         written with the campaign record in one commit, so a lost campaign.json is rebuilt
     store.sqlite         the append-only campaign store
     checkpoints.sqlite   LangGraph's checkpoints (one per node)
     models/              world-model versions, one file per round
@@ -13,6 +15,7 @@ A run directory holds everything of one campaign:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,13 +46,74 @@ RUN_FILE = "campaign.json"
 @dataclass(frozen=True)
 class RunOutcome:
     """Where the graph stopped: `done`, or waiting for review (`review` holds the payload); `stopped` says
-    why a done campaign ended before its budget was spent (None when it spent it)."""
+    why a done campaign ended before its budget was spent (None when it spent it), `stalled` why, when
+    that was a round with no experiment to run (a failure: the CLI exits non-zero)."""
 
     campaign_id: str
     done: bool
     round: int
     review: dict[str, Any] | None = None
     stopped: EarlyStop | None = None
+    stalled: str | None = None  # why a round could run no experiment, when that ended the campaign
+
+
+def _write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
+    tmp = run_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(run_dir / RUN_FILE)
+
+
+def _recover_meta(run_dir: Path) -> dict[str, Any] | None:
+    """campaign.json rebuilt from the store's run record, where a kill came between the two (None: no
+    campaign in `run_dir`'s store)."""
+    if (run_dir / RUN_FILE).is_file() or not (run_dir / "store.sqlite").is_file():
+        return None
+    with CampaignStore(run_dir / "store.sqlite") as store:
+        runs = [r for cid in store.campaign_ids() for r in store.records(cid, "event", key="run")]
+    if not runs:
+        return None
+    meta = {k: v for k, v in runs[-1].payload.items() if k != "type"}
+    _write_meta(run_dir, meta)
+    return meta
+
+
+def proposer_record(llm: LLMSettings | None) -> dict[str, Any]:
+    """What a campaign records of its proposer: an LLM endpoint's base_url and model, and whether it
+    needs an API key (never the key itself); or that it is the offline proposer."""
+    if llm is None or not llm.configured:
+        return {"kind": "offline"}
+    return {"kind": "llm", "base_url": llm.base_url, "model": llm.model, "api_key": llm.api_key is not None}
+
+
+def recorded_llm(record: dict[str, Any] | None, console: Console) -> LLMSettings:
+    """The LLM settings a reopened campaign runs with: the endpoint it recorded (the environment gives
+    the key and the other settings). A campaign that recorded none runs offline, as it began; one whose
+    endpoint needs a key the environment lacks stops here with an error that says so."""
+    env = LLMSettings()
+    if record is None:  # a campaign from before the endpoint was recorded: the environment decides
+        return env
+    if record.get("kind") != "llm":
+        if env.configured:
+            console.print(
+                f"[yellow]this campaign runs with the offline proposer, as it began; the LLM endpoint in the environment "
+                f"({env.base_url or 'the OpenAI API'}) is not used[/]",
+                soft_wrap=True,
+            )
+        return LLMSettings(base_url=None, api_key=None)
+    base_url, model = record.get("base_url"), record.get("model", env.model)
+    if record.get("api_key") and env.api_key is None:
+        raise RunDirError(
+            f"this campaign proposes with LLM {model} at {base_url or 'the OpenAI API'}, which needs an API key: set "
+            "WETLOOP_LLM_API_KEY to go on with it (the key is never stored with the campaign)"
+        )
+    if (env.base_url, env.model) != (base_url, model) and (env.base_url is not None or "WETLOOP_LLM_MODEL" in os.environ):
+        console.print(
+            f"[yellow]this campaign proposes with LLM {model} at {base_url or 'the OpenAI API'} (recorded when it began); "
+            f"the environment's {env.model} at {env.base_url or 'the OpenAI API'} is not used[/]",
+            soft_wrap=True,
+        )
+    settings = env.model_dump(exclude={"base_url", "model", "api_key"})
+    return LLMSettings(base_url=base_url, model=model, api_key=env.api_key, **settings)
 
 
 def default_lab(spec: CampaignSpec, run_dir: Path, workers: int | None = None) -> Lab:
@@ -72,7 +136,7 @@ class Campaign:
     ) -> None:
         self.run_dir = Path(run_dir)
         meta_path = self.run_dir / RUN_FILE
-        if not meta_path.is_file():
+        if not meta_path.is_file() and _recover_meta(self.run_dir) is None:
             raise RunDirError(f"{self.run_dir} holds no campaign (no {RUN_FILE}); start one with `wetloop run`")
         self.meta = json.loads(meta_path.read_text())
         self.campaign_id: str = self.meta["campaign_id"]
@@ -80,7 +144,7 @@ class Campaign:
         self.spec = self.store.spec(self.campaign_id)
         self.settings = AgentSettings(**self.meta.get("settings", {}))
         self.console = console or Console(stderr=True)
-        self._llm = llm if llm is not None else LLMSettings()
+        self._llm = llm  # None: the endpoint the campaign recorded (read when it runs: `status` needs no key)
         self._lab_factory = lab_factory
         self._world_config = world_config
         self._planner_config = planner_config
@@ -92,22 +156,28 @@ class Campaign:
 
     @classmethod
     def create(cls, spec: CampaignSpec, run_dir: str | Path, *, settings: AgentSettings | None = None, **kwargs: Any) -> Campaign:
-        """Start a new campaign in an empty (or new) `run_dir`."""
+        """Start a new campaign in an empty (or new) `run_dir`.
+
+        The campaign record and its run record (settings, proposer) are one commit, then campaign.json is
+        written: a process killed in between leaves a campaign that `resume` finds (its campaign.json is
+        rebuilt from the store), never a second one."""
         run_dir = Path(run_dir)
         get_world(spec.world).validate_spec(spec)  # every problem of the spec, before anything is written
         check_prior(spec, (settings or AgentSettings()).prior)
-        if (run_dir / RUN_FILE).exists():
+        if (run_dir / RUN_FILE).exists() or _recover_meta(run_dir) is not None:
             raise RunDirError(
                 f"{run_dir} already holds a campaign; `{command(f'resume --dir {run_dir}')}` continues it, or pick another --dir"
             )
         run_dir.mkdir(parents=True, exist_ok=True)
-        with CampaignStore(run_dir / "store.sqlite") as store:
-            cid = store.create_campaign(spec)
         settings = settings or AgentSettings()
-        meta = {"campaign_id": cid, "settings": settings.model_dump(mode="json")}
-        tmp = run_dir / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        tmp.replace(run_dir / RUN_FILE)
+        recorded = getattr(kwargs.get("proposer"), "settings", None)  # an LLMProposer handed in (tests) has its own
+        endpoint = recorded if isinstance(recorded, LLMSettings) else kwargs.get("llm")
+        meta: dict[str, Any] = {"settings": settings.model_dump(mode="json"), "proposer": proposer_record(endpoint)}
+        with CampaignStore(run_dir / "store.sqlite") as store, store.transaction():
+            cid = store.create_campaign(spec)
+            meta = {"campaign_id": cid, **meta}
+            store.append(cid, "event", {"type": "run", **meta}, key="run")
+        _write_meta(run_dir, meta)
         return cls(run_dir, **kwargs)
 
     # -- wiring ------------------------------------------------------------------------------------
@@ -135,14 +205,15 @@ class Campaign:
         return get_world(self.spec.world).make_planner(self.spec, self._planner_config)
 
     def _make_proposer(self, offline: OfflineProposer) -> Any:
-        if not self._llm.configured:
+        llm = self._llm if self._llm is not None else recorded_llm(self.meta.get("proposer"), self.console)
+        if not llm.configured:
             return offline
         from .llm import LLMProposer
 
         def progress(characters: int, seconds: float) -> None:
             self.console.print(f"  the LLM has written {characters:,} characters of its reply in {seconds:.0f} s")
 
-        return LLMProposer(self._llm, on_progress=progress)
+        return LLMProposer(llm, on_progress=progress)
 
     # -- driving -----------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
@@ -181,7 +252,13 @@ class Campaign:
             round=snapshot.values.get("round", 0),
             review=review,
             stopped=self.store.early_stop(self.campaign_id) if done else None,
+            stalled=self.stalled() if done else None,
         )
+
+    def stalled(self) -> str | None:
+        """Why the campaign ended with a round that could run no experiment (None: it did not)."""
+        recs = self.store.records(self.campaign_id, "event", key="stalled")
+        return str(recs[0].payload["reason"]) if recs else None
 
     def close(self) -> None:
         if self._lab is not None:

@@ -80,8 +80,9 @@ class StoredRecord:
 class CampaignStore:
     """Append-only store of one or more campaigns in a SQLite file.
 
-    Safe to open from several processes (WAL journal); every append commits at once, so a process
-    killed at any point loses nothing that was recorded before it died.
+    Safe to open from several processes (WAL journal); every append commits at once (or, inside
+    `transaction()`, with the others of the transaction), so a process killed at any point loses
+    nothing that was recorded before it died.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -136,7 +137,19 @@ class CampaignStore:
         return True
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group appends into one commit: a process killed inside stores all of them or none.
+
+        Appends inside run in this transaction (a unique kind's key that exists still returns False);
+        nested transactions join the outermost one."""
+        with self._tx():
+            yield
+
+    @contextmanager
     def _tx(self) -> Iterator[None]:
+        if self._db.in_transaction:  # inside `transaction()`: its commit is this one's
+            yield
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield

@@ -46,6 +46,7 @@ ProblemCode = Literal[
     "key_mismatch",  # 422: the path's key is not the experiment's key
     "unknown_campaign",  # 404: PUT the campaign first
     "unknown_experiment",  # 404: this lab never accepted that key (or it was cancelled and forgotten)
+    "unauthorized",  # 401: the server asks for a token (`Authorization: Bearer`), and none or another was sent
     "campaign_conflict",  # 409: that campaign id is registered with a different spec
 ]
 

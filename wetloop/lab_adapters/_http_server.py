@@ -1,6 +1,7 @@
 """The wetloop lab server: any built-in world behind the HTTP lab protocol (FastAPI + uvicorn).
 
-    create_app(service)        the FastAPI app (OpenAPI schema at /openapi.json, docs at /docs)
+    create_app(service, token) the FastAPI app (OpenAPI schema at /openapi.json, docs at /docs); with a
+                               token, /v1/ requests need `Authorization: Bearer <token>`
     local_service(world, ...)  a LabService running `world` through `make_lab`, with its cache and journal
     bind(host, port), url_of   a listening socket (port 0: a free one) and the URL it answers on
     serve(app, sock)           serve until interrupted (`wetloop lab serve`)
@@ -12,7 +13,9 @@ Needs the `server` extra (fastapi, uvicorn); the client (`HttpLab`) does not.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -33,7 +36,7 @@ from ._registry import known_worlds, make_lab
 from ._settings import LabSettings
 from .errors import LabError
 
-__all__ = ["create_app", "local_service", "serve", "serve_in_thread", "bind", "url_of"]
+__all__ = ["create_app", "local_service", "serve", "serve_in_thread", "bind", "url_of", "is_loopback"]
 
 DESCRIPTION = f"""The wetloop lab protocol ({PROTOCOL}, version {VERSION}): submit an experiment, poll it, cancel it.
 
@@ -53,8 +56,10 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(service: LabService) -> FastAPI:
-    """The protocol's routes over `service`; closing the app (lifespan end) closes its labs."""
+def create_app(service: LabService, token: str | None = None) -> FastAPI:
+    """The protocol's routes over `service`; closing the app (lifespan end) closes its labs. With a
+    `token`, every `/v1/` request must carry `Authorization: Bearer <token>` (else 401); the schema and
+    docs stay open."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -64,8 +69,35 @@ def create_app(service: LabService) -> FastAPI:
     app = FastAPI(title="wetloop lab protocol", version=str(VERSION), description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     app.add_exception_handler(Refused, _problem_reply)
+    if token is not None:
+        app.middleware("http")(_bearer_guard(token))
     _routes(app, service)
     return app
+
+
+def _bearer_guard(token: str) -> Callable[..., Any]:
+    expected = f"Bearer {token}".encode()
+
+    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if request.url.path.startswith("/v1/") and not secrets.compare_digest(given, expected):
+            problem = Problem(
+                error="unauthorized", message="this lab asks for a token: send Authorization: Bearer <the token it printed>"
+            )
+            return JSONResponse(problem.model_dump(mode="json"), status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    return guard
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _problem_reply(_: Request, exc: Exception) -> Response:

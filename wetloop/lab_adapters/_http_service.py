@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from wetloop.campaign import CampaignSpec, Experiment, Ticket, WetloopError
+from wetloop.campaign import CampaignSpec, Experiment, Ticket, Variable, WetloopError
 
 from ._disk import write_atomic
 from ._http_protocol import (
@@ -44,6 +44,16 @@ def _safe(name: str) -> str:
     if not _ID.match(name):
         raise Refused(404, "unknown_experiment", f"{name!r} is not a valid id; ids match {ID_PATTERN}")
     return name
+
+
+def _describe_limit(v: Variable) -> str:
+    if v.lower is not None and v.upper is not None:
+        return f"{v.name} {v.lower:g} to {v.upper:g}{' ' + v.unit if v.unit else ''}"
+    if v.choices is not None:
+        return f"{v.name} one of {', '.join(v.choices)}"
+    if v.items is not None:
+        return f"{v.name} at most {v.most_items} of {', '.join(v.items)}"
+    return f"{v.name} (names the world decides)"
 
 
 class Refused(Exception):
@@ -93,9 +103,17 @@ class LabService:
         return LabInfo(lab=self.name, world=self.world, limits=limits)
 
     def register(self, campaign: str, spec: CampaignSpec) -> CampaignOut:
-        """Register a campaign (idempotent: the same spec again is fine; another spec is a 409)."""
+        """Register a campaign (idempotent: the same spec again is fine; another spec is a 409). With a
+        lab spec, a campaign whose limits reach beyond the lab's is refused (422 `invalid_spec`)."""
         spec = local_spec(spec)
         self._check_world(spec)
+        if reasons := self.beyond_lab_limits(spec):
+            raise Refused(
+                422,
+                "invalid_spec",
+                f"the campaign's limits reach beyond this lab's own: {'; '.join(reasons)}; keep the campaign inside them",
+                tuple(reasons),
+            )
         with self._lock:
             known = self._stored_spec(campaign)
             if known is not None and known != spec:
@@ -110,6 +128,36 @@ class LabService:
             if known is None:
                 self._save(campaign, "spec.json", spec.model_dump_json())
             return CampaignOut(campaign=campaign, world=spec.world, created=known is None)
+
+    def beyond_lab_limits(self, spec: CampaignSpec) -> list[str]:
+        """Each way `spec`'s intervention space reaches beyond the lab spec's (none without a lab spec)."""
+        if self.lab_spec is None:
+            return []
+        mine = {v.name: v for v in self.lab_spec.interventions}
+        reasons = []
+        for v in spec.interventions:
+            own = mine.get(v.name)
+            if own is None or own.kind != v.kind:
+                reasons.append(f"{v.name} is not a {v.kind} variable of this lab (it has {', '.join(mine)})")
+            elif own.lower is not None and own.upper is not None and v.lower is not None and v.upper is not None:
+                if v.lower < own.lower or v.upper > own.upper:
+                    reasons.append(f"{v.name} [{v.lower:g}, {v.upper:g}] is not inside [{own.lower:g}, {own.upper:g}]")
+            elif own.choices is not None and (v.choices is None or not set(v.choices) <= set(own.choices)):
+                reasons.append(f"{v.name} may name choices outside {', '.join(own.choices)}")
+            elif v.kind == "set" and not (
+                set(v.items or ()) <= set(own.items or ()) and set(v.levels) <= set(own.levels) and v.most_items <= own.most_items
+            ):
+                reasons.append(f"{v.name} reaches beyond this lab's items, levels or count")
+        return reasons
+
+    def enforced_limits(self) -> str:
+        """The limits this server enforces, in words (for its banner)."""
+        if self.lab_spec is None:
+            return (
+                "each campaign's own hard limits, as its client registers them (no --spec: a client may register any "
+                "limits; give the lab's own spec with --spec to bound them)"
+            )
+        return "; ".join(_describe_limit(v) for v in self.lab_spec.interventions) + " (the lab's own spec, and each campaign's)"
 
     def submit(self, campaign: str, key: str, experiment: Experiment) -> TicketOut:
         """Accept an experiment once: a repeated PUT of a key returns its ticket and runs nothing."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from wetloop.campaign import StrictSettings
@@ -22,9 +22,13 @@ def default_cache_dir() -> Path:
 class LabSettings(StrictSettings):
     """`WETLOOP_LAB_CACHE_DIR`: where the in-process labs keep their runs, journals and run markers.
     `WETLOOP_LAB_WORKERS`: processes that simulate days in parallel (default: one per CPU).
+    `WETLOOP_LAB_TOKEN`: the token a lab server asks for (`wetloop lab serve` prints it); the http adapter
+    sends it as `Authorization: Bearer`, and `wetloop lab serve` uses it instead of making one up. Never
+    put it in a spec: specs are stored with the campaign.
     """
 
     model_config = SettingsConfigDict(env_prefix="WETLOOP_LAB_", extra="forbid")
 
     cache_dir: Path = Field(default_factory=default_cache_dir)
     workers: int | None = Field(default=None, ge=1)
+    token: SecretStr | None = None

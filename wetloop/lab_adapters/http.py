@@ -59,6 +59,7 @@ from ._http_protocol import (
     local_spec,
 )
 from ._protocol import Lab
+from ._settings import LabSettings
 from .errors import (
     BenchServerUnavailable,
     ExperimentRejected,
@@ -94,6 +95,8 @@ class HttpLab(Lab):
         retries: further attempts after a transient failure, with exponential backoff from `backoff_s`
             (doubling, jittered, at most `max_backoff_s`).
         name: the lab's name, written on its tickets.
+        token: sent as `Authorization: Bearer <token>` to a server that asks for one (default:
+            `WETLOOP_LAB_TOKEN`; never in the spec, which is stored with the campaign).
     """
 
     def __init__(
@@ -107,14 +110,20 @@ class HttpLab(Lab):
         backoff_s: float = 0.1,
         max_backoff_s: float = 5.0,
         name: str = "http",
+        token: str | None = None,
     ) -> None:
         super().__init__(spec, name)
+        if "token" in spec.lab.options:
+            raise LabError("lab.options.token: a spec is stored with its campaign; give the lab's token in WETLOOP_LAB_TOKEN")
         if retries < 0 or timeout_s <= 0 or backoff_s < 0:
             raise ValueError("HttpLab needs retries >= 0, timeout_s > 0 and backoff_s >= 0")
         self.base_url = base_url.rstrip("/")
         self.timeout_s, self.retries, self.backoff_s, self.max_backoff_s = timeout_s, retries, backoff_s, max_backoff_s
         self.campaign = campaign_id(spec)
         self._client, self._owns_client = client or _default_client(timeout_s), client is None
+        secret = LabSettings().token
+        token = token if token is not None else (secret.get_secret_value() if secret is not None else None)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._registered = False
         self.requests_sent = 0  # HTTP requests sent, retries included (the bench reports them)
 
@@ -215,11 +224,17 @@ class HttpLab(Lab):
     def _once(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.requests_sent += 1
         try:
-            response = self._client.request(method, self._url(path), json=body)
+            response = self._client.request(method, self._url(path), json=body, headers=self._headers)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise _Transient(f"{type(exc).__name__}: {exc or 'no reply'}") from exc
         if response.status_code in _RETRY_STATUS:
             raise _Transient(f"HTTP {response.status_code}")
+        if response.status_code == 401:
+            why = "the token sent is not its token" if self._headers else "no token was sent"
+            raise LabError(
+                f"the lab at {self.base_url} asks for a token and {why}: set WETLOOP_LAB_TOKEN to the token "
+                "`wetloop lab serve` printed"
+            )
         try:
             return response.status_code, response.json()
         except ValueError as exc:  # cut short or garbled on the way: the transport's fault, not the result's

@@ -11,6 +11,16 @@ Other servers of the project (the web review page) use `bind` and `url_of` too.
 from __future__ import annotations
 
 from ._http_faults import FaultInjector, FaultRates
-from ._http_server import bind, create_app, local_service, serve, serve_in_thread, url_of
+from ._http_server import bind, create_app, is_loopback, local_service, serve, serve_in_thread, url_of
 
-__all__ = ["FaultInjector", "FaultRates", "bind", "create_app", "local_service", "serve", "serve_in_thread", "url_of"]
+__all__ = [
+    "FaultInjector",
+    "FaultRates",
+    "bind",
+    "create_app",
+    "is_loopback",
+    "local_service",
+    "serve",
+    "serve_in_thread",
+    "url_of",
+]

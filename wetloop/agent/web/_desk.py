@@ -19,7 +19,10 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import TypeAdapter
 
 from wetloop.campaign import (
     CampaignSpec,
@@ -48,6 +51,10 @@ Action = Literal["approve", "reject", "edit"]
 REASONED: tuple[Action, ...] = ("reject", "edit")
 """The actions that take a reason, each from its own box."""
 _BUTTON = {"approve": "Approve", "reject": "Reject", "edit": "Save edit"}
+
+
+DRAFT_FILE = "review-draft.json"
+"""The round's draft decisions in the run directory, until they are released."""
 
 
 class ReleaseConflict(ReviewError):
@@ -87,6 +94,9 @@ class Draft:
             {i: dict(t) for i, t in self.typed.items()},
             {i: dict(r) for i, r in self.reasons.items()},
         )
+
+
+_DRAFT = TypeAdapter(Draft)
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,30 @@ class ReviewDesk:
     def _load_state(self) -> None:
         outcome = self.campaign.outcome()
         self._payload, self._done, self._round = outcome.review, outcome.done, outcome.round
-        self._draft = Draft(outcome.review["round"]) if outcome.review else None
+        self._draft = self._saved_draft(outcome.review["round"]) if outcome.review else None
+
+    # -- the draft on disk: a restarted server shows what the reviewer had decided ----------------
+    @property
+    def _draft_file(self) -> Path:
+        return self.campaign.run_dir / DRAFT_FILE
+
+    def _saved_draft(self, round: int) -> Draft:
+        """The draft of `round` saved by an earlier server, or an empty one (a draft of another round,
+        or one that cannot be read, is not this round's)."""
+        try:
+            saved = _DRAFT.validate_json(self._draft_file.read_bytes())
+        except (OSError, ValueError):
+            return Draft(round)
+        return saved if saved.round == round else Draft(round)
+
+    def _save_draft(self) -> None:
+        """Write the draft at once (atomically), so a server killed now shows it again on restart."""
+        if self._draft is None:
+            self._draft_file.unlink(missing_ok=True)
+            return
+        tmp = self._draft_file.with_suffix(".tmp")
+        tmp.write_bytes(_DRAFT.dump_json(self._draft))
+        tmp.replace(self._draft_file)
 
     # -- reading ---------------------------------------------------------------------------------
     def status(self) -> DeskStatus:
@@ -201,16 +234,16 @@ class ReviewDesk:
             draft, proposal = self._proposal(round, index)
             for kept in (draft.errors, draft.decisions, draft.typed, draft.reasons):
                 kept.pop(index, None)
-            if action == "undo":
-                return None
             try:
-                self._one_action(proposal, action, reasons, typed)
-                decision = self._decision(round, proposal, action, reasons.get(action, "").strip(), typed)
+                if action != "undo":
+                    self._one_action(proposal, action, reasons, typed)
+                    draft.decisions[index] = self._decision(round, proposal, action, reasons.get(action, "").strip(), typed)
             except ReviewError as exc:
                 draft.errors[index], draft.typed[index] = str(exc), typed
                 draft.reasons[index] = {a: reasons[a] for a in REASONED if reasons.get(a, "").strip()}
                 return str(exc)
-            draft.decisions[index] = decision
+            finally:
+                self._save_draft()
             return None
 
     def _one_action(self, proposal: dict[str, Any], action: str, reasons: Mapping[str, str], typed: Mapping[str, str]) -> None:
@@ -327,6 +360,7 @@ class ReviewDesk:
             self._released[round] = f"by {by} at {time.strftime('%H:%M:%S')}"
             self._approved[round] = (len(decisions), sum(d.action != "reject" for d in decisions))
             self._payload, self._draft, self._round = None, None, round
+            self._save_draft()  # released: the decisions go to the store, the draft is gone
             self._thread = threading.Thread(target=self._run, args=(decisions,), name=f"wetloop-release-{round}", daemon=True)
             self._thread.start()
             return decisions
