@@ -147,6 +147,19 @@ CASES = [
         "line 45: lab.options.retries: Input should be a valid integer",
     ),
     (
+        "unknown plate option",
+        44,
+        "seed: 0\nlab: {adapter: pylabrobot, options: {tip_volume: 300}}",
+        "line 45: lab.options.tip_volume: not a field here; the fields are: max_stock_volume_ul, stock_volume_ul, "
+        "tip_racks, tip_volume_ul, tips, total_volume_ul, wavelength_nm",
+    ),
+    (
+        "a tip size the deck does not have",
+        44,
+        "seed: 0\nlab: {adapter: pylabrobot, options: {tip_volume_ul: 77}}",
+        "line 45: lab.options.tip_volume_ul: Input should be 10, 50, 300 or 1000",
+    ),
+    (
         "options for the local lab",
         44,
         "seed: 0\nlab: {adapter: local, options: {workers: 4}}",

@@ -89,7 +89,16 @@ def lab_problems(spec: CampaignSpec) -> list[str]:
         return [f"lab.adapter: {exc}"]
     params = inspect.signature(factory).parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return []  # an adapter with `**options` of its own checks them itself
+        # an adapter with `**options` of its own declares them as a pydantic model (`options_model`)
+        declared = getattr(factory, "options_model", None)
+        if declared is None:
+            return []
+        rest = {k: v for k, v in spec.lab.options.items() if k not in params}
+        try:
+            declared.model_validate(rest)
+        except ValidationError as exc:
+            return problem_lines(exc, rest, declared, "lab.options.")
+        return []
     hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)  # type: ignore[misc]
     fields: dict[str, Any] = {
         name: (hints.get(name, Any), ... if p.default is p.empty else p.default)

@@ -61,6 +61,8 @@ class PlateLab(Lab):
     `deck` is the PyLabRobot set-up (its `lh`, `backend.commands`, `tip_racks`, `troughs`, `reader`).
     """
 
+    options_model = PlateOptions  # its `**options`, checked with the spec before anything is written
+
     def __init__(
         self,
         spec: CampaignSpec,
