@@ -141,6 +141,13 @@ CASES = [
         "retries, timeout_s",
     ),
     (
+        "a token in the spec",
+        44,
+        "seed: 0\nlab: {adapter: http, options: {base_url: 'http://127.0.0.1:1', token: s3cret}}",
+        "line 45: lab.options.token: a spec is stored with its campaign, so it never holds a secret; set "
+        "WETLOOP_LAB_TOKEN instead",
+    ),
+    (
         "mistyped lab option",
         44,
         "seed: 0\nlab: {adapter: http, options: {base_url: 'http://127.0.0.1:1', retries: many}}",

@@ -72,6 +72,8 @@ def _check_options(name: str, factory: LabFactory, options: dict[str, Any]) -> N
 
 _RUNTIME = {"spec", "client", "cache_dir", "workers", "world"}
 """Arguments the runner or a test passes in code, never a spec's `lab.options`."""
+_SECRETS = {"token": "WETLOOP_LAB_TOKEN"}
+"""Arguments that must never sit in a spec (it is stored with the campaign), and where they come from instead."""
 
 
 def lab_problems(spec: CampaignSpec) -> list[str]:
@@ -87,6 +89,13 @@ def lab_problems(spec: CampaignSpec) -> list[str]:
         factory = _adapter(spec.lab.adapter)
     except LabError as exc:
         return [f"lab.adapter: {exc}"]
+    secrets = [
+        f"lab.options.{name}: a spec is stored with its campaign, so it never holds a secret; set {env} instead"
+        for name, env in _SECRETS.items()
+        if name in spec.lab.options
+    ]
+    if secrets:
+        return secrets
     params = inspect.signature(factory).parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         # an adapter with `**options` of its own declares them as a pydantic model (`options_model`)
@@ -103,7 +112,7 @@ def lab_problems(spec: CampaignSpec) -> list[str]:
     fields: dict[str, Any] = {
         name: (hints.get(name, Any), ... if p.default is p.empty else p.default)
         for name, p in params.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in _RUNTIME
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in _RUNTIME and name not in _SECRETS
     }
     config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True)
     model = create_model(f"{spec.lab.adapter}_options", __config__=config, **fields)
