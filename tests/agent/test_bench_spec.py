@@ -17,7 +17,8 @@ def test_bench_spec_runs_every_method_on_the_same_budget(tmp_path, monkeypatch) 
     monkeypatch.setenv("WETLOOP_SCALARMODEL_EPOCHS", "30")
     spec = load_spec(SPEC).with_overrides(budget=Budget(rounds=2, batch=2))
     fig = bench_spec(spec, seeds=1, work_dir=tmp_path, log=lambda _: None)
-    assert set(fig["methods"]) == {"ours", "ours_gp", "ours_no_learning", "ours_shuffled_feedback", "random"}
+    assert set(fig["methods"]) == {"ours", "ours_gp", "ours_no_learning", "ours_shuffled_feedback", "random", "ax"}
+    assert fig["ax"] == {"rounds_short_of_the_batch": 0}  # Ax was asked again until each round had its batch
     assert all(runs[0]["experiments"] == 4 for runs in fig["methods"].values())
     # without learning the campaign never leaves the start region (doses up to 2 uM): it cannot beat
     # the best answer the dense simulation found in the whole space
@@ -57,3 +58,30 @@ def test_shuffled_feedback_permutes_each_rounds_results_among_its_experiments(tm
         assert sorted(seen[i][1].experiment_key for i in at) == true_keys  # a permutation within the round
         moved += sum(seen[i][1].experiment_key != truth[i][1].experiment_key for i in at)
     assert moved >= 2  # the loop did see answers of other experiments
+
+
+def test_ax_gets_the_spec_s_objective_and_every_safety_limit_as_its_constraints() -> None:
+    from wetloop.agent.bench_ax import _constraints, _metrics, _objective, ax_unsupported
+    from wetloop.campaign import Observation, Trajectory, default_spec_path
+
+    patient = load_spec(default_spec_path())  # a series limit: glucose below 54 mg/dL
+    assert _objective(patient) == ("time_in_range", "time_in_range")
+    assert _constraints(patient) == [("min_glucose", "min_glucose >= 54.0")]
+    day = Observation(
+        experiment_key="k",
+        status="ok",
+        readouts={"time_in_range": 0.8},
+        trajectory=Trajectory(times_min=(0.0, 5.0, 10.0), series={"glucose": (120.0, 61.5, 90.0)}),
+    )
+    assert _metrics(patient, day) == {"time_in_range": 0.8, "min_glucose": 61.5}
+    assert _metrics(patient, day.model_copy(update={"status": "failed"})) is None  # Ax marks the trial failed
+    combination = load_spec(SPEC)  # a readout limit, and a target objective
+    assert _constraints(combination) == [("toxicity", "toxicity <= 0.3")]
+    target = combination.with_overrides(objective={"readout": "kill_fraction", "direction": "target", "target_value": 0.5})
+    name, objective = _objective(target)
+    assert objective == f"-{name}"
+    assert _metrics(target, day.model_copy(update={"readouts": {"kill_fraction": 0.8, "toxicity": 0.1}}))[name] == pytest.approx(
+        0.3
+    )
+    cells = load_spec(Path(__file__).resolve().parents[2] / "wetloop/worlds/cell/specs/reprogram.yaml")
+    assert "is a set" in (ax_unsupported(cells) or "")  # left out, with the reason, not run wrongly

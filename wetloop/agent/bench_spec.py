@@ -4,8 +4,9 @@ Per seed and with the spec's budget: ours (the campaign as the spec says), ours 
 (`world_model: gp`, the scalar alternative a user might pick), ours without learning (the first
 round's proposer and planner every round: the world model is never fitted), ours with shuffled
 feedback (the negative control: each round's results permuted among its experiments before the loop
-learns from them; the true results score it), random search (uniform in the hard limits), and the
-best answer by dense simulation where the world can compute one
+learns from them; the true results score it), Ax with its default strategy (the peer a user would
+pick instead; `bench_ax`, where Ax is installed and can express the spec), random search (uniform in
+the hard limits), and the best answer by dense simulation where the world can compute one
 (`World.dense_optimum`). For each: the best safe objective value found, the unsafe experiments spent,
 and the wall time. Then the world model of our last round is scored on the random campaign's
 experiments (regimens it never chose): 90% interval coverage and CRPS of each readout, against the
@@ -37,6 +38,7 @@ from wetloop.campaign import (
 from wetloop.lab_adapters import make_lab, wait_for
 from wetloop.worldmodel import crps_ensemble, interval_coverage
 
+from .bench_ax import ax_campaign, ax_missing, ax_unsupported
 from .configuration import AgentSettings
 from .offline import random_value
 from .runner import Campaign
@@ -126,6 +128,12 @@ def bench_spec(
         "ours_shuffled_feedback": [],
         "random": [],
     }
+    no_ax = ax_missing() or ax_unsupported(spec)
+    if no_ax is None:
+        methods["ax"] = []
+    else:
+        log(f"bench {spec.name}: Ax is left out: {no_ax}")
+    ax_notes: list[dict[str, Any]] = []
     cal: list[dict[str, Any]] = []
     for seed in range(seeds):
         s = spec.with_overrides(seed=spec.seed + seed)
@@ -144,6 +152,11 @@ def bench_spec(
         t0 = time.perf_counter()
         rand = random_search(s, root / f"random-{seed}", seed)
         methods["random"].append(_summary(s, rand, time.perf_counter() - t0))
+        if no_ax is None:
+            t0 = time.perf_counter()
+            peer, notes = ax_campaign(s, root / f"ax-{seed}", s.seed)
+            methods["ax"].append(_summary(s, peer, time.perf_counter() - t0) | notes)
+            ax_notes.append(notes)
         cal.append(calibration(model, s, ours, rand))
         log(f"bench {spec.name} seed {seed}: " + ", ".join(f"{m} {v[-1]['best_safe']}" for m, v in methods.items()))
     return {
@@ -155,6 +168,9 @@ def bench_spec(
         "methods": methods,
         "calibration": cal,
         "best_answer": _dense(spec),
+        "ax": {"left_out": no_ax}
+        if no_ax is not None
+        else {"rounds_short_of_the_batch": sum(n["short_rounds"] for n in ax_notes)},
     }
 
 
@@ -196,6 +212,13 @@ def print_spec_bench(fig: dict[str, Any], console: Console) -> None:
     if best:
         table.add_row("best answer (dense simulation)", f"{best['best_safe']:.3g}", "-", "-")
     console.print(table)
+    ax = fig.get("ax") or {}
+    if "left_out" in ax:
+        console.print(f"  Ax left out: {ax['left_out']}")
+    elif ax.get("rounds_short_of_the_batch"):
+        console.print(
+            f"  Ax returned fewer trials than the batch in {ax['rounds_short_of_the_batch']} round(s), after 5 asks each"
+        )
     for name in sorted({k for c in fig["calibration"] for k in c}):
         rows = [c[name] for c in fig["calibration"] if name in c]
         console.print(
