@@ -76,17 +76,11 @@ WORLD_WORDS = ("simglucose", "crispr", "glucose", "basal", "carb_ratio", "insuli
 LEFTOVERS: set[tuple[str, str]] = set()
 
 
-def _code_words(path: Path) -> set[str]:
-    """The WORLD_WORDS used in a file's code (identifiers and non-docstring strings)."""
+def code_texts(path: Path) -> list[str]:
+    """Identifiers and string constants of a file's code; a string standing alone as a statement (a
+    docstring, also of an attribute) is documentation and may give examples."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    docs = {
-        id(n.body[0].value)
-        for n in ast.walk(tree)
-        if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-        and n.body
-        and isinstance(n.body[0], ast.Expr)
-        and isinstance(n.body[0].value, ast.Constant)
-    }
+    prose = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
     texts = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -97,9 +91,14 @@ def _code_words(path: Path) -> set[str]:
             texts.append(node.name)
         elif isinstance(node, ast.arg):
             texts.append(node.arg)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose:
             texts.append(node.value)
-    return {w for w in WORLD_WORDS for t in texts if w in t.lower()}
+    return texts
+
+
+def _code_words(path: Path) -> set[str]:
+    """The WORLD_WORDS used in a file's code (identifiers and strings that are not documentation)."""
+    return {w for w in WORLD_WORDS for t in code_texts(path) if w in t.lower()}
 
 
 def _generic_files() -> list[Path]:

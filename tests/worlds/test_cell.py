@@ -186,29 +186,9 @@ def test_a_reviewer_adds_and_removes_a_clamp() -> None:
         parse_edit_text(spec, base, "cocktail=Gata2=oe")
 
 
-def _code_texts(path: Path) -> list[str]:
-    """Identifiers and string constants of a file's code; a string standing alone as a statement (a
-    docstring, also of an attribute) is documentation and may give examples."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    prose = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
-    texts = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            texts.append(node.id)
-        elif isinstance(node, ast.Attribute):
-            texts.append(node.attr)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            texts.append(node.name)
-        elif isinstance(node, ast.arg):
-            texts.append(node.arg)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose:
-            texts.append(node.value)
-    return texts
-
-
 def _gene_words(path: Path) -> set[str]:
     words = [g.lower() for g in GENES] + ["krumsiek"]
-    return {w for t in _code_texts(path) for w in words if w in t.lower()}
+    return {w for t in import_direction.code_texts(path) for w in words if w in t.lower()}
 
 
 def test_generic_code_names_no_gene_of_the_network() -> None:
