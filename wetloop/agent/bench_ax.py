@@ -13,6 +13,7 @@ Ax is the optional `ax` extra (`pip install "wetloop[ax]"`).
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -117,6 +118,8 @@ def ax_campaign(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[Pairs, 
     """The spec's budget run by Ax, round by round through the spec's lab; (pairs, notes)."""
     from ax import Client
 
+    for handler in logging.getLogger("ax").handlers:  # Ax logs every trial at INFO; the bench prints its own progress
+        handler.setLevel(logging.WARNING)
     client = Client(random_seed=seed)
     client.configure_experiment(parameters=_parameters(spec), name=f"{_metric(spec.name)}_ax_{seed}")
     _, objective = _objective(spec)
