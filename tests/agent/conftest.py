@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
+from wetloop.agent import Campaign
 from wetloop.campaign import AtCeiling, Budget, default_spec_path, load_spec
 from wetloop.lab_adapters import SimulatedLab
 from wetloop.worlds.simglucose import WorldModelConfig
@@ -40,3 +41,18 @@ def fake_labs():
 @pytest.fixture()
 def quiet():
     return Console(stderr=True, quiet=True)
+
+
+@pytest.fixture()
+def small_campaign(spec, tmp_path, fake_labs, quiet):
+    """`small_campaign(rounds, batch, **kwargs)`: a new campaign of `spec` in `tmp_path/run` on the toy lab
+    with the fast world model (`kwargs` go to `Campaign.create`, e.g. a proposer or a console)."""
+
+    def make(rounds: int, batch: int, **kwargs):
+        kwargs.setdefault("console", quiet)
+        budget = {"rounds": rounds, "batch": batch}
+        return Campaign.create(
+            spec.with_overrides(budget=budget), tmp_path / "run", lab_factory=fake_labs, world_config=FAST_WORLD, **kwargs
+        )
+
+    return make

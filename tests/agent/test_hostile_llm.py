@@ -55,19 +55,13 @@ def test_a_5_mb_reply_is_cut_off_and_only_its_head_is_kept(spec) -> None:
     assert out.raw is not None and len(out.raw) < RAW_KEPT + 100
 
 
-def test_a_long_statement_is_stored_cut_and_never_echoed_in_full(spec, tmp_path, fake_labs, quiet) -> None:
+def test_a_long_statement_is_stored_cut_and_never_echoed_in_full(small_campaign) -> None:
     long = "Basal matters. " + "z" * 150_000
     first = _reply(long, [{"basal": 0.3 + 0.05 * i, "carb_ratio": 25.0 + i, "rationale": "r" * 5_000} for i in range(3)])
     later = _reply("Less basal.", [{"basal": 0.26, "carb_ratio": 40.0, "rationale": "in the start region"}])
     script = ScriptedLLM([first, later], piece=4096)
-    with Campaign.create(
-        spec.with_overrides(budget={"rounds": 2, "batch": 2}),
-        tmp_path / "run",
-        lab_factory=fake_labs,
-        world_config=FAST_WORLD,
-        console=quiet,
-        proposer=_proposer(script, max_reply_chars=400_000),  # within the reply cap: the text caps apply
-    ) as c:
+    # within the reply cap: the text caps apply
+    with small_campaign(2, 2, proposer=_proposer(script, max_reply_chars=400_000)) as c:
         assert c.run().done
         (stored,) = [h for h in c.store.hypotheses(c.campaign_id).values() if h.statement.startswith("Basal matters.")]
         assert len(stored.statement) == STATEMENT_CHARS
@@ -95,16 +89,9 @@ OUTSIDE_START = _reply(
 )
 
 
-def test_proposals_only_outside_the_start_region_fall_back_to_the_offline_proposer(spec, tmp_path, fake_labs, quiet) -> None:
+def test_proposals_only_outside_the_start_region_fall_back_to_the_offline_proposer(small_campaign) -> None:
     """Such an endpoint once stalled the campaign: 0 experiments, exit 0."""
-    with Campaign.create(
-        spec.with_overrides(budget={"rounds": 1, "batch": 3}),
-        tmp_path / "run",
-        lab_factory=fake_labs,
-        world_config=FAST_WORLD,
-        console=quiet,
-        proposer=_proposer(ScriptedLLM([OUTSIDE_START])),
-    ) as c:
+    with small_campaign(1, 3, proposer=_proposer(ScriptedLLM([OUTSIDE_START]))) as c:
         outcome = c.run()
         assert outcome.done and outcome.stalled is None
         exps = c.store.experiments(c.campaign_id)

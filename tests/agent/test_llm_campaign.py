@@ -34,18 +34,11 @@ def _cut_off(body: dict) -> httpx2.Response:
     return httpx2.Response(200, json=reply)
 
 
-def test_a_cut_off_reply_is_kept_said_and_counted(spec, tmp_path, fake_labs) -> None:
+def test_a_cut_off_reply_is_kept_said_and_counted(small_campaign) -> None:
     client = ScriptedLLM([_cut_off, GOOD]).client()
     settings = LLMSettings(base_url="http://llm.test/v1", model="scripted", timeout_s=30, max_retries=1)
     console = Console(stderr=True, record=True, width=200)
-    campaign = Campaign.create(
-        spec.with_overrides(budget={"rounds": 2, "batch": 3}),
-        tmp_path / "run",
-        lab_factory=fake_labs,
-        world_config=FAST_WORLD,
-        console=console,
-        proposer=LLMProposer(settings, client=client),
-    )
+    campaign = small_campaign(2, 3, console=console, proposer=LLMProposer(settings, client=client))
     with campaign as c:
         assert c.run().done
         log = console.export_text()
@@ -62,19 +55,13 @@ def test_a_cut_off_reply_is_kept_said_and_counted(spec, tmp_path, fake_labs) -> 
     assert "cut off at max_tokens" in line
 
 
-def test_an_offline_campaign_has_no_proposer_line(spec, tmp_path, fake_labs, quiet) -> None:
-    with Campaign.create(
-        spec.with_overrides(budget={"rounds": 1, "batch": 2}),
-        tmp_path / "run",
-        lab_factory=fake_labs,
-        world_config=FAST_WORLD,
-        console=quiet,
-    ) as c:
+def test_an_offline_campaign_has_no_proposer_line(small_campaign) -> None:
+    with small_campaign(1, 2) as c:
         assert c.run().done
         assert proposer_line(c.store, c.campaign_id) is None
 
 
-def test_too_few_valid_llm_candidates_are_topped_up_so_the_batch_is_full(spec, tmp_path, fake_labs, quiet) -> None:
+def test_too_few_valid_llm_candidates_are_topped_up_so_the_batch_is_full(small_campaign) -> None:
     """A small model once gave one usable candidate for a batch of two: the round ran one experiment."""
     one_good = {
         "hypotheses": [
@@ -88,14 +75,7 @@ def test_too_few_valid_llm_candidates_are_topped_up_so_the_batch_is_full(spec, t
         ]
     }
     proposer = LLMProposer(LLMSettings(base_url="http://llm.test/v1", model="scripted"), client=ScriptedLLM([one_good]).client())
-    with Campaign.create(
-        spec.with_overrides(budget={"rounds": 1, "batch": 3}),
-        tmp_path / "run",
-        lab_factory=fake_labs,
-        world_config=FAST_WORLD,
-        console=quiet,
-        proposer=proposer,
-    ) as c:
+    with small_campaign(1, 3, proposer=proposer) as c:
         assert c.run().done
         assert len(c.store.experiments(c.campaign_id)) == 3
         sources = {p.source for p in c.store.proposals(c.campaign_id, round=1)}
