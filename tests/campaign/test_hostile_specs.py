@@ -90,8 +90,8 @@ CASES = [
         "unknown world option",
         10,
         "  hourz: 24",
-        "line 10: world_options.hourz: not a field here; the fields are: glucose_range, hours, meals, patient, "
-        "prehistory_basal, pump, sensor",
+        "line 10: world_options.hourz: not a field here; the fields are: days, glucose_range, hours, meals, patient, "
+        "prehistory_basal, pump, regimen, sensor, start_region",
     ),
     (
         "hours 1e9",

@@ -198,8 +198,8 @@ def test_reference_day_runs_simglucose_own_controller(tmp_path: Path) -> None:
     assert obs.raw["reference"]["carb_ratio"] == 23.0  # adolescent#003's CR in simglucose's Quest.csv
     insulin = np.asarray(obs.trajectory.series["insulin"])
     basal_u = obs.raw["reference"]["basal_u_per_h"] / 20  # per 3-min step
-    # BBController sees a meal once the step holding it is over, so its bolus lands one step later
-    assert insulin[20] == pytest.approx(basal_u, abs=PUMP_TOL_PER_STEP_U) and insulin[21] > 40.0 / 23.0
+    # BBController is told the announced meal in the step that holds it (minute 61.8: step 20), like the regimen
+    assert insulin[19] == pytest.approx(basal_u, abs=PUMP_TOL_PER_STEP_U) and insulin[20] > 40.0 / 23.0
     first_s = time.perf_counter() - tic
     again = reference_day(SHORT, cache_dir=tmp_path)
     assert again.raw["cache"] == "hit" and again.trajectory == obs.trajectory and first_s > 0

@@ -62,8 +62,8 @@ def test_prehistory_is_the_same_for_every_candidate(spec):
     feat = Featuriser.build(spec, WorldModelConfig())
     lo, hi = spec.variable("basal").start_bounds
     assert prehistory_basal(spec, WorldModelConfig()) == pytest.approx((lo * hi) ** 0.5)
-    insulin, carbs = schedules(spec, [regimen(0.2, 20.0), regimen(2.0, 20.0)], 15.0)
-    u = feat.input_features(insulin, carbs)  # (2, 96, n_inputs)
+    insulin, carbs, _ = schedules(spec, [regimen(0.2, 20.0), regimen(2.0, 20.0)], 15.0)  # (2, 1, 96), (1, 96)
+    u = feat.input_features(insulin[:, 0], carbs.expand(2, -1))  # (2, 96, n_inputs)
     n_ins = len(feat.insulin_lags)
     oldest = n_ins - 1  # the 6-8 h window: still all pre-history at step 8 (2 h)
     assert u[0, 8, oldest] == u[1, 8, oldest] == pytest.approx(8 * feat.prehistory_u_per_block)

@@ -147,4 +147,14 @@ def ax_campaign(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[Pairs, 
                     client.mark_trial_failed(i, failed_reason=o.message or o.status)
                 else:
                     client.complete_trial(i, raw_data=metrics)
-    return pairs, {"short_rounds": short_rounds, "failed": failed}
+    return pairs, {"short_rounds": short_rounds, "failed": failed, "recommended": _recommended(client)}
+
+
+def _recommended(client: Any) -> dict[str, Any] | None:
+    """Ax's own pick: the best tried parameters by its model's predictions, among those not observed to
+    break a constraint (its raw best when the model cannot say); None when no trial qualifies."""
+    try:
+        parameters, *_ = client.get_best_parameterization(use_model_predictions=True)
+    except Exception:  # Ax raises several kinds when no completed trial satisfies the constraints
+        return None
+    return dict(parameters)

@@ -22,6 +22,8 @@ from typer.core import TyperGroup
 from wetloop.campaign import (
     CampaignSpec,
     CampaignStore,
+    Intervention,
+    Observation,
     SpecError,
     WetloopError,
     default_spec_path,
@@ -503,6 +505,14 @@ class _CliTools:
 
     def emit(self, figures: Any, json_out: bool, printer: Callable[[Any, Console], None], work_dir: Path | None = None) -> None:
         emit_figures(figures, json_out, printer, work_dir)
+
+    def ax(self, spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[list[tuple[Intervention, Observation]], dict[str, Any]]:
+        from .bench_ax import ax_campaign, ax_missing
+
+        missing = ax_missing()
+        if missing:
+            raise RuntimeError(missing)
+        return ax_campaign(spec, cache_dir, seed)
 
 
 def register_world_commands(bench: typer.Typer) -> None:

@@ -162,7 +162,7 @@ class Campaign:
         written: a process killed in between leaves a campaign that `resume` finds (its campaign.json is
         rebuilt from the store), never a second one."""
         run_dir = Path(run_dir)
-        get_world(spec.world).validate_spec(spec)  # every problem of the spec, before anything is written
+        spec = get_world(spec.world).validate_spec(spec)  # every problem of the spec, before anything is written
         check_prior(spec, (settings or AgentSettings()).prior)
         if (run_dir / RUN_FILE).exists() or _recover_meta(run_dir) is not None:
             raise RunDirError(

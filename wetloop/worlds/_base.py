@@ -58,6 +58,13 @@ class CliTools(Protocol):
         """A fresh folder for a benchmark's campaigns, `<runs root>/<name>-<time>`."""
         ...
 
+    def ax(self, spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[list[tuple[Intervention, Observation]], dict[str, Any]]:
+        """The spec's budget run by Ax (the peer a user would pick instead), round by round through the
+        spec's lab: its (intervention, observation) pairs and notes, `notes["recommended"]` being Ax's
+        own pick of the best tried parameters. Raises RuntimeError, saying how to install it, when Ax
+        is missing here."""
+        ...
+
     def emit(self, figures: Any, json_out: bool, printer: Callable[[Any, Any], None], work_dir: Path | None = None) -> None:
         """A benchmark's figures: saved as `figures.json` in `work_dir` (when given), then printed as
         JSON (`json_out`) or by `printer(figures, console)`."""

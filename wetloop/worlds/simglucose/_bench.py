@@ -1,35 +1,41 @@
-"""`wetloop bench patient`: our campaign against random search and the simulator's own controller.
+"""`wetloop bench patient`: every method's regimen scored on days it never saw, across patients and seeds.
 
-From one run with the same seed:
-1. our campaign (offline proposer, autonomous review) vs its two controls (the same campaign without
-   learning: its prior every round, no model fitted; and with shuffled feedback: each round's days
-   permuted among its regimens before the loop learns from them) vs a random-search campaign with the same
-   budget (points drawn uniformly in the unit cube of the hard limits, log-scaled where the spec says
-   so) vs simglucose's basal-bolus controller given the patient's TRUE parameters (a reference the
-   campaign never sees): final time in range (of the best safe regimen found), days with glucose
-   below the safety threshold, wall time;
-2. world-model calibration on held-out days: the model fitted on our campaign's days predicts the
-   random campaign's days (regimens it never saw): 90% interval coverage, CRPS vs persistence;
-3. rollout speed of the world model vs the simulator, as a ratio of simulated days per second.
+For each patient (its start region scaled from body weight when the spec says `start_region:
+body_weight`) and each seed, from one run with the same budget:
+1. our campaign (offline proposer, autonomous review); with `controls`, the same campaign without
+   learning (its prior every round, no model fitted) and with shuffled feedback (each round's days
+   permuted among its regimens before the loop learns from them);
+2. random search (uniform in the hard-limit box, log-scaled where the spec says so);
+3. Ax (default generation strategy, the safety limits as outcome constraints), when installed.
+Each method then hands over one regimen, the one it would give the patient: ours (and the shuffled
+control) the tried regimen its final world model predicts best over the days it imagines, among
+those it predicts safe; Ax its own model-based pick of the best tried parameters; random search and
+the no-learning control the best safe day they observed. Every pick is scored on the same held-out
+days (seeds no campaign draws), beside simglucose's basal-bolus controller with the patient's true
+parameters on those days (the reference, never shown to a campaign): mean time in range, time
+below 70 and 54 mg/dL, days below 54. Also: unsafe days spent during each campaign, wall time, the
+world model's calibration on the random campaign's days, and model rollout speed vs the simulator.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, observed_safe, observed_unsafe
+from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, get_world, observed_safe, observed_unsafe
 from wetloop.lab_adapters import make_lab, wait_for
 
 from ._calibration import calibration_report
-from ._lab import reference_day
+from ._days import held_out_seeds
+from ._lab import days_of
 from ._model import TrajectoryWorldModel
 
 CampaignFactory = Callable[..., Any]
@@ -37,28 +43,19 @@ CampaignFactory = Callable[..., Any]
 (`CliTools.create`, injected: a world never imports the agent). The object runs with `run()` and
 exposes `store`, `campaign_id`; a context manager."""
 
-__all__ = ["bench_patient", "print_bench", "random_search"]
+AxRunner = Callable[[CampaignSpec, Path, int], tuple[list[tuple[Intervention, Observation]], dict[str, Any]]]
+"""`CliTools.ax`: the spec's budget run by Ax; (pairs, notes with "recommended")."""
+
+__all__ = ["bench_patient", "print_bench", "random_search", "model_pick"]
 
 Pairs = list[tuple[Intervention, Observation]]
+METHODS = ("ours", "no_learning", "shuffled_feedback", "random", "ax")
 
 
-def _summary(spec: CampaignSpec, pairs: list[tuple[Intervention, Observation]], wall_s: float) -> dict[str, Any]:
-    readout = spec.objective.readout
-    safe = [(x, o) for x, o in pairs if observed_safe(spec, o)]
-    best = max(safe, key=lambda p: spec.objective.utility(p[1].readouts[readout]), default=None)
-    return {
-        "experiments": len(pairs),
-        "final_" + readout: None if best is None else best[1].readouts[readout],
-        "best_intervention": None if best is None else best[0].values,
-        "unsafe_days": sum(observed_unsafe(spec, o) for _, o in pairs),
-        "wall_s": round(wall_s, 1),
-    }
-
-
-def random_search(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[list[tuple[Intervention, Observation]], float]:
+def random_search(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[Pairs, float]:
     """Same budget, batches run in parallel by the same lab; returns the pairs and the wall time."""
     rng = np.random.default_rng(seed)
-    pairs: list[tuple[Intervention, Observation]] = []
+    pairs: Pairs = []
     t0 = time.perf_counter()
     with make_lab(spec, cache_dir=cache_dir) as lab:
         for rnd in range(1, spec.budget.rounds + 1):
@@ -79,25 +76,51 @@ def _random_interventions(spec: CampaignSpec, rng: np.random.Generator, n: int) 
     ]
 
 
-def _rollout_speed(world: TrajectoryWorldModel, spec: CampaignSpec, sim_day_s: float, n: int = 64) -> dict[str, float]:
-    rng = np.random.default_rng(0)
-    xs = _random_interventions(spec, rng, 2 * n)
-    model = world.botorch_model()
-    model.posterior(world.encode(xs[n:]).unsqueeze(-2))  # warm-up on other regimens: the model keeps its last rollout
-    X = world.encode(xs[:n]).unsqueeze(-2)
-    t0 = time.perf_counter()
-    samples = model.posterior(X).values
-    seconds = time.perf_counter() - t0
-    model_days_per_s = samples.shape[0] * samples.shape[1] / seconds
+def best_observed(spec: CampaignSpec, pairs: Pairs) -> Intervention | None:
+    """The regimen of the best safe day observed (None when no day was safe)."""
+    readout = spec.objective.readout
+    safe = [(x, o) for x, o in pairs if observed_safe(spec, o) and readout in o.readouts]
+    best = max(safe, key=lambda p: spec.objective.utility(p[1].readouts[readout]), default=None)
+    return None if best is None else best[0]
+
+
+def model_pick(model: TrajectoryWorldModel, spec: CampaignSpec, tried: Sequence[Intervention]) -> Intervention | None:
+    """The tried regimen the model predicts best on average over the days it imagines, among those
+    whose predicted chance of crossing each safety limit is within the limit's `max_probability`."""
+    unique = list({x.key: x for x in tried}.values())
+    if not unique:
+        return None
+    samples = model.sample(unique).double()  # (n, S, T)
+    utility = model.outcome.utility(samples).mean(-1)  # (n,)
+    ok = torch.ones(len(unique), dtype=torch.bool)
+    for limit in model.outcome.limits:
+        ok &= model.outcome.p_unsafe(samples)[limit.name] <= limit.max_probability
+    if not bool(ok.any()):
+        return None
+    return unique[int(torch.where(ok, utility, torch.full_like(utility, -torch.inf)).argmax())]
+
+
+def _held_out(spec: CampaignSpec, regimen: Intervention | None, seeds: list[int], cache_dir: Path) -> dict[str, Any] | None:
+    """A regimen (the reference controller when None) on the held-out days."""
+    days = days_of(spec, regimen, seeds, cache_dir=cache_dir)
+    ok = [o for o in days if o.status == "ok" and o.trajectory is not None]
+    if not ok:
+        return None
+    glucose = [np.asarray(o.trajectory.series["glucose"]) for o in ok]  # type: ignore[union-attr]
+    tir = np.array([o.readouts[spec.objective.readout] for o in ok])
     return {
-        "model_trajectories_per_s": round(model_days_per_s, 1),
-        "simulator_days_per_s_one_core": round(1.0 / sim_day_s, 3),
-        "speedup": round(model_days_per_s * sim_day_s, 1),
+        "days": len(ok),
+        "failed": len(days) - len(ok),
+        "time_in_range": round(float(tir.mean()), 4),
+        "time_in_range_sd": round(float(tir.std()), 4),
+        "time_below_70": round(float(np.mean([(g < 70).mean() for g in glucose])), 4),
+        "time_below_54": round(float(np.mean([(g < 54).mean() for g in glucose])), 4),
+        "days_below_54": int(sum(bool((g < 54).any()) for g in glucose)),
     }
 
 
 def _loop(spec: CampaignSpec, run_dir: Path, create: CampaignFactory, **control: bool) -> tuple[Pairs, float, Any]:
-    """One campaign of the loop: its (regimen, day) pairs, wall time and last model record."""
+    """One campaign of the loop: its (regimen, day) pairs, wall time and last model record (or None)."""
     t0 = time.perf_counter()
     with create(spec, run_dir, **control) as c:
         c.run()
@@ -107,64 +130,210 @@ def _loop(spec: CampaignSpec, run_dir: Path, create: CampaignFactory, **control:
     return pairs, time.perf_counter() - t0, last_model
 
 
-def bench_patient(spec: CampaignSpec, work_dir: Path, create: CampaignFactory, console: Console | None = None) -> dict[str, Any]:
-    console = console or Console(stderr=True)
-    work_dir = Path(work_dir)
-    readout = spec.objective.readout
-    console.print("[bold]1/5[/] our campaign")
-    ours_pairs, ours_wall, last_model = _loop(spec, work_dir / "ours", create)
-    console.print("[bold]2/5[/] the same campaign without learning (no-learning control)")
-    fixed_pairs, fixed_wall, _ = _loop(spec, work_dir / "no-learning", create, learn=False)
-    console.print("[bold]3/5[/] the same campaign with shuffled feedback (negative control)")
-    shuffled_pairs, shuffled_wall, _ = _loop(spec, work_dir / "shuffled", create, shuffle_feedback=True)
-    console.print("[bold]4/5[/] random search, same budget")
-    random_pairs, random_wall = random_search(spec, work_dir / "random-lab", spec.seed)
-    console.print("[bold]5/5[/] the simulator's own basal-bolus controller with the patient's true parameters")
-    ref = reference_day(spec)
-    world = TrajectoryWorldModel.load(last_model.payload["path"], spec)
-    held_out = calibration_report(world, random_pairs)
-    sim_day_s = float(np.median([o.raw.get("wall_s", np.nan) for _, o in random_pairs if o.raw.get("wall_s")]))
+def _method(spec: CampaignSpec, pairs: Pairs, wall_s: float, pick: Intervention | None, how: str) -> dict[str, Any]:
     return {
-        "patient": spec.world_options.get("patient"),
-        "budget": f"{spec.budget.rounds} rounds x {spec.budget.batch}",
-        "seed": spec.seed,
-        "ours": _summary(spec, ours_pairs, ours_wall),
-        "no_learning": _summary(spec, fixed_pairs, fixed_wall),
-        "shuffled_feedback": _summary(spec, shuffled_pairs, shuffled_wall),
-        "random": _summary(spec, random_pairs, random_wall),
-        "reference_controller": {"final_" + readout: ref.readouts[readout], "unsafe_days": int(observed_unsafe(spec, ref))},
-        "calibration_held_out": held_out.model_dump(),
-        "rollout_speed": _rollout_speed(world, spec, sim_day_s),
+        "experiments": len(pairs),
+        "unsafe_days": int(sum(observed_unsafe(spec, o) for _, o in pairs)),
+        "wall_s": round(wall_s, 1),
+        "pick": how,
+        "recommended": None if pick is None else dict(pick.values),
     }
 
 
+def _campaigns(
+    spec: CampaignSpec, work: Path, create: CampaignFactory, ax: AxRunner | None, controls: bool, console: Console
+) -> tuple[dict[str, dict[str, Any]], dict[str, Intervention | None], Any]:
+    """Every method's campaign for one patient and seed: summaries, picks, and calibration of our model."""
+    runs: dict[str, dict[str, Any]] = {}
+    picks: dict[str, Intervention | None] = {}
+    loops: list[tuple[str, str, dict[str, bool]]] = [("ours", "ours", {})]
+    if controls:
+        loops += [("no_learning", "no-learning", {"learn": False}), ("shuffled_feedback", "shuffled", {"shuffle_feedback": True})]
+    ours_model: TrajectoryWorldModel | None = None
+    random_pairs: Pairs = []
+    for name, folder, control in loops:
+        console.print(f"  {name.replace('_', ' ')}")
+        pairs, wall, last_model = _loop(spec, work / folder, create, **control)
+        model = TrajectoryWorldModel.load(last_model.payload["path"], spec) if last_model is not None else None
+        pick = model_pick(model, spec, [x for x, _ in pairs]) if model is not None else None
+        how = "world model" if pick is not None else "best safe day"
+        pick = pick or best_observed(spec, pairs)
+        runs[name], picks[name] = _method(spec, pairs, wall, pick, how), pick
+        ours_model = model if name == "ours" else ours_model
+    console.print("  random search")
+    random_pairs, wall = random_search(spec, work / "random-lab", spec.seed)
+    picks["random"] = best_observed(spec, random_pairs)
+    runs["random"] = _method(spec, random_pairs, wall, picks["random"], "best safe day")
+    if ax is not None:
+        console.print("  Ax")
+        t0 = time.perf_counter()
+        ax_pairs, notes = ax(spec, work / "ax-lab", spec.seed)
+        rec = notes.get("recommended")
+        picks["ax"] = Intervention(values=rec) if rec else best_observed(spec, ax_pairs)
+        runs["ax"] = _method(spec, ax_pairs, time.perf_counter() - t0, picks["ax"], "Ax model" if rec else "best safe day")
+        runs["ax"]["short_rounds"] = notes.get("short_rounds", 0)
+    calibration = calibration_report(ours_model, random_pairs).model_dump() if ours_model is not None else None
+    return runs, picks, calibration
+
+
+def bench_patient(
+    spec: CampaignSpec,
+    work_dir: Path,
+    create: CampaignFactory,
+    *,
+    ax: AxRunner | None = None,
+    patients: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    held_out: int = 20,
+    controls: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark (see the module docstring); figures as JSON-ready data."""
+    console = console or Console(stderr=True)
+    work_dir = Path(work_dir)
+    patients = list(patients or [str(spec.world_options["patient"])])
+    seeds = list(seeds if seeds is not None else [spec.seed])
+    day_seeds = held_out_seeds(held_out)
+    out: dict[str, Any] = {
+        "spec": spec.name,
+        "budget": f"{spec.budget.rounds} rounds x {spec.budget.batch}",
+        "held_out_days": held_out,
+        "days_vary": spec.world_options.get("days") is not None,
+        "patients": {},
+    }
+    for patient in patients:
+        pspec = spec.with_overrides(world_options={**spec.world_options, "patient": patient})
+        cache = work_dir / "held-out-lab"
+        console.print(f"[bold]{patient}[/]: the reference controller on {held_out} held-out days")
+        entry: dict[str, Any] = {"reference": _held_out(pspec, None, day_seeds, cache), "seeds": {}}
+        for seed in seeds:
+            s = pspec.with_overrides(seed=seed)
+            s = get_world(s.world).validate_spec(s)  # the start region the campaigns run with
+            console.print(f"[bold]{patient}, seed {seed}[/]: campaigns")
+            work = work_dir / f"{patient.replace('#', '-')}-seed{seed}"
+            runs, picks, calibration = _campaigns(s, work, create, ax, controls, console)
+            console.print(f"[bold]{patient}, seed {seed}[/]: every pick on the {held_out} held-out days")
+            for name, pick in picks.items():
+                runs[name]["held_out"] = _held_out(s, pick, day_seeds, cache) if pick is not None else None
+            entry["seeds"][str(seed)] = {"methods": runs, "calibration_held_out": calibration}
+        out["patients"][patient] = entry
+    out["summary"] = summarise(out)
+    return out
+
+
+def summarise(fig: dict[str, Any]) -> dict[str, Any]:
+    """Per method over every patient and seed: mean (sd, min) held-out time in range, gap to the
+    reference, unsafe days during campaigns, and on how many runs it beat Ax and random search."""
+    rows: dict[str, dict[str, Any]] = {}
+    gaps: dict[str, list[float]] = {}
+    for entry in fig["patients"].values():
+        ref = (entry["reference"] or {}).get("time_in_range")
+        for run in entry["seeds"].values():
+            methods = run["methods"]
+            for name, m in methods.items():
+                row = rows.setdefault(name, {"tir": [], "unsafe_campaign": 0, "held_out_days_below_54": 0, "beats": 0, "runs": 0})
+                tir = (m.get("held_out") or {}).get("time_in_range")
+                row["tir"].append(np.nan if tir is None else tir)
+                row["unsafe_campaign"] += m["unsafe_days"]
+                row["held_out_days_below_54"] += (m.get("held_out") or {}).get("days_below_54", 0)
+                others = [
+                    (methods[o].get("held_out") or {}).get("time_in_range")
+                    for o in ("random", "ax")
+                    if o in methods and o != name
+                ]
+                row["runs"] += 1
+                row["beats"] += tir is not None and all(v is None or tir > v for v in others)
+                if ref is not None and tir is not None:
+                    gaps.setdefault(name, []).append(tir - ref)
+    summary = {}
+    for name, row in rows.items():
+        tir = np.array(row.pop("tir"), dtype=float)
+        summary[name] = {
+            **row,
+            "mean_time_in_range": None if np.isnan(tir).all() else round(float(np.nanmean(tir)), 4),
+            "sd": None if np.isnan(tir).all() else round(float(np.nanstd(tir)), 4),
+            "min": None if np.isnan(tir).all() else round(float(np.nanmin(tir)), 4),
+            "gap_to_reference": round(float(np.mean(gaps[name])), 4) if gaps.get(name) else None,
+        }
+    refs = [e["reference"]["time_in_range"] for e in fig["patients"].values() if e["reference"]]
+    summary["reference"] = {"mean_time_in_range": round(float(np.mean(refs)), 4) if refs else None}
+    return summary
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def print_bench(fig: dict[str, Any], console: Console) -> None:
-    readout = next(k for k in fig["ours"] if k.startswith("final_"))
-    t = Table(title=f"patient {fig['patient']}, {fig['budget']}, seed {fig['seed']}", box=box.SIMPLE_HEAD)
-    t.add_column("campaign")
-    for header in (readout.removeprefix("final_").replace("_", " "), "days", "unsafe days", "wall s"):
-        t.add_column(header, justify="right", no_wrap=True)
-    t.add_column("best regimen", ratio=1)
-    for name in ("ours", "no_learning", "shuffled_feedback", "random"):
-        if name not in fig:  # figures saved before the controls were added
+    held = fig["held_out_days"]
+    for patient, entry in fig["patients"].items():
+        ref = entry["reference"] or {}
+        for seed, run in entry["seeds"].items():
+            t = Table(title=f"{patient}, seed {seed}: {fig['budget']}, scored on {held} held-out days", box=box.SIMPLE_HEAD)
+            for header in ("method", "held-out TIR", "sd", "time <70", "time <54", "days <54", "campaign unsafe days", "wall s"):
+                t.add_column(header, justify="right" if header != "method" else "left", no_wrap=True)
+            t.add_column("pick", ratio=1)
+            for name in METHODS:
+                if name not in run["methods"]:
+                    continue
+                m = run["methods"][name]
+                h = m.get("held_out") or {}
+                t.add_row(
+                    name.replace("_", " "),
+                    _fmt(h.get("time_in_range")),
+                    _fmt(h.get("time_in_range_sd")),
+                    _fmt(h.get("time_below_70")),
+                    _fmt(h.get("time_below_54")),
+                    str(h.get("days_below_54", "-")),
+                    f"{m['unsafe_days']} of {m['experiments']}",
+                    f"{m['wall_s']:.0f}",
+                    m["pick"],
+                )
+            t.add_row(
+                "reference",
+                _fmt(ref.get("time_in_range")),
+                _fmt(ref.get("time_in_range_sd")),
+                _fmt(ref.get("time_below_70")),
+                _fmt(ref.get("time_below_54")),
+                str(ref.get("days_below_54", "-")),
+                "-",
+                "-",
+                "basal-bolus, true parameters",
+            )
+            console.print(t)
+            cal = run.get("calibration_held_out")
+            if cal:
+                console.print(
+                    f"calibration on the random campaign's {cal['n_days']} days: one-step CRPS {cal['one_step_crps']:.2f} mg/dL "
+                    f"vs persistence {cal['persistence_mae']:.2f}; {cal['level']:.0%} coverage one-step "
+                    f"{cal['one_step_coverage']:.2f}, open-loop {cal['open_loop_coverage']:.2f}",
+                    soft_wrap=True,
+                )
+    s = Table(title="summary over patients and seeds (held-out time in range)", box=box.SIMPLE_HEAD)
+    for header in (
+        "method",
+        "mean",
+        "sd",
+        "min",
+        "vs reference",
+        "beats random and Ax",
+        "campaign unsafe days",
+        "held-out days <54",
+    ):
+        s.add_column(header, justify="right" if header != "method" else "left", no_wrap=True)
+    for name in METHODS:
+        row = fig["summary"].get(name)
+        if row is None:
             continue
-        r = fig[name]
-        best = ", ".join(f"{k}={v:.3g}" for k, v in (r["best_intervention"] or {}).items())
-        value = f"{r[readout]:.3f}" if r[readout] is not None else "-"
-        t.add_row(name.replace("_", " "), value, str(r["experiments"]), str(r["unsafe_days"]), f"{r['wall_s']:.0f}", best)
-    ref = fig["reference_controller"]
-    t.add_row("reference", f"{ref[readout]:.3f}", "1", str(ref["unsafe_days"]), "-", "simglucose BBController, true parameters")
-    console.print(t)
-    cal = fig["calibration_held_out"]
-    console.print(
-        f"calibration on {cal['n_days']} held-out days (the random campaign's): one-step CRPS {cal['one_step_crps']:.2f} "
-        f"mg/dL vs persistence {cal['persistence_mae']:.2f}; {cal['level']:.0%} interval coverage one-step "
-        f"{cal['one_step_coverage']:.2f}, open-loop {cal['open_loop_coverage']:.2f} (open-loop CRPS {cal['open_loop_crps']:.1f} mg/dL)",
-        soft_wrap=True,
-    )
-    s = fig["rollout_speed"]
-    console.print(
-        f"rollout speed: world model {s['model_trajectories_per_s']:.0f} simulated days/s vs simulator "
-        f"{s['simulator_days_per_s_one_core']} days/s on one core: {s['speedup']:.0f}x",
-        soft_wrap=True,
-    )
+        s.add_row(
+            name.replace("_", " "),
+            _fmt(row["mean_time_in_range"]),
+            _fmt(row["sd"]),
+            _fmt(row["min"]),
+            "-" if row["gap_to_reference"] is None else f"{row['gap_to_reference']:+.3f}",
+            f"{row['beats']} of {row['runs']}" if name not in ("random", "ax") else "-",
+            str(row["unsafe_campaign"]),
+            str(row["held_out_days_below_54"]),
+        )
+    s.add_row("reference", _fmt(fig["summary"]["reference"]["mean_time_in_range"]), "", "", "", "", "-", "")
+    console.print(s)

@@ -17,7 +17,7 @@ from torch import Tensor
 from wetloop.campaign import CampaignSpec
 from wetloop.worldmodel import GaussianEnsemble, decode, torch_threads
 
-from ._features import Featuriser, schedules
+from ._features import Featuriser, imagined_days, schedules
 from ._rollout import draw_noise, rollout
 
 __all__ = ["TrajectoryEnsembleModel"]
@@ -51,6 +51,7 @@ class TrajectoryEnsembleModel(EnsembleModel):
         self.times_min: tuple[float, ...] = tuple(featuriser.dt * i for i in range(steps + 1))
         self._num_outputs = steps + 1
         self.register_buffer("noise", draw_noise(self.members, particles, steps, seed))
+        self.days = imagined_days(spec, particles, seed)  # particle p lives day p, in every member
         self._memo: tuple[tuple[int, ...], Tensor, Tensor] | None = None
 
     @property
@@ -82,7 +83,9 @@ class TrajectoryEnsembleModel(EnsembleModel):
     def _simulate(self, X: Tensor) -> Tensor:
         """X (n, d) -> glucose (S, n, T) float32."""
         feat = self.featuriser
-        insulin, carbs = schedules(self.spec, decode(self.spec, X), feat.dt)
-        inputs = feat.input_features(insulin, carbs)[:, : self._num_outputs - 1]
-        states = rollout(self.ensemble, feat, inputs, self._y0, self.noise)  # (M, P, n, T)
+        insulin, carbs, corrections = schedules(self.spec, decode(self.spec, X), feat.dt, self.days)
+        n, p, k = insulin.shape
+        flat_carbs = carbs[None].expand(n, p, k).reshape(n * p, k)
+        inputs = feat.input_features(insulin.reshape(n * p, k), flat_carbs).view(n, p, k, -1)[:, :, : self._num_outputs - 1]
+        states = rollout(self.ensemble, feat, inputs, self._y0, self.noise, corrections)  # (M, P, n, T)
         return feat.to_glucose(states).reshape(self.samples, len(X), -1)

@@ -7,11 +7,17 @@ from typing import Annotated
 
 import typer
 
-from wetloop.campaign import default_spec_path, load_spec
+from wetloop.campaign import load_spec
 
 from .._base import CliTools
 
-__all__ = ["register"]
+__all__ = ["register", "DAYS_SPEC"]
+
+DAYS_SPEC = Path(__file__).with_name("specs") / "patient_days.yaml"
+
+
+def _list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def register(bench: typer.Typer, tools: CliTools) -> None:
@@ -20,15 +26,39 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
     @bench.command("patient")
     def bench_patient_cmd(
         json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
-        seed: Annotated[int, typer.Option(help="Seed of both campaigns.")] = 0,
-        patient: Annotated[str | None, typer.Option(help="simglucose patient (default: the spec's).")] = None,
+        spec_path: Annotated[
+            Path, typer.Option("--spec", help="A simglucose spec (default: varying days, a regimen of 8 variables).")
+        ] = DAYS_SPEC,
+        patients: Annotated[
+            str | None, typer.Option("--patients", help="Comma-separated simglucose patients (default: the spec's).")
+        ] = None,
+        seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds, one campaign per method each.")] = "0",
+        held_out: Annotated[int, typer.Option("--held-out", min=1, help="Held-out days every pick is scored on.")] = 20,
+        controls: Annotated[
+            bool, typer.Option("--controls/--no-controls", help="Also run the no-learning and shuffled-feedback controls.")
+        ] = True,
+        ax: Annotated[bool, typer.Option("--ax/--no-ax", help="Also run Ax (needs the ax extra).")] = True,
         work_dir: Annotated[Path | None, typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
     ) -> None:
-        """Our campaign vs random search vs the simulator's own controller; calibration; rollout speed."""
+        """Every method's regimen on held-out days: ours, its controls, random search, Ax, and the
+        simulator's own controller with the patient's true parameters."""
         from ._bench import bench_patient, print_bench
 
-        spec = load_spec(default_spec_path()).with_overrides(seed=seed)
-        if patient is not None:
-            spec = spec.with_overrides(world_options={**spec.world_options, "patient": patient})
+        try:
+            seed_list = [int(s) for s in _list(seeds)]
+        except ValueError:
+            raise typer.BadParameter(f"--seeds takes comma-separated integers, got {seeds!r}") from None
+        spec = load_spec(spec_path)
         work_dir = work_dir or tools.work_dir("bench")
-        tools.emit(bench_patient(spec, work_dir, tools.create, console=tools.log), json_out, print_bench, work_dir)
+        figures = bench_patient(
+            spec,
+            work_dir,
+            tools.create,
+            ax=tools.ax if ax else None,
+            patients=_list(patients) if patients else None,
+            seeds=seed_list,
+            held_out=held_out,
+            controls=controls,
+            console=tools.log,
+        )
+        tools.emit(figures, json_out, print_bench, work_dir)

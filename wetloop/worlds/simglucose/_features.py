@@ -25,13 +25,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wetloop.campaign import CampaignSpec, Intervention, Observation
+from wetloop.campaign import CampaignSpec, Intervention, Observation, SpecError
 from wetloop.worldmodel.errors import ObservationFormatError, WorldModelError
 
 from ._config import WorldModelConfig
-from ._dosing import dosing_schedule
+from ._days import DayPlan, DayVariation, draw_day, model_seeds
+from ._dosing import dosing_schedule, regimen_of, spec_day
+from ._rollout import Corrections
 
-__all__ = ["Day", "Featuriser", "day_from_pair", "schedules", "prehistory_basal"]
+__all__ = ["Day", "Featuriser", "day_from_pair", "schedules", "prehistory_basal", "imagined_days", "observed_day"]
 
 
 @dataclass(frozen=True)
@@ -48,17 +50,22 @@ class Day:
 
 
 def prehistory_basal(spec: CampaignSpec, config: WorldModelConfig) -> float:
-    """U/h assumed before t=0: config, else world_options.prehistory_basal, else the basal start's geometric middle."""
+    """U/h assumed before t=0: config, else world_options.prehistory_basal, else the geometric middle of
+    the start region of the basal variable that runs at midnight."""
     if config.prehistory_basal is not None:
         return float(config.prehistory_basal)
     if "prehistory_basal" in spec.world_options:
         return float(spec.world_options["prehistory_basal"])
-    if "basal" not in spec.variable_names:
+    try:
+        name = regimen_of(spec).basal[-1][1]  # the segment running into midnight
+    except SpecError:
+        name = None
+    if name is None or name not in spec.variable_names:
         raise WorldModelError(
-            f"spec {spec.name!r} has no 'basal' variable to guess the pre-history from; set "
+            f"spec {spec.name!r} has no basal variable to guess the pre-history from; set "
             "world_options.prehistory_basal (U/h) or WETLOOP_WORLDMODEL_PREHISTORY_BASAL"
         )
-    lo, hi = spec.variable("basal").start_bounds
+    lo, hi = spec.variable(name).start_bounds
     return math.sqrt(lo * hi)
 
 
@@ -96,18 +103,69 @@ def day_from_pair(spec: CampaignSpec, intervention: Intervention, observation: O
     for name in ("insulin", "carbs"):
         series = _series(observation, name)
         if series is None:  # fall back on what the regimen prescribes, on the lab's own step
-            sched = dosing_schedule(spec, intervention, step_min=float(t[1] - t[0]))
+            sched = dosing_schedule(spec, intervention, step_min=float(t[1] - t[0]), day=observed_day(spec, observation))
             series = np.append(sched.insulin_u if name == "insulin" else sched.carbs_g, 0.0)[: len(t)]
         inputs.append(np.bincount(block[keep], weights=series[:-1][keep], minlength=k)[:k])
     return Day(glucose=np.interp(grid, t, glucose), insulin=inputs[0], carbs=inputs[1])
 
 
-def schedules(spec: CampaignSpec, interventions: Sequence[Intervention], dt: float) -> tuple[Tensor, Tensor]:
-    """Insulin (U) and carbohydrate (g) per model block for each candidate. Shapes: both (n, K) float64."""
-    scheds = [dosing_schedule(spec, iv, step_min=dt) for iv in interventions]
-    insulin = torch.as_tensor(np.stack([s.insulin_u for s in scheds]), dtype=torch.float64)
-    carbs = torch.as_tensor(np.stack([s.carbs_g for s in scheds]), dtype=torch.float64)
-    return insulin, carbs
+def observed_day(spec: CampaignSpec, observation: Observation) -> DayPlan:
+    """The day an observation was run on: its recorded meals when days vary, else the spec's day."""
+    record = (observation.raw or {}).get("day")
+    if not record:
+        return spec_day(spec)
+    meals = tuple((int(m["minute"]), float(m["eaten_g"]), float(m["announced_g"])) for m in record["meals"])
+    return DayPlan(meals=meals, seed=record.get("day_seed"), random_start=bool(record.get("random_start")))
+
+
+def imagined_days(spec: CampaignSpec, n: int, seed: int) -> list[DayPlan]:
+    """The n days the world model scores regimens on: draws of the spec's distribution of days (seeds
+    apart from any campaign's and any held-out day's), or n copies of its fixed day."""
+    raw = spec.world_options.get("days")
+    if raw is None:
+        return [spec_day(spec)] * n
+    variation = DayVariation.model_validate(raw)
+    return [draw_day(variation, s) for s in model_seeds(n, seed)]
+
+
+def schedules(
+    spec: CampaignSpec, interventions: Sequence[Intervention], dt: float, days: Sequence[DayPlan] | None = None
+) -> tuple[Tensor, Tensor, Corrections]:
+    """Insulin (U) per model block for each candidate on each day, carbohydrate eaten (g) per block on
+    each day, and where corrections may be given. Shapes: insulin (n, P, K), carbs (P, K) float64.
+
+    Vectorised over candidates: the basal rate by time of day, and one bolus per announced meal at
+    the carb ratio of its time of day, as `dosing_schedule` computes them for one candidate. `days`
+    defaults to the spec's fixed day.
+    """
+    days = days if days is not None else [spec_day(spec)]
+    regimen = regimen_of(spec)
+    n_steps = int(round(float(spec.world_options.get("hours", 24)) * 60.0 / dt))
+    times = np.arange(n_steps) * dt
+    basal = np.array([[regimen.basal_at(iv, t) * dt / 60.0 for t in times] for iv in interventions]).reshape(
+        len(interventions), n_steps
+    )
+    insulin = np.repeat(basal[:, None, :], len(days), axis=1)
+    carbs = np.zeros((len(days), n_steps))
+    at = np.zeros((len(days), n_steps), dtype=bool)
+    for p, day in enumerate(days):
+        for minute, eaten, announced in day.meals:
+            k = int(minute // dt)
+            if not 0 <= k < n_steps:
+                continue
+            carbs[p, k] += eaten
+            if announced > 0:
+                insulin[:, p, k] += announced / np.array([regimen.carb_ratio_at(iv, minute) for iv in interventions])
+                at[p, k] = True
+    cf = regimen.correction_factor
+    factor = np.array([iv.number(cf) if cf else np.inf for iv in interventions], dtype=float)
+    corrections = Corrections(
+        at=torch.as_tensor(at) if cf else torch.zeros(at.shape, dtype=torch.bool),
+        factor=torch.as_tensor(factor, dtype=torch.float32),
+        target=regimen.correction_target,
+        above=regimen.correction_above,
+    )
+    return torch.as_tensor(insulin, dtype=torch.float64), torch.as_tensor(carbs, dtype=torch.float64), corrections
 
 
 def _window_lags(edges_min: Sequence[float], dt: float) -> list[tuple[int, int]]:
@@ -148,6 +206,15 @@ class Featuriser:
     @property
     def n_state(self) -> int:
         return 1 + self.lags
+
+    @property
+    def insulin_depth(self) -> int:
+        """Blocks an insulin dose stays in the windows."""
+        return max(b for _, b in self.insulin_lags)
+
+    def insulin_window(self, lag: int) -> int:
+        """The index of the insulin window that holds a dose given `lag` blocks ago."""
+        return next(i for i, (a, b) in enumerate(self.insulin_lags) if a <= lag < b)
 
     @property
     def n_inputs(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -18,15 +19,16 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from wetloop.campaign import CampaignSpec, Experiment, Observation, Ticket, Trajectory
+from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, Trajectory
 from wetloop.lab_adapters import DayStore, Lab, LabSettings
 from wetloop.lab_adapters.errors import UnknownTicket
 
+from ._days import campaign_day_seed
 from ._options import DayOptions, day_key, day_options, world_fingerprint
 from ._readouts import glucose_readouts
 from ._simday import run_day_job, watch_parent
 
-__all__ = ["SimglucoseLab", "reference_day"]
+__all__ = ["SimglucoseLab", "reference_day", "days_of"]
 
 _DAY_KEY = re.compile(r"^[0-9a-f]{24}$")
 
@@ -164,11 +166,17 @@ class SimglucoseLab(Lab):
             "controller": "regimen",
             "root": str(self.store.root),
             "experiment_key": experiment.key,
+            "day_seed": self._day_seed(experiment, spec),
         }
+
+    def _day_seed(self, experiment: Experiment, spec: CampaignSpec) -> int | None:
+        """When the spec's days vary, the day this experiment runs on (drawn from its key)."""
+        options = self.options if spec is self.spec else day_options(spec)
+        return campaign_day_seed(spec.seed, experiment.key) if options.variation is not None else None
 
     def _day_key(self, experiment: Experiment, spec: CampaignSpec) -> str:
         options = self.options if spec is self.spec else day_options(spec)
-        return day_key(options, experiment.intervention, spec.seed, "regimen")
+        return day_key(options, experiment.intervention, spec.seed, "regimen", self._day_seed(experiment, spec))
 
     def _ref(self, ticket: Ticket) -> str:
         if not _DAY_KEY.match(ticket.lab_ref):
@@ -199,6 +207,47 @@ def observation_of(key: str, day: dict[str, Any], cache: str, spec: CampaignSpec
         return Observation(experiment_key=key, status="failed", message=f"unusable trajectory: {exc}", lab=lab, raw=raw)
     readouts = glucose_readouts(np.asarray(trajectory.series["glucose"]), spec)
     return Observation(experiment_key=key, status="ok", trajectory=trajectory, readouts=readouts, lab=lab, raw=raw)
+
+
+def days_of(
+    spec: CampaignSpec,
+    intervention: Intervention | None,
+    day_seeds: Sequence[int | None],
+    *,
+    cache_dir: Path | str | None = None,
+    workers: int | None = None,
+) -> list[Observation]:
+    """Days of the spec's patient with the given seeds, under `intervention` (the reference controller
+    when None), simulated in parallel and cached like the lab's: how a regimen is scored on days no
+    campaign ran (`held_out_seeds`). A failed day comes back as a "failed" Observation."""
+    options = day_options(spec)  # a clear WorldOptionError before anything runs
+    root = Path(cache_dir) if cache_dir is not None else LabSettings().cache_dir
+    store = DayStore(root / world_fingerprint())
+    controller = "reference" if intervention is None else "regimen"
+    values = None if intervention is None else intervention.canonical()
+    jobs = [
+        {"spec": spec.model_dump_json(), "values": values, "controller": controller, "root": str(store.root), "day_seed": s}
+        for s in day_seeds
+    ]
+    workers = workers or LabSettings().workers or os.cpu_count() or 1
+    out: list[Observation] = []
+    with ProcessPoolExecutor(
+        max_workers=min(workers, max(len(jobs), 1)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=watch_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
+        for seed, future in zip(day_seeds, [pool.submit(run_day_job, job) for job in jobs]):
+            key = f"{controller}-{options.patient}-day{seed}"
+            try:
+                result = future.result()
+            except Exception as exc:  # one failed day is reported, the others kept
+                out.append(
+                    Observation(experiment_key=key, status="failed", message=f"{type(exc).__name__}: {exc}", lab=controller)
+                )
+                continue
+            out.append(observation_of(key, result["day"], result["cache"], spec, f"simglucose-{controller}"))
+    return out
 
 
 def reference_day(spec: CampaignSpec, *, cache_dir: Path | str | None = None, settings: LabSettings | None = None) -> Observation:

@@ -17,10 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from wetloop.campaign import CampaignSpec, Intervention, SpecError
 from wetloop.lab_adapters.errors import LabError, WorldOptionError
 
-from ._dosing import meals_of
+from ._days import DayPlan, DayVariation, draw_day, fixed_day
+from ._dosing import meals_of, regimen_of
 
 __all__ = ["DayOptions", "day_options", "option_problems", "simglucose_version", "world_fingerprint", "day_key", "patient_names"]
 
@@ -31,7 +34,8 @@ ADAPTER_FORMAT = 1  # bump when the stored day changes shape or meaning: old cac
 
 @dataclass(frozen=True)
 class DayOptions:
-    """One simulated day: patient, sensor, pump, length, and meals as (whole minute, grams)."""
+    """The spec's days: patient, sensor, pump, length, and either one fixed day's meals as (whole
+    minute, grams) or the distribution days are drawn from (`variation`)."""
 
     patient: str
     sensor: str
@@ -39,10 +43,19 @@ class DayOptions:
     hours: float
     meals: tuple[tuple[int, float], ...]
     start: str = START
+    variation: DayVariation | None = None
 
     @property
     def n_steps(self) -> int:
         return int(round(self.hours * 60 / STEP_MIN))
+
+    def day(self, seed: int | None) -> DayPlan:
+        """The day an experiment runs on: the fixed day, or the distribution's day of `seed`."""
+        if self.variation is None:
+            return fixed_day(self.meals)
+        if seed is None:
+            raise ValueError("days vary in this spec: a day needs its seed")
+        return draw_day(self.variation, seed)
 
 
 def _params_dir() -> Path:
@@ -100,7 +113,34 @@ def _hours(options: dict[str, Any]) -> float:
     return float(value)
 
 
+def _variation(spec: CampaignSpec) -> DayVariation | None:
+    raw = spec.world_options.get("days")
+    if raw is None:
+        return None
+    if spec.world_options.get("meals"):
+        raise WorldOptionError(
+            "days", "with meals", hint="give either meals (one fixed day) or days (a distribution of days), not both"
+        )
+    try:
+        variation = DayVariation.model_validate(raw)
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'days'}: {e['msg']}" for e in exc.errors())
+        raise WorldOptionError("days", raw, hint=detail) from None
+    if float(spec.world_options.get("hours", 24)) > 24:
+        raise WorldOptionError("hours", spec.world_options.get("hours"), hint="days drawn from a distribution last at most 24 h")
+    return variation
+
+
+def _regimen(spec: CampaignSpec) -> None:
+    try:
+        regimen_of(spec)
+    except SpecError as exc:
+        raise WorldOptionError("regimen", spec.world_options.get("regimen"), hint=str(exc)) from None
+
+
 def _meals(spec: CampaignSpec) -> tuple[tuple[int, float], ...]:
+    if spec.world_options.get("days") is not None:
+        return ()
     try:
         meals = meals_of(spec)
     except SpecError as exc:
@@ -120,6 +160,7 @@ def day_options(spec: CampaignSpec) -> DayOptions:
         pump=_choice(options, "pump", "Insulet", "pump_params.csv"),
         hours=_hours(options),
         meals=_meals(spec),
+        variation=_variation(spec),
     )
 
 
@@ -134,6 +175,8 @@ def option_problems(spec: CampaignSpec) -> list[str]:
         lambda: _choice(options, "pump", "Insulet", "pump_params.csv"),
         lambda: _hours(options),
         lambda: _meals(spec),
+        lambda: _variation(spec),
+        lambda: _regimen(spec),
     )
     problems = []
     for check in checks:
@@ -146,16 +189,27 @@ def option_problems(spec: CampaignSpec) -> list[str]:
     return problems
 
 
-def day_key(options: DayOptions, intervention: Intervention | None, seed: int, controller: str) -> str:
+def _options_blob(options: DayOptions) -> dict[str, Any]:
+    blob = {k: v for k, v in asdict(options).items() if k != "variation"}
+    if options.variation is not None:  # left out when None: fixed days keep the keys they always had
+        blob["variation"] = options.variation.model_dump(mode="json")
+    return blob
+
+
+def day_key(
+    options: DayOptions, intervention: Intervention | None, seed: int, controller: str, day_seed: int | None = None
+) -> str:
     """The identity of a simulated day: everything that changes its outcome, hashed.
 
     Readout-only options (e.g. glucose_range) are left out, so specs that differ only in how the
     day is scored share its simulation.
     """
-    blob = {
-        "options": asdict(options),
+    blob: dict[str, Any] = {
+        "options": _options_blob(options),
         "x": intervention.canonical() if intervention is not None else None,
         "seed": seed,
         "controller": controller,
     }
+    if day_seed is not None:  # days that vary: the day drawn is part of the identity
+        blob["day_seed"] = day_seed
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]

@@ -2,7 +2,8 @@
 caller of `reference_day`. Jobs are plain dicts (picklable under the spawn start method).
 
 A job: {"spec": spec JSON, "values": canonical intervention values or None (the reference
-controller), "controller": "regimen" | "reference", "root": world cache folder, "experiment_key"}.
+controller), "controller": "regimen" | "reference", "root": world cache folder, "experiment_key",
+"day_seed": the seed of the day drawn when the spec's days vary (absent or None for its fixed day)}.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from wetloop.campaign import CampaignSpec, Intervention
 from wetloop.lab_adapters import DayStore
 
+from ._days import DayPlan
 from ._dosing import dosing_schedule
 from ._options import STEP_MIN, DayOptions, day_key, day_options, simglucose_version
 
@@ -55,41 +57,45 @@ def run_day_job(job: dict[str, Any]) -> dict[str, Any]:
     spec = CampaignSpec.model_validate_json(job["spec"])
     options = day_options(spec)
     intervention = Intervention(values=job["values"]) if job["values"] is not None else None
-    key = day_key(options, intervention, spec.seed, job["controller"])
+    day_seed = job.get("day_seed") if options.variation is not None else None
+    key = day_key(options, intervention, spec.seed, job["controller"], day_seed)
     store = DayStore(job["root"])
     with store.lock(key):
         day = store.read_result(key)
         if day is not None:
             return {"day": day, "cache": "hit", "day_key": key}
-        day = simulate_day(spec, options, intervention, job["controller"])
+        day = simulate_day(spec, options, intervention, job["controller"], options.day(day_seed))
         store.write_result(key, day)
         if job.get("experiment_key"):
             store.mark_run(job["experiment_key"], key)
     return {"day": day, "cache": "miss", "day_key": key}
 
 
-def simulate_day(spec: CampaignSpec, options: DayOptions, intervention: Intervention | None, controller: str) -> dict[str, Any]:
-    """Run one day of the spec's patient under the regimen (or simglucose's BBController when
-    `intervention` is None and `controller` is "reference"); return {"trajectory", "raw"} as JSON data.
-    """
+def simulate_day(
+    spec: CampaignSpec, options: DayOptions, intervention: Intervention | None, controller: str, day: DayPlan
+) -> dict[str, Any]:
+    """Run `day` of the spec's patient under the regimen (or simglucose's basal-bolus controller with
+    the patient's true parameters when `intervention` is None and `controller` is "reference");
+    return {"trajectory", "raw"} as JSON data, the day's meals and seed in raw."""
     from . import _controller  # imports simglucose: only where days are simulated
 
-    env, start = _make_env(spec, options)
+    env, start = _make_env(spec, options, day)
     if controller == "reference":
-        ctrl: Any = _controller.BBController()
-        extra = {"reference": _controller.reference_regimen(ctrl, options.patient)}
+        ctrl: Any = _controller.ReferenceController(day, start, STEP_MIN)
+        extra: dict[str, Any] = {"reference": _controller.reference_regimen(ctrl, options.patient)}
     else:
         assert intervention is not None, "the regimen controller needs an intervention"
-        schedule = dosing_schedule(spec, intervention, step_min=STEP_MIN)
-        ctrl = _controller.RegimenController(schedule, intervention.number("basal"), start)
+        ctrl = _controller.RegimenController(dosing_schedule(spec, intervention, step_min=STEP_MIN, day=day), start)
         extra = {}
+    if options.variation is not None:
+        extra["day"] = day.as_record()
     started, tic = time.time(), time.perf_counter()
     _drive(env, ctrl, options.n_steps)
     raw = _raw(options, controller, started, time.perf_counter() - tic) | extra
     return {"trajectory": _trajectory(env, options), "raw": raw}
 
 
-def _make_env(spec: CampaignSpec, options: DayOptions) -> tuple[Any, datetime]:
+def _make_env(spec: CampaignSpec, options: DayOptions, day: DayPlan) -> tuple[Any, datetime]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from simglucose.actuator.pump import InsulinPump
@@ -98,10 +104,15 @@ def _make_env(spec: CampaignSpec, options: DayOptions) -> tuple[Any, datetime]:
         from simglucose.simulation.env import T1DSimEnv
         from simglucose.simulation.scenario import CustomScenario
     start = datetime.fromisoformat(options.start)
-    meals = [(timedelta(minutes=minute), grams) for minute, grams in options.meals]
+    meals = [(timedelta(minutes=minute), grams) for minute, grams in day.eaten()]
+    patient = (
+        T1DPatient.withName(options.patient, random_init_bg=True, seed=day.seed)
+        if day.random_start
+        else T1DPatient.withName(options.patient)
+    )
     env = T1DSimEnv(
-        T1DPatient.withName(options.patient),
-        CGMSensor.withName(options.sensor, seed=spec.seed),
+        patient,
+        CGMSensor.withName(options.sensor, seed=spec.seed if day.seed is None else day.seed),
         InsulinPump.withName(options.pump),
         CustomScenario(start_time=start, scenario=meals),
     )

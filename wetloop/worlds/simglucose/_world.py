@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wetloop.campaign import (
     Budget,
@@ -27,7 +27,24 @@ from wetloop.campaign import (
 )
 
 from .._base import CliTools, World, WorldOptions
+from ._days import DayVariation
 from ._readouts import glucose_range
+
+Segments = str | list[tuple[Annotated[Number, Field(ge=0, lt=24)], Annotated[str, Field(max_length=64)]]]
+
+
+class RegimenOptions(BaseModel):
+    """`world_options.regimen`: which variables set the basal rate and carb ratio from which hour, and
+    the correction bolus (see `_dosing.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    basal: Segments | None = Field(default=None, description="a variable, or [hour, variable] segments")
+    carb_ratio: Segments | None = Field(default=None, description="a variable, or [hour, variable] segments")
+    correction_factor: str | None = Field(default=None, max_length=64)
+    correction_target: Number = Field(default=140.0, gt=0, le=400)
+    correction_above: Number = Field(default=150.0, gt=0, le=400)
+
 
 __all__ = ["SimglucoseWorld", "SimglucoseOptions"]
 
@@ -44,6 +61,12 @@ class SimglucoseOptions(WorldOptions):
     pump: str = Field(default="Insulet", max_length=64)
     glucose_range: tuple[Annotated[Number, Field(ge=0, le=1000)], Annotated[Number, Field(ge=0, le=1000)]] = (70.0, 180.0)
     prehistory_basal: Number | None = Field(default=None, gt=0, le=100)
+    days: DayVariation | None = Field(default=None, description="a distribution of days, instead of one fixed day (meals)")
+    regimen: RegimenOptions | None = None
+    start_region: Literal["spec", "body_weight"] = Field(
+        default="spec",
+        description="body_weight: each regimen variable's start region is scaled from the patient's body weight",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SimglucoseOptions:
@@ -86,6 +109,16 @@ class SimglucoseWorld(World):
         from ._options import option_problems
 
         return problems + option_problems(spec)
+
+    def validate_spec(self, spec: CampaignSpec) -> CampaignSpec:
+        """The spec the campaign runs: with `start_region: body_weight`, its start regions scaled from
+        the patient's body weight (the stored spec then shows them)."""
+        spec = super().validate_spec(spec)
+        if spec.world_options.get("start_region") == "body_weight":
+            from ._start import body_weight_start
+
+            spec = body_weight_start(spec)
+        return spec
 
     def example_spec(self) -> CampaignSpec | None:
         spec = load_spec(default_spec_path())
