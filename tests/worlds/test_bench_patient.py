@@ -16,7 +16,7 @@ from wetloop.worlds.simglucose._cli import DAYS_SPEC
 
 from ..agent.test_crash_resume import FAST_ENV
 
-SLOTS = [  # a 6-hour day with two meals whose times and sizes vary
+SLOTS = [  # a 4-hour day with two meals whose times and sizes vary
     {
         "name": "breakfast",
         "probability": 1.0,
@@ -42,7 +42,7 @@ SLOTS = [  # a 6-hour day with two meals whose times and sizes vary
 
 def short_days_spec(tmp_path, rounds: int = 2, batch: int = 2):
     raw = yaml.safe_load(DAYS_SPEC.read_text())
-    raw["world_options"].update(hours=6, days={"meals": SLOTS, "carb_count_cv": 0.15, "random_start": True})
+    raw["world_options"].update(hours=4, days={"meals": SLOTS, "carb_count_cv": 0.15, "random_start": True})
     raw["budget"] = {"rounds": rounds, "batch": batch}
     raw["at_ceiling"] = {"action": "explore"}
     path = tmp_path / "days.yaml"
@@ -58,17 +58,25 @@ def test_bench_patient_scores_every_pick_on_held_out_days(tmp_path, monkeypatch)
     spec = short_days_spec(tmp_path)
     tools = _CliTools()
     fig = bench_patient(
-        spec, tmp_path / "bench", tools.create, ax=tools.ax, patients=["child#001"], held_out=3, console=Console(quiet=True)
+        spec,
+        tmp_path / "bench",
+        tools.create,
+        ax=tools.ax,
+        export=tools.export,
+        patients=["child#001", "adolescent#003"],
+        held_out=2,
+        console=Console(quiet=True),
     )
     run = fig["patients"]["child#001"]["seeds"]["0"]["methods"]
-    assert set(run) == {"ours", "no_learning", "shuffled_feedback", "random", "ax"}
+    assert set(run) == {"ours", "ours_population_prior", "no_learning", "shuffled_feedback", "random", "ax"}
+    assert run["ours_population_prior"]["prior_patients"] == ["adolescent#003"]
     for name, m in run.items():
         assert m["experiments"] == 4, name
         if m["recommended"] is not None:  # a pick is scored on every held-out day
-            assert m["held_out"]["days"] == 3 and 0.0 <= m["held_out"]["time_in_range"] <= 1.0, name
+            assert m["held_out"]["days"] == 2 and 0.0 <= m["held_out"]["time_in_range"] <= 1.0, name
     assert run["ours"]["pick"] == "world model" and run["no_learning"]["pick"] == "best safe day"
     ref = fig["patients"]["child#001"]["reference"]
-    assert ref["days"] == 3 and ref["time_in_range"] > 0.5  # the true-parameter controller keeps a child mostly in range
+    assert ref["days"] == 2 and ref["time_in_range"] > 0.5  # the true-parameter controller keeps a child mostly in range
     # the campaigns ran on the child's body-weight start region, and on days drawn for each experiment
     folder = tmp_path / "bench" / "child-001-seed0"
     with CampaignStore(folder / "ours" / "store.sqlite") as store:
@@ -77,12 +85,13 @@ def test_bench_patient_scores_every_pick_on_held_out_days(tmp_path, monkeypatch)
         assert stored.variable("basal_night").start[1] < 0.4  # 34.6 kg: 0.45 x 0.5 U/kg x 34.6 / 24 = 0.32 U/h
         seeds = {o.raw["day"]["day_seed"] for o in store.observations(cid).values()}
         assert len(seeds) == 4
-    for folder_name, models in (("no-learning", 0), ("ours", 2), ("shuffled", 2)):
+    # the population prior fits a model before the campaign's first day (3 fits in 2 rounds, not 2)
+    for folder_name, models in (("no-learning", 0), ("ours", 2), ("shuffled", 2), ("population-prior", 3)):
         with CampaignStore(folder / folder_name / "store.sqlite") as store:
             assert store.count(store.campaign_ids()[0], "model") == models, folder_name
     settings = json.loads((folder / "shuffled" / "campaign.json").read_text())["settings"]
     assert settings["shuffle_feedback"] is True and settings["learn"] is True
-    assert fig["summary"]["ours"]["runs"] == 1
+    assert fig["summary"]["ours"]["runs"] == 2
     console = Console(record=True, width=200)
     print_bench(fig, console)
     table = console.export_text()

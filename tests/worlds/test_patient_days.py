@@ -184,3 +184,20 @@ def test_lab_draws_a_recorded_day_per_experiment_and_corrects_high_glucose(tmp_p
     assert strong_units > weak_units + 0.5 * (cgm_at_second_meal - 140) / 10.0
     assert max(same.trajectory.series["glucose"][100:]) < max(a.trajectory.series["glucose"][100:])
     assert math.isfinite(same.readouts["time_in_range"])
+
+
+def test_rollouts_draw_step_noise_only_when_one_day_is_fixed() -> None:
+    """Days that vary carry the spread between particles; compounding one-step draws ran away (see the config)."""
+    from wetloop.worldmodel import GaussianEnsemble
+    from wetloop.worlds.simglucose import WorldModelConfig
+    from wetloop.worlds.simglucose._botorch import TrajectoryEnsembleModel
+
+    fixed = DAYS.with_overrides(world_options={k: v for k, v in DAYS.world_options.items() if k != "days"} | {"meals": [[7, 45]]})
+    for spec, moves in ((DAYS, False), (fixed, True)):
+        feat = Featuriser.build(spec, WorldModelConfig())
+        ens = GaussianEnsemble(2, feat.n_state + feat.n_inputs, 1, 8, 1, seed=0)
+        model = TrajectoryEnsembleModel(spec, ens, feat, y0=(5.0, 0.1), steps=8, particles=3, seed=0)
+        assert bool(model.noise[..., 0].abs().sum() > 0)  # the initial state always has its spread
+        assert bool(model.noise[..., 1:].abs().sum() > 0) is moves
+        forced = TrajectoryEnsembleModel(spec, ens, feat, y0=(5.0, 0.1), steps=8, particles=3, seed=0, rollout_noise=1.0)
+        assert bool(forced.noise[..., 1:].abs().sum() > 0)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -494,11 +494,19 @@ class _CliTools:
 
     log = err
 
-    def create(self, spec: CampaignSpec, run_dir: Path, *, learn: bool = True, shuffle_feedback: bool = False) -> Campaign:
+    def create(
+        self, spec: CampaignSpec, run_dir: Path, *, learn: bool = True, shuffle_feedback: bool = False, prior: Sequence[str] = ()
+    ) -> Campaign:
         from .runner import Campaign
 
-        settings = AgentSettings(learn=learn, shuffle_feedback=shuffle_feedback)
+        settings = AgentSettings(learn=learn, shuffle_feedback=shuffle_feedback, prior=tuple(prior))
         return Campaign.create(spec, run_dir, settings=settings, console=err)
+
+    def export(self, run_dir: Path, out_dir: Path) -> Path:
+        from .export import export_campaign
+
+        with CampaignStore(Path(run_dir) / "store.sqlite") as store:
+            return export_campaign(store, store.campaign_ids()[0], Path(out_dir), ["jsonl"]).transitions["jsonl"]
 
     def work_dir(self, name: str) -> Path:
         return _runs_root() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

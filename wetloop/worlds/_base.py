@@ -47,11 +47,18 @@ class CliTools(Protocol):
     log: Any
     """A rich Console on stderr, for progress."""
 
-    def create(self, spec: CampaignSpec, run_dir: Path, *, learn: bool = True, shuffle_feedback: bool = False) -> Any:
+    def create(
+        self, spec: CampaignSpec, run_dir: Path, *, learn: bool = True, shuffle_feedback: bool = False, prior: Sequence[str] = ()
+    ) -> Any:
         """A new campaign of the loop in `run_dir` (autonomous review): a context manager with `run()`,
         `store` and `campaign_id`. The controls: `learn=False` never fits a model (the campaign's prior
         every round); `shuffle_feedback=True` permutes each round's results among its experiments
-        before the loop learns from them."""
+        before the loop learns from them. `prior`: exports of other campaigns (`export`) pooled with
+        the campaign's own results to fit its world model."""
+        ...
+
+    def export(self, run_dir: Path, out_dir: Path) -> Path:
+        """The transitions of the campaign in `run_dir` as JSON Lines in `out_dir` (`wetloop export`); the file."""
         ...
 
     def work_dir(self, name: str) -> Path:

@@ -7,6 +7,9 @@ body_weight`) and each seed, from one run with the same budget:
    permuted among its regimens before the loop learns from them);
 2. random search (uniform in the hard-limit box, log-scaled where the spec says so);
 3. Ax (default generation strategy, the safety limits as outcome constraints), when installed.
+4. with `population` and more than one patient, ours from a population prior: the same campaign whose
+   world model is fitted, from its first round on, on the transitions exported from our campaigns on
+   the OTHER patients of the run (same seed), pooled with its own days.
 Each method then hands over one regimen, the one it would give the patient: ours (and the shuffled
 control) the tried regimen its final world model predicts best over the days it imagines, among
 those it predicts safe; Ax its own model-based pick of the best tried parameters; random search and
@@ -49,7 +52,8 @@ AxRunner = Callable[[CampaignSpec, Path, int], tuple[list[tuple[Intervention, Ob
 __all__ = ["bench_patient", "print_bench", "random_search", "model_pick"]
 
 Pairs = list[tuple[Intervention, Observation]]
-METHODS = ("ours", "no_learning", "shuffled_feedback", "random", "ax")
+METHODS = ("ours", "ours_population_prior", "no_learning", "shuffled_feedback", "random", "ax")
+REACH = 0.8  # "days to reach": the first day with at least this time in range
 
 
 def random_search(spec: CampaignSpec, cache_dir: Path, seed: int) -> tuple[Pairs, float]:
@@ -130,14 +134,33 @@ def _loop(spec: CampaignSpec, run_dir: Path, create: CampaignFactory, **control:
     return pairs, time.perf_counter() - t0, last_model
 
 
+def _days_to_reach(spec: CampaignSpec, pairs: Pairs) -> int | None:
+    """1-based index of the first day whose time in range reaches `REACH` (None: never)."""
+    readout = spec.objective.readout
+    return next((i + 1 for i, (_, o) in enumerate(pairs) if o.readouts.get(readout, -1.0) >= REACH), None)
+
+
 def _method(spec: CampaignSpec, pairs: Pairs, wall_s: float, pick: Intervention | None, how: str) -> dict[str, Any]:
     return {
         "experiments": len(pairs),
+        "days_to_reach": _days_to_reach(spec, pairs),
         "unsafe_days": int(sum(observed_unsafe(spec, o) for _, o in pairs)),
         "wall_s": round(wall_s, 1),
         "pick": how,
         "recommended": None if pick is None else dict(pick.values),
     }
+
+
+def _loop_method(
+    spec: CampaignSpec, run_dir: Path, create: CampaignFactory, **control: Any
+) -> tuple[dict[str, Any], Intervention | None, TrajectoryWorldModel | None]:
+    """A campaign of the loop, summarised, with its pick: its final model's, else its best safe day."""
+    pairs, wall, last_model = _loop(spec, run_dir, create, **control)
+    model = TrajectoryWorldModel.load(last_model.payload["path"], spec) if last_model is not None else None
+    pick = model_pick(model, spec, [x for x, _ in pairs]) if model is not None else None
+    how = "world model" if pick is not None else "best safe day"
+    pick = pick or best_observed(spec, pairs)
+    return _method(spec, pairs, wall, pick, how), pick, model
 
 
 def _campaigns(
@@ -153,12 +176,7 @@ def _campaigns(
     random_pairs: Pairs = []
     for name, folder, control in loops:
         console.print(f"  {name.replace('_', ' ')}")
-        pairs, wall, last_model = _loop(spec, work / folder, create, **control)
-        model = TrajectoryWorldModel.load(last_model.payload["path"], spec) if last_model is not None else None
-        pick = model_pick(model, spec, [x for x, _ in pairs]) if model is not None else None
-        how = "world model" if pick is not None else "best safe day"
-        pick = pick or best_observed(spec, pairs)
-        runs[name], picks[name] = _method(spec, pairs, wall, pick, how), pick
+        runs[name], picks[name], model = _loop_method(spec, work / folder, create, **control)
         ours_model = model if name == "ours" else ours_model
     console.print("  random search")
     random_pairs, wall = random_search(spec, work / "random-lab", spec.seed)
@@ -186,6 +204,7 @@ def bench_patient(
     seeds: Sequence[int] | None = None,
     held_out: int = 20,
     controls: bool = True,
+    export: Callable[[Path, Path], Path] | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark (see the module docstring); figures as JSON-ready data."""
@@ -215,10 +234,42 @@ def bench_patient(
             console.print(f"[bold]{patient}, seed {seed}[/]: every pick on the {held_out} held-out days")
             for name, pick in picks.items():
                 runs[name]["held_out"] = _held_out(s, pick, day_seeds, cache) if pick is not None else None
-            entry["seeds"][str(seed)] = {"methods": runs, "calibration_held_out": calibration}
+            entry["seeds"][str(seed)] = {"methods": runs, "calibration_held_out": calibration, "spec": s, "work": work}
         out["patients"][patient] = entry
+    if export is not None and len(patients) > 1:
+        _population_pass(out, create, export, day_seeds, work_dir / "held-out-lab", console)
+    for entry in out["patients"].values():
+        for run in entry["seeds"].values():
+            run.pop("spec"), run.pop("work")
     out["summary"] = summarise(out)
     return out
+
+
+def _population_pass(
+    out: dict[str, Any],
+    create: CampaignFactory,
+    export: Callable[[Path, Path], Path],
+    day_seeds: list[int],
+    cache: Path,
+    console: Console,
+) -> None:
+    """Ours from a population prior, for each patient and seed: pooled with our campaigns on the others."""
+    patients = list(out["patients"])
+    for patient in patients:
+        for seed, run in out["patients"][patient]["seeds"].items():
+            prior = []
+            for other in patients:
+                if other != patient and seed in out["patients"][other]["seeds"]:
+                    theirs = out["patients"][other]["seeds"][seed]["work"]
+                    prior.append(str(export(theirs / "ours", theirs / "export")))
+            console.print(
+                f"[bold]{patient}, seed {seed}[/]: ours from a population prior ({len(prior)} other patients' campaigns)"
+            )
+            s: CampaignSpec = run["spec"]
+            summary, pick, _ = _loop_method(s, run["work"] / "population-prior", create, prior=tuple(prior))
+            summary["held_out"] = _held_out(s, pick, day_seeds, cache) if pick is not None else None
+            summary["prior_patients"] = [o for o in patients if o != patient]
+            run["methods"]["ours_population_prior"] = summary
 
 
 def summarise(fig: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +321,17 @@ def print_bench(fig: dict[str, Any], console: Console) -> None:
         ref = entry["reference"] or {}
         for seed, run in entry["seeds"].items():
             t = Table(title=f"{patient}, seed {seed}: {fig['budget']}, scored on {held} held-out days", box=box.SIMPLE_HEAD)
-            for header in ("method", "held-out TIR", "sd", "time <70", "time <54", "days <54", "campaign unsafe days", "wall s"):
+            for header in (
+                "method",
+                "held-out TIR",
+                "sd",
+                "time <70",
+                "time <54",
+                "days <54",
+                "campaign unsafe days",
+                f"days to {REACH:g}",
+                "wall s",
+            ):
                 t.add_column(header, justify="right" if header != "method" else "left", no_wrap=True)
             t.add_column("pick", ratio=1)
             for name in METHODS:
@@ -286,6 +347,7 @@ def print_bench(fig: dict[str, Any], console: Console) -> None:
                     _fmt(h.get("time_below_54")),
                     str(h.get("days_below_54", "-")),
                     f"{m['unsafe_days']} of {m['experiments']}",
+                    str(m.get("days_to_reach") or "-"),
                     f"{m['wall_s']:.0f}",
                     m["pick"],
                 )
@@ -296,6 +358,7 @@ def print_bench(fig: dict[str, Any], console: Console) -> None:
                 _fmt(ref.get("time_below_70")),
                 _fmt(ref.get("time_below_54")),
                 str(ref.get("days_below_54", "-")),
+                "-",
                 "-",
                 "-",
                 "basal-bolus, true parameters",

@@ -43,6 +43,7 @@ class TrajectoryEnsembleModel(EnsembleModel):
         seed: int,
         chunk: int = 128,
         threads: int | None = 1,
+        rollout_noise: float | None = None,
     ) -> None:
         super().__init__()
         self.spec, self.ensemble, self.featuriser = spec, ensemble, featuriser
@@ -50,7 +51,10 @@ class TrajectoryEnsembleModel(EnsembleModel):
         self._y0, self._chunk, self._threads = y0, chunk, threads
         self.times_min: tuple[float, ...] = tuple(featuriser.dt * i for i in range(steps + 1))
         self._num_outputs = steps + 1
-        self.register_buffer("noise", draw_noise(self.members, particles, steps, seed))
+        noise = draw_noise(self.members, particles, steps, seed)
+        scale = rollout_noise if rollout_noise is not None else (0.0 if spec.world_options.get("days") is not None else 1.0)
+        noise[..., 1:] *= scale  # the initial state keeps its spread
+        self.register_buffer("noise", noise)
         self.days = imagined_days(spec, particles, seed)  # particle p lives day p, in every member
         self._memo: tuple[tuple[int, ...], Tensor, Tensor] | None = None
 

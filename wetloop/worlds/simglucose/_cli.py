@@ -38,6 +38,13 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
             bool, typer.Option("--controls/--no-controls", help="Also run the no-learning and shuffled-feedback controls.")
         ] = True,
         ax: Annotated[bool, typer.Option("--ax/--no-ax", help="Also run Ax (needs the ax extra).")] = True,
+        population: Annotated[
+            bool,
+            typer.Option(
+                "--population/--no-population",
+                help="With several patients, also run ours from a population prior (the other patients' campaigns).",
+            ),
+        ] = True,
         work_dir: Annotated[Path | None, typer.Option("--dir", help="Where the benchmark's campaigns run.")] = None,
     ) -> None:
         """Every method's regimen on held-out days: ours, its controls, random search, Ax, and the
@@ -59,6 +66,7 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
             seeds=seed_list,
             held_out=held_out,
             controls=controls,
+            export=tools.export if population else None,
             console=tools.log,
         )
         tools.emit(figures, json_out, print_bench, work_dir)

@@ -58,6 +58,15 @@ class WorldModelConfig(StrictSettings):
     logvar_bound_weight: float = Field(0.01, ge=0, description="pull on PETS' soft log-variance bounds")
     # rollouts
     particles: int = Field(10, ge=1, description="particles per member; samples S = members * particles")
+    rollout_noise: float | None = Field(
+        None,
+        ge=0,
+        description="scale of the per-step draws from each member's predicted noise in rollouts (PETS: 1). None: 1 "
+        "when the spec fixes one day; 0 when its days vary, where the spread between particles comes from the days "
+        "they live and from the members. Measured on a campaign's first 4 varying days (adolescent#003): with the "
+        "draws, 4-12% of rollouts ran away to the 10 mg/dL floor during the night (compounding one-step noise), and "
+        "every candidate was removed for safety; without them none did",
+    )
     rollout_chunk: int = Field(128, ge=1, description="candidates rolled out per chunk (bounds memory)")
     seed: int = 0
     threads: int | None = Field(

@@ -178,6 +178,7 @@ class TrajectoryWorldModel:
                 seed=seed,
                 chunk=self.config.rollout_chunk,
                 threads=self.config.threads,
+                rollout_noise=self.config.rollout_noise,
             )
             self._botorch_models[seed] = cached
         return cached
