@@ -1,7 +1,9 @@
 """The simglucose world: a virtual type-1-diabetes patient (the UVA/Padova simulator's Python port).
 
-An experiment is one simulated patient-day under an insulin regimen (basal rate and carb ratio for
-meal boluses); the lab reports the glucose trajectory, and the readouts are computed from it.
+An experiment is one simulated patient-day under an insulin regimen (basal rates by time of day, carb
+ratios for meal boluses, optionally a correction factor); the day is the spec's fixed day or one drawn
+from its distribution of days with a recorded seed. The lab reports the glucose trajectory, and the
+readouts are computed from it.
 """
 
 from __future__ import annotations
