@@ -10,7 +10,8 @@ import torch
 from scipy.stats import energy_distance as scipy_energy_distance
 from scipy.stats import norm
 
-from wetloop.campaign import CampaignSpec, Intervention, Readout, Series
+from tests.screen_data import data_env, needs_data  # noqa: F401
+from wetloop.campaign import CampaignSpec, Intervention, Readout, Series, get_world
 from wetloop.worldmodel import (
     AdditiveModel,
     Bound,
@@ -23,6 +24,8 @@ from wetloop.worldmodel import (
     interval_coverage,
     menu_regret,
 )
+
+from .conftest import regimen
 
 
 # -- energy distance ---------------------------------------------------------------------------------
@@ -185,3 +188,33 @@ def test_additive_model_says_when_nothing_combines() -> None:
     with pytest.raises(ValueError, match="nothing combines"):
         AdditiveModel(one_choice)
     assert AdditiveModel.not_applicable(_spec(NUMERIC)) is None
+
+
+# -- the worlds' own forecasts (`World.forecast`) -------------------------------------------------------
+def test_the_glucose_world_forecasts_its_trajectories_and_the_readouts_of_them(spec, fitted) -> None:
+    world = get_world("simglucose")
+    out = world.forecast(fitted, spec, [regimen(0.4, 15.0), regimen(1.0, 30.0)])
+    glucose = out.series["glucose"]
+    assert glucose.shape == (fitted.config.members * fitted.config.particles, 2, len(out.times_min))
+    assert out.times_min[1] - out.times_min[0] == fitted.config.dt_min
+    assert out.readouts["mean_glucose"].numpy() == pytest.approx(glucose.mean(-1).numpy())
+    assert torch.equal(glucose, fitted.sample([regimen(0.4, 15.0), regimen(1.0, 30.0)]).transpose(0, 1).double())
+
+
+@needs_data
+def test_the_screen_world_draws_distinct_choosable_genes_and_hit_draws(data_env) -> None:
+    from wetloop.worlds.crispr_screen import ScreenWorldModel
+    from wetloop.worlds.crispr_screen._hgnc import load_essentials
+
+    world = get_world("crispr_screen")
+    spec = world.example_spec()
+    xs = world.bench_interventions(spec, 60, np.random.default_rng(0))
+    genes = [x.values["gene"] for x in xs]
+    assert len(set(genes)) == 60 and not set(genes) & set(load_essentials())
+    model = ScreenWorldModel(spec)
+    hit = world.forecast(model, spec, xs).readouts["hit"]
+    assert hit.shape == (16 * model.config.members, 60) and set(hit.unique().tolist()) <= {0.0, 1.0}
+    p = model.probs[:, model.encode(xs)[:, 0].long()].double().mean(0)
+    assert hit.mean(0).numpy() == pytest.approx(p.numpy(), abs=0.08)  # Bernoulli draws of the members' P(hit)
+    with pytest.raises(ValueError, match="not in the library"):
+        world.forecast(model, spec, [Intervention(values={"gene": "NOT_A_GENE"})])

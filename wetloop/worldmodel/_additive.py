@@ -4,8 +4,8 @@ Where interventions combine (several variables, or a set of clamps), the simples
 combination adds up what each part does: outcome = intercept + sum over variables of f_v(value of v),
 with no interaction. A numeric variable's effect is a cubic in its unit-scale value (Legendre
 polynomials of degree 1-3), a choice has one effect per choice, and a set one effect per (item, level)
-it holds. The effects are fitted by ridge regression on all outputs at once, the ridge strength chosen
-by leave-one-out error; read as a Bayesian linear model, each output's noise is its leave-one-out
+it holds. The effects are fitted by ridge regression, each output's ridge strength chosen by its
+leave-one-out error; read as a Bayesian linear model, each output's noise is its leave-one-out
 residual variance and a new intervention's predictive variance adds the weights' uncertainty there.
 """
 
@@ -28,7 +28,8 @@ class _Fit(NamedTuple):
     x_mean: np.ndarray  # (F,)
     y_mean: np.ndarray  # (D,)
     weights: np.ndarray  # (F, D)
-    precision_inv: np.ndarray  # (F, F): (X'X + alpha I)^-1 of the centred features
+    inverses: np.ndarray  # (A, F, F): (X'X + alpha I)^-1 of the centred features, per ridge strength of ALPHAS
+    best: np.ndarray  # (D,) each output's ridge strength (an index into ALPHAS)
     noise: np.ndarray  # (D,) each output's leave-one-out residual variance
     n: int
 
@@ -76,13 +77,12 @@ class AdditiveModel:
             raise ValueError("the additive model needs at least two experiments to fit")
         x_mean, y_mean = X.mean(0), y.mean(0)
         Xc, yc = X - x_mean, y - y_mean
-        loo = [_loo_residuals(Xc, yc, a) for a in ALPHAS]
-        scale = yc.std(0) + 1e-12
-        best = int(np.argmin([np.mean((r / scale) ** 2) for r in loo]))
-        alpha = ALPHAS[best]
-        precision_inv = np.linalg.inv(Xc.T @ Xc + alpha * np.eye(X.shape[1]))
-        weights = precision_inv @ Xc.T @ yc
-        self._fit = _Fit(x_mean, y_mean, weights, precision_inv, (loo[best] ** 2).mean(0), len(y))
+        inverses = np.stack([np.linalg.inv(Xc.T @ Xc + a * np.eye(X.shape[1])) for a in ALPHAS])  # (A, F, F)
+        loo = np.stack([_loo_residuals(Xc, yc, inv) for inv in inverses])  # (A, n, D)
+        best = (loo**2).mean(1).argmin(0)  # (D,): each output its own ridge strength
+        columns = np.arange(y.shape[1])
+        weights = (inverses @ Xc.T @ yc)[best, :, columns].T  # (F, D)
+        self._fit = _Fit(x_mean, y_mean, weights, inverses, best, (loo[best, :, columns] ** 2).mean(1), len(y))
         return self
 
     def predict(self, interventions: Sequence[Intervention]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,8 +91,8 @@ class AdditiveModel:
             raise RuntimeError("fit the AdditiveModel before predicting")
         f = self._fit
         Xc = self.features(interventions) - f.x_mean
-        leverage = np.einsum("nf,fg,ng->n", Xc, f.precision_inv, Xc) + 1.0 / f.n  # the intercept's share too
-        return Xc @ f.weights + f.y_mean, np.sqrt(f.noise[None, :] * (1.0 + leverage[:, None]))
+        leverage = np.einsum("nf,afg,ng->na", Xc, f.inverses, Xc)[:, f.best] + 1.0 / f.n  # (n, D), the intercept's share too
+        return Xc @ f.weights + f.y_mean, np.sqrt(f.noise[None, :] * (1.0 + leverage))
 
     def sample(self, interventions: Sequence[Intervention], samples: int = 64, seed: int = 0) -> np.ndarray:
         """(S, n, D) draws of the predictive distribution; one standard normal per draw and intervention is
@@ -102,7 +102,8 @@ class AdditiveModel:
         return mean[None] + sd[None] * eps
 
 
-def _loo_residuals(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """Leave-one-out residuals (n, D) of ridge regression of y (n, D) on X (n, F) (centred), by the hat matrix."""
-    hat = X @ np.linalg.solve(X.T @ X + alpha * np.eye(X.shape[1]), X.T)
+def _loo_residuals(X: np.ndarray, y: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """Leave-one-out residuals (n, D) of ridge regression of y (n, D) on X (n, F) (centred), by the hat matrix;
+    `inverse` is (X'X + alpha I)^-1."""
+    hat = X @ inverse @ X.T
     return (y - hat @ y) / np.clip(1.0 - np.diag(hat), 1e-6, None)[:, None]
