@@ -130,6 +130,16 @@ def test_a_blind_prediction_has_the_regret_of_a_random_pick() -> None:
     assert got["regret"] == pytest.approx(exact, rel=0.15)  # 200 random menus of the 20 possible
 
 
+def test_an_exact_mean_is_used_where_a_forecast_gives_one() -> None:
+    data = _data(ToyWorld(), _spec(safety=False))
+    y = data.observed("final_conc")
+    noisy = torch.as_tensor(y)[None] + torch.tensor([[-1.0], [1.5]])  # draws whose mean is off by 0.25
+    p = Predictor("exact", OutcomeSamples({"final_conc": noisy}, means={"final_conc": torch.as_tensor(y)}))
+    assert DIMENSIONS["interventional accuracy"](data, p)["value"] == pytest.approx(0.0)
+    off = Predictor("draws", OutcomeSamples({"final_conc": noisy}))
+    assert DIMENSIONS["interventional accuracy"](data, off)["value"] == pytest.approx(0.25)
+
+
 def test_what_does_not_apply_is_na_with_the_reason() -> None:
     spec = _spec()
     scalar = Predictor("scalar", OutcomeSamples({"final_conc": torch.zeros(4, 6)}), why={"series": "scalar predicts end-points"})

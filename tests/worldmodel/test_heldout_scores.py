@@ -212,9 +212,11 @@ def test_the_screen_world_draws_distinct_choosable_genes_and_hit_draws(data_env)
     genes = [x.values["gene"] for x in xs]
     assert len(set(genes)) == 60 and not set(genes) & set(load_essentials())
     model = ScreenWorldModel(spec)
-    hit = world.forecast(model, spec, xs).readouts["hit"]
+    out = world.forecast(model, spec, xs)
+    hit = out.readouts["hit"]
     assert hit.shape == (16 * model.config.members, 60) and set(hit.unique().tolist()) <= {0.0, 1.0}
     p = model.probs[:, model.encode(xs)[:, 0].long()].double().mean(0)
     assert hit.mean(0).numpy() == pytest.approx(p.numpy(), abs=0.08)  # Bernoulli draws of the members' P(hit)
+    assert torch.equal(out.mean("hit"), p)  # its mean is the probability itself, not the draws' noisy mean
     with pytest.raises(ValueError, match="not in the library"):
         world.forecast(model, spec, [Intervention(values={"gene": "NOT_A_GENE"})])

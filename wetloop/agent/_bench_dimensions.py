@@ -94,6 +94,14 @@ class Predictor:
         got = self.samples.readouts.get(name)
         return got.double() if got is not None else self.why.get(name, f"it does not predict {name}")
 
+    def mean(self, name: str) -> np.ndarray | str:
+        """The predictive mean (n,) of one readout, or why there is none."""
+        draws = self.readout(name)
+        if isinstance(draws, str):
+            return draws
+        assert self.samples is not None  # it has the readout's draws
+        return self.samples.mean(name).double().numpy()
+
     def series_on(self, data: HeldOut) -> Tensor | str:
         """Samples (S, n, T, s) of every series on the data's grid, or why there are none."""
         if self.samples is None:
@@ -170,18 +178,18 @@ def _horizon_index(grid: np.ndarray) -> list[int]:
 
 
 def accuracy(data: HeldOut, p: Predictor) -> Cell:
-    draws = p.readout(data.spec.objective.readout)
-    if isinstance(draws, str):
-        return {"na": draws}
-    mae = float(np.mean(np.abs(draws.mean(0).numpy() - data.observed(data.spec.objective.readout))))
+    mean = p.mean(data.spec.objective.readout)
+    if isinstance(mean, str):
+        return {"na": mean}
+    mae = float(np.mean(np.abs(mean - data.observed(data.spec.objective.readout))))
     return {"value": mae, "text": f"{mae:.3g}"}
 
 
 def counterfactual(data: HeldOut, p: Predictor) -> Cell:
-    draws = p.readout(data.spec.objective.readout)
-    if isinstance(draws, str):
-        return {"na": draws}
-    mae, sign = difference_scores(draws.mean(0).numpy(), data.observed(data.spec.objective.readout))
+    mean = p.mean(data.spec.objective.readout)
+    if isinstance(mean, str):
+        return {"na": mean}
+    mae, sign = difference_scores(mean, data.observed(data.spec.objective.readout))
     return {"value": {"difference_mae": mae, "sign_agreement": sign}, "text": f"{mae:.3g}; sign {sign:.0%}"}
 
 
@@ -199,10 +207,10 @@ def calibration(data: HeldOut, p: Predictor) -> Cell:
 
 def planning(data: HeldOut, p: Predictor) -> Cell:
     spec = data.spec
-    draws = p.readout(spec.objective.readout)
-    if isinstance(draws, str):
-        return {"na": draws}
-    utility = spec.objective.utility(draws.mean(0).numpy())
+    mean = p.mean(spec.objective.readout)
+    if isinstance(mean, str):
+        return {"na": mean}
+    utility = spec.objective.utility(mean)
     observed = spec.objective.utility(data.observed(spec.objective.readout))
     safe_seen = np.array([not observed_unsafe(spec, o) for _, o in data.test])
     got = menu_regret(utility, _predicted_safe(data, p), observed, safe_seen, _menu_size(data), MENUS, spec.seed)

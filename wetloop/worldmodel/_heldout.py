@@ -34,11 +34,18 @@ __all__ = [
 @dataclass(frozen=True)
 class OutcomeSamples:
     """Samples of what n experiments yield: `readouts` name -> (S, n); `series` name -> (S, n, T) on
-    `times_min` (T,). S = 1 for a point forecast."""
+    `times_min` (T,). S = 1 for a point forecast. `means` name -> (n,) gives a readout's predictive mean
+    where the model knows it exactly (a 0/1 readout's probability), rather than the mean of its draws."""
 
     readouts: Mapping[str, Tensor]
     series: Mapping[str, Tensor] = field(default_factory=dict)
     times_min: tuple[float, ...] = ()
+    means: Mapping[str, Tensor] = field(default_factory=dict)
+
+    def mean(self, readout: str) -> Tensor:
+        """The predictive mean (n,) of one readout."""
+        exact = self.means.get(readout)
+        return exact if exact is not None else self.readouts[readout].mean(0)
 
 
 def sampled_outcomes(model: Any, interventions: Sequence[Intervention]) -> OutcomeSamples:

@@ -75,8 +75,8 @@ class ScreenWorld(World):
         return ScreenWorldModel(spec)
 
     def forecast(self, model: Any, spec: CampaignSpec, interventions: Sequence[Intervention]) -> Any:
-        """Draws of each knockout's hit readout: 16 Bernoulli draws of every member's P(hit), seeded (the
-        model predicts P(hit) only, not the score)."""
+        """Draws of each knockout's hit readout: 16 Bernoulli draws of every member's P(hit), seeded, and the
+        members' mean P(hit) as its exact mean (the model predicts P(hit) only, not the score)."""
         import torch
 
         from wetloop.worldmodel import OutcomeSamples
@@ -85,9 +85,9 @@ class ScreenWorld(World):
         if (index < 0).any():
             unknown = [x.values[model.variable] for x, i in zip(interventions, index.tolist()) if i < 0]
             raise ValueError(f"genes {unknown[:5]} are not in the library of screen {spec.world_options.get('screen')!r}")
-        probs = model.probs[:, index].double().repeat(16, 1)  # (16 M, n)
-        draws = torch.bernoulli(probs, generator=torch.Generator().manual_seed(spec.seed))
-        return OutcomeSamples({"hit": draws})
+        probs = model.probs[:, index].double()  # (M, n)
+        draws = torch.bernoulli(probs.repeat(16, 1), generator=torch.Generator().manual_seed(spec.seed))  # (16 M, n)
+        return OutcomeSamples({"hit": draws}, means={"hit": probs.mean(0)})
 
     def bench_interventions(self, spec: CampaignSpec, n: int, rng: Any) -> list[Intervention] | None:
         """`n` distinct genes of the library drawn at random among those a campaign may choose (core-essential
