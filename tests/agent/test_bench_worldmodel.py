@@ -187,11 +187,13 @@ def test_worlds_declare_their_constraints() -> None:
 def test_cli_bench_worldmodel_on_a_fast_world(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     work = tmp_path / "bench"
-    result = runner.invoke(app, ["bench", "worldmodel", "--world", "custom", "--quick", "--json", "--dir", str(work)])
+    argv = ["bench", "worldmodel", "--world", "custom", "--quick", "--seed", "3", "--json", "--dir", str(work)]
+    result = runner.invoke(app, argv)
     assert result.exit_code == 0, result.output
     fig = json.loads((work / "figures.json").read_text())
     (world,) = fig["worlds"]
     assert world["world"] == "custom" and world["experiments"] == {"train": 8, "held_out": 6, "unusable": 0}
+    assert world["seed"] == 3 and json.loads(result.stdout)["worlds"][0]["seed"] == 3
     assert world["predictors"] == [*world["models"], "persistence", "training mean", "additive"]
     assert set(world["dimensions"]) == set(DIMENSIONS) == set(world["definitions"])
     for cells in world["dimensions"].values():
@@ -214,3 +216,31 @@ def test_cli_refuses_bad_options_before_running_anything(tmp_path: Path) -> None
     same = runner.invoke(app, ["bench", "worldmodel", "--world", "cell", "--model", "gp", "--model", "gp"])
     assert "same model" in str(same.exception)
     assert not (tmp_path / "figures.json").exists()
+
+
+def test_results_without_what_the_world_reports_are_left_out_with_the_reason() -> None:
+    from wetloop.agent.bench_worldmodel import usable
+    from wetloop.campaign import get_world
+
+    custom = get_world("custom")
+    spec = custom.example_spec()
+    ok = Observation(
+        experiment_key="a", status="ok", trajectory=Trajectory(times_min=(0.0, 1.0), series={"concentration": (0.0, 1.0)})
+    )
+    failed = Observation(experiment_key="b", status="failed", message="the pump stalled")
+    bare = Observation(experiment_key="c", status="ok", readouts={"peak": 1.0})
+    x = Intervention(values={"dose_mg": 100.0, "interval_h": 12})
+    kept, dropped = usable(custom, spec, [(x, ok), (x, failed), (x, bare)])
+    assert kept == [(x, ok)] and dropped == ["the pump stalled", "no series ['concentration']"]
+
+
+def test_every_world_runs_unless_it_cannot_here(tmp_path: Path, monkeypatch) -> None:
+    from wetloop.agent._cli_bench_worldmodel import _specs
+    from wetloop.campaign import SpecError, world_names
+
+    monkeypatch.setenv("WETLOOP_DATA_DIR", str(tmp_path))  # no screen data here
+    specs, left_out = _specs([], None)
+    assert "crispr_screen" in left_out and "no example spec" in left_out["crispr_screen"]
+    assert {s.world for s in specs} | set(left_out) == set(world_names())
+    with pytest.raises(SpecError, match="no example spec on this machine"):
+        _specs(["crispr_screen"], None)
