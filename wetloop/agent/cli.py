@@ -32,6 +32,7 @@ from wetloop.campaign import (
     world_names,
 )
 
+from ._cli_bench_worldmodel import register_worldmodel_bench
 from ._cli_export import register_export_command
 from ._cli_lab import register_lab_commands
 from ._cli_review import EDIT_HELP, decisions_from_flags, decisions_interactive, print_review
@@ -487,6 +488,9 @@ def emit_figures(figures: Any, json_out: bool, printer: Callable[[Any, Console],
         out.print_json(json.dumps(figures))
     else:
         printer(figures, out)
+
+
+register_worldmodel_bench(bench_app, lambda *a: emit_figures(*a), _runs_root, err)  # `wetloop bench worldmodel`
 
 
 class _CliTools:

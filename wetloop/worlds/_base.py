@@ -224,6 +224,28 @@ class World:
         only at the start (then its encoded values are held constant over time)."""
         return None
 
+    # -- the world-model bench (`wetloop bench worldmodel`) ----------------------------------------
+    def forecast(self, model: Any, spec: CampaignSpec, interventions: Sequence[Intervention]) -> Any:
+        """What a fitted model of this world predicts for `interventions`, as samples: a
+        `worldmodel.OutcomeSamples` (each readout (S, n); each series it models (S, n, T) on its time
+        grid). Default: the generic families' draws, read by their `outcome`."""
+        from wetloop.worldmodel import sampled_outcomes
+
+        return sampled_outcomes(model, interventions)
+
+    def constraints(self, spec: CampaignSpec) -> tuple[Any, ...]:
+        """The world's declared constraints on what an experiment yields (`worldmodel.Bound`s): a
+        prediction outside one is impossible (a negative concentration, a fraction above 1). Default:
+        each series' declared `lower` / `upper` and each readout's `Readout.bounds`."""
+        from wetloop.worldmodel import declared_bounds
+
+        return declared_bounds(self.series(spec), self.readouts(spec))
+
+    def bench_interventions(self, spec: CampaignSpec, n: int, rng: Any) -> list[Intervention] | None:
+        """`n` distinct interventions that sample this world's space fairly (`rng` a numpy Generator), for
+        benches that hold experiments out; None (the default): drawn uniformly in the spec's hard limits."""
+        return None
+
     def intervention_start_min(self, spec: CampaignSpec, intervention: Intervention) -> float:
         """When the intervention begins, in minutes from a result's first sample: the samples up to then are
         the baseline state of the experiment's transition record (`wetloop export`). Default: 0, an

@@ -55,6 +55,14 @@ class CellWorld(World):
         except SpecError:  # check_spec reports why
             return CellOptions()
 
+    def constraints(self, spec: CampaignSpec) -> tuple[Any, ...]:
+        """The declared bounds, and every fate's share of cells in [0, 1]."""
+        from wetloop.worldmodel import Bound
+
+        names = ("target_fraction", *(f"fraction_{f}" for f in FATES))
+        declared = tuple(b for b in super().constraints(spec) if b.target not in names)
+        return tuple(Bound("readout", name, 0.0, 1.0) for name in names) + declared
+
     def check_spec(self, spec: CampaignSpec) -> list[str]:
         problems = super().check_spec(spec)
         if len(spec.interventions) != 1 or spec.interventions[0].kind != "set":

@@ -11,7 +11,7 @@ from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
 
-from wetloop.campaign import Budget, CampaignSpec, Observation, Readout, ReportTable, load_spec
+from wetloop.campaign import Budget, CampaignSpec, Intervention, Observation, Readout, ReportTable, SpecError, load_spec
 
 from .._base import CliTools, World, WorldOptions
 
@@ -73,6 +73,32 @@ class ScreenWorld(World):
         from ._model import ScreenWorldModel
 
         return ScreenWorldModel(spec)
+
+    def forecast(self, model: Any, spec: CampaignSpec, interventions: Sequence[Intervention]) -> Any:
+        """Draws of each knockout's hit readout: 16 Bernoulli draws of every member's P(hit), seeded, and the
+        members' mean P(hit) as its exact mean (the model predicts P(hit) only, not the score)."""
+        import torch
+
+        from wetloop.worldmodel import OutcomeSamples
+
+        index = model.encode(interventions)[:, 0].long()
+        if (index < 0).any():
+            unknown = [x.values[model.variable] for x, i in zip(interventions, index.tolist()) if i < 0]
+            raise ValueError(f"genes {unknown[:5]} are not in the library of screen {spec.world_options.get('screen')!r}")
+        probs = model.probs[:, index].double()  # (M, n)
+        draws = torch.bernoulli(probs.repeat(16, 1), generator=torch.Generator().manual_seed(spec.seed))  # (16 M, n)
+        return OutcomeSamples({"hit": draws}, means={"hit": probs.mean(0)})
+
+    def bench_interventions(self, spec: CampaignSpec, n: int, rng: Any) -> list[Intervention] | None:
+        """`n` distinct genes of the library drawn at random among those a campaign may choose (core-essential
+        genes left out unless the spec keeps them)."""
+        from ._model import ScreenWorldModel
+
+        model = ScreenWorldModel(spec)
+        genes = [g for g, keep in zip(model.genes, model.selectable) if keep]
+        if n > len(genes):
+            raise SpecError(f"the screen has {len(genes)} genes a campaign may choose; ask for at most that many experiments")
+        return [Intervention(values={model.variable: str(g)}) for g in rng.choice(genes, size=n, replace=False)]
 
     def fit_summary(self, report: Any) -> str:
         return (

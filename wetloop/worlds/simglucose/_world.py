@@ -147,6 +147,16 @@ class SimglucoseWorld(World):
 
         return TrajectoryWorldModel.load(path, spec)
 
+    def forecast(self, model: Any, spec: CampaignSpec, interventions: Sequence[Intervention]) -> Any:
+        """The model's glucose trajectory samples (its one series) and the readouts computed from them."""
+        import torch
+
+        from wetloop.worldmodel import OutcomeSamples
+
+        with torch.no_grad():
+            glucose = model.sample(interventions).transpose(0, 1).double()  # (S, n, T)
+        return OutcomeSamples(model.outcome.readouts(glucose), {"glucose": glucose}, model.botorch_model().times_min)
+
     def fit_data(self, history: Sequence[tuple[Intervention, Observation]]) -> list[tuple[Intervention, Observation]]:
         return [(x, o) for x, o in history if o.status == "ok" and o.trajectory is not None]
 
