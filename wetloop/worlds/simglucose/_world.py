@@ -25,6 +25,7 @@ from wetloop.campaign import (
     default_spec_path,
     load_spec,
 )
+from wetloop.lab_adapters import ExecutorOptions
 
 from .._base import CliTools, World, WorldOptions
 from ._readouts import glucose_range
@@ -58,6 +59,7 @@ class SimglucoseWorld(World):
     summary = "a virtual type-1-diabetes patient (simglucose): insulin regimens, glucose over a day"
     Options = SimglucoseOptions
     experiment_noun = ("day", "days")  # an experiment is one simulated patient-day
+    lab_options = ExecutorOptions  # lab.options: executor (process | ray), address, retries
 
     def series(self, spec: CampaignSpec) -> tuple[Series, ...]:
         return (Series(name="glucose", unit="mg/dL", description="blood glucose"),)
