@@ -50,12 +50,14 @@ class Ledger:
         self.store = DayStore(record_dir)
         self.lease_s = lease_s
         self.claims: dict[str, tuple[dict[str, str], float]] = {}
+        self.answered: dict[str, int] = {}
 
     def claim(self, key: str, holder: dict[str, str]) -> dict[str, Any]:
         """`{"state": "done", "result": ...}` when recorded; `{"state": "run"}` when `holder` may run it
         now; `{"state": "wait", "holder": ...}` while another task holds a live claim on it."""
         recorded = self.store.read_result(key)
         if recorded is not None:
+            self.answered[key] = self.answered.get(key, 0) + 1
             return {"state": "done", "result": recorded}
         now = time.monotonic()
         held = self.claims.get(key)
@@ -85,6 +87,11 @@ class Ledger:
     def runs(self) -> dict[str, int]:
         """Runs recorded per experiment key (more than 1 only if a run was duplicated)."""
         return self.store.completed_runs()
+
+    def answered_from_record(self) -> dict[str, int]:
+        """Tasks answered with a recorded result instead of running, per key, since this ledger started
+        (a re-run after a lost result, or a resubmission of a finished experiment)."""
+        return dict(self.answered)
 
 
 def run_once(fn: JobFn, key: str, job: Job, ledger: Any) -> dict[str, Any]:
@@ -172,15 +179,20 @@ class RayExecutor(Executor):
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         ledger_cls = ray.remote(Ledger).options(num_cpus=0, max_restarts=-1, max_task_retries=-1, scheduling_strategy=here)
         self._ledger = ledger_cls.remote(str(self.record_dir))
-        self._task = ray.remote(run_once).options(num_cpus=1, max_retries=self.retries, retry_exceptions=False)
+        self._task = ray.remote(run_once)
 
     # -- the executor -----------------------------------------------------------------------------
     def submit(self, key: str, fn: JobFn, job: Job) -> Future[dict[str, Any]]:
         self._start()
-        ref = self._task.options(name=f"wetloop-{key[:16]}").remote(fn, key, job, self._ledger)
+        ref = self.task_options().remote(fn, key, job, self._ledger)
         future: Future[dict[str, Any]] = ref.future()
         self._refs[future] = ref
         return future
+
+    def task_options(self, **extra: Any) -> Any:
+        """The Ray task `run_once` with this executor's options (and `extra`, e.g. a scheduling strategy)."""
+        self._start()
+        return self._task.options(num_cpus=1, max_retries=self.retries, retry_exceptions=False, **extra)
 
     def result(self, future: Future[dict[str, Any]]) -> dict[str, Any]:
         self._refs.pop(future, None)  # read once: no reference left for Ray to reconstruct
