@@ -8,13 +8,15 @@ Starts a two-node Ray cluster on 127.0.0.1 (`LocalCluster`) and, as its driver:
      with a large result (kept in that node's object store, unread) finished there: Ray re-runs the
      lost tasks and reconstructs the lost result;
   C. adds a node, runs a real campaign (`wetloop run`, simulated days as Ray tasks) in a child process,
-     kills it -9 mid-batch, and resumes it (`wetloop resume`) while the cluster stays up.
+     kills it -9 mid-batch, and resumes it (`wetloop resume`) while the cluster stays up;
+  D. runs `bench ray` on a tiny batch against the running cluster (its `--address` leg).
 Each task's job function leaves a line per start and per finish on disk; OUT_DIR/report.json holds
 what the test audits. Every process started here is stopped here (the cluster's by PID).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,7 +86,7 @@ def wait_until(check: Callable[[], Any], what: str, timeout_s: float = 90.0) -> 
 def held_refs() -> set[str]:
     """The objects this driver still holds a reference to (Ray's reference table), as hex ids."""
     table = ray._private.worker.global_worker.core_worker.get_all_reference_counts()
-    return {key.hex() if hasattr(key, "hex") else str(key) for key in table}
+    return {key.decode() if isinstance(key, bytes) else str(key) for key in table}  # keys: hex ids as bytes
 
 
 def batch_dir(name: str) -> Path:
@@ -114,6 +116,8 @@ def step_worker_kill(cluster: LocalCluster) -> dict[str, Any]:
     os.kill(victim[1][0][0], signal.SIGKILL)
     results = {k: executor.result(f) for k, f in futures.items()}
     out = audit(folder, executor, results) | {"victim": victim[0], "refs_left": len(executor._refs)}
+    with contextlib.suppress(TimeoutError):  # Ray drops a released reference asynchronously
+        wait_until(lambda: not refs & held_refs(), "the results' references to go", timeout_s=5)
     out |= {"result_refs_held_before": held_before, "result_refs_held_after": len(refs & held_refs())}
     executor.shutdown()
     return out
@@ -206,6 +210,14 @@ def step_campaign_kill(cluster: LocalCluster) -> dict[str, Any]:
     return out
 
 
+def step_bench(cluster: LocalCluster) -> dict[str, Any]:
+    from wetloop.campaign import load_spec
+    from wetloop.worlds.simglucose._bench_ray import bench_ray
+
+    spec = load_spec(default_spec_path())
+    return bench_ray(spec, OUT / "D", patients=2, regimens=2, hours=1, workers=2, address=cluster.address, log=lambda _: None)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     tic = time.perf_counter()
@@ -213,7 +225,7 @@ def main() -> None:
         (OUT / "pids").write_text(" ".join(str(p) for n in cluster.nodes() for p in cluster.pids(n)))
         report["start_s"] = round(time.perf_counter() - tic, 1)
         ray.init(address=cluster.address, log_to_driver=False)
-        for name, step in (("A", step_worker_kill), ("B", step_node_kill), ("C", step_campaign_kill)):
+        for name, step in (("A", step_worker_kill), ("B", step_node_kill), ("C", step_campaign_kill), ("D", step_bench)):
             t0 = time.perf_counter()
             try:
                 report[name] = step(cluster)

@@ -115,5 +115,15 @@ def test_a_campaign_killed_mid_batch_resumes_on_the_running_cluster(report: dict
     assert step["simulated_runs"] == dict.fromkeys(keys, 1)  # and simulated once
 
 
+def test_bench_ray_times_the_same_batch_through_the_pool_and_a_running_cluster(report: dict[str, Any]) -> None:
+    step = _step(report, "D")
+    assert step["days"] == 4 and [leg["leg"] for leg in step["legs"]] == ["process pool", "ray cluster"]
+    pool, cluster = step["legs"]
+    assert cluster["nodes"] == 2 and cluster["address"].startswith("127.0.0.1:")
+    for leg in (pool, cluster):  # every day simulated in both batches: no cache or ledger answered for another leg
+        assert leg["cold_simulated"] == leg["warm_simulated"] == 4
+        assert leg["warm_vs_pool"] == round(pool["warm_s"] / leg["warm_s"], 2) and leg["cold_s"] > 0
+
+
 def test_the_scenario_fits_the_test_budget(report: dict[str, Any]) -> None:
     assert report["start_s"] < 60 and report["total_s"] < 300, report

@@ -195,7 +195,6 @@ class RayExecutor(Executor):
         return self._task.options(num_cpus=1, max_retries=self.retries, retry_exceptions=False, **extra)
 
     def result(self, future: Future[dict[str, Any]]) -> dict[str, Any]:
-        self._refs.pop(future, None)  # read once: no reference left for Ray to reconstruct
         try:
             return future.result()
         except RayTaskError as exc:  # `fn` raised: its own exception
@@ -205,12 +204,20 @@ class RayExecutor(Executor):
                 f"Ray could not finish the task ({type(exc).__name__}: {str(exc).splitlines()[0]})",
                 f"it was re-run up to {self.retries} times (lab.options.retries); check the cluster's nodes",
             ) from exc
+        finally:
+            self._forget(future)  # read once: no reference left for Ray to keep or reconstruct
+
+    def _forget(self, future: Future[dict[str, Any]]) -> None:
+        self._refs.pop(future, None)
+        if hasattr(future, "object_ref"):  # Ray's future keeps its ObjectRef for as long as it lives
+            del future.object_ref
 
     def cancel(self, future: Future[dict[str, Any]]) -> None:
-        ref = self._refs.pop(future, None)
+        ref = self._refs.get(future)
         if ref is not None:
             with contextlib.suppress(Exception):
                 ray.cancel(ref)  # a queued task never starts; a running one is interrupted and records nothing
+        self._forget(future)
 
     def shutdown(self, wait: bool = True) -> None:
         """Drops queued and running tasks (their experiments stay journaled: a resume runs them) and the

@@ -126,7 +126,8 @@ class SimglucoseWorld(World):
         return None
 
     def register_cli(self, bench: Any, tools: CliTools) -> None:
-        """`wetloop bench patient`: our campaign vs random search vs the simulator's own controller."""
+        """`wetloop bench patient`: our campaign vs random search vs the simulator's own controller;
+        `wetloop bench ray`: a batch of days through the process pool and through Ray."""
         from ._cli import register
 
         register(bench, tools)
