@@ -9,7 +9,9 @@ Starts a two-node Ray cluster on 127.0.0.1 (`LocalCluster`) and, as its driver:
      lost tasks and reconstructs the lost result;
   C. adds a node, runs a real campaign (`wetloop run`, simulated days as Ray tasks) in a child process,
      kills it -9 mid-batch, and resumes it (`wetloop resume`) while the cluster stays up;
-  D. runs `bench ray` on a tiny batch against the running cluster (its `--address` leg).
+  D. runs `bench ray` on a tiny batch against the running cluster (its `--address` leg);
+  E. in a child process, a lab whose spec says `executor: ray` and no address starts a local cluster of
+     its own, runs a day there, and stops it on close.
 Each task's job function leaves a line per start and per finish on disk; OUT_DIR/report.json holds
 what the test audits. Every process started here is stopped here (the cluster's by PID).
 """
@@ -19,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -218,6 +222,38 @@ def step_bench(cluster: LocalCluster) -> dict[str, Any]:
     return bench_ray(spec, OUT / "D", patients=2, regimens=2, hours=1, workers=2, address=cluster.address, log=lambda _: None)
 
 
+LOCAL_LAB = """
+import json, sys
+import ray
+from wetloop.campaign import Experiment, Intervention, default_spec_path, load_spec
+from wetloop.lab_adapters import wait_for
+from wetloop.worlds.simglucose import SimglucoseLab
+
+spec = load_spec(default_spec_path())
+spec = spec.with_overrides(world_options={**spec.world_options, "hours": 1}, lab={"adapter": "local", "options": {"executor": "ray"}})
+x = Intervention(values={"basal": 0.8, "carb_ratio": 15.0})
+with SimglucoseLab(spec, cache_dir=sys.argv[1], workers=1) as lab:
+    obs = wait_for(lab, [lab.submit(Experiment(campaign_id="e", round=1, intervention=x, approved_by="t"))], timeout_s=120)[0]
+    facts = lab.executor.describe() | {"status": obs.status, "runs": lab.executor.runs()}
+facts["connected_after_close"] = ray.is_initialized()
+print(json.dumps(facts))
+"""
+
+
+def step_local_cluster(cluster: LocalCluster) -> dict[str, Any]:
+    tmp = tempfile.mkdtemp(prefix="wlray", dir="/tmp")  # its own Ray folder (short: socket paths live there)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": tmp, "PYTHONPATH": str(REPO)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", LOCAL_LAB, str(OUT / "E")], env=env, cwd=REPO, capture_output=True, text=True, timeout=180
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if done.returncode != 0:
+        return {"error": done.stderr[-3000:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     tic = time.perf_counter()
@@ -225,7 +261,13 @@ def main() -> None:
         (OUT / "pids").write_text(" ".join(str(p) for n in cluster.nodes() for p in cluster.pids(n)))
         report["start_s"] = round(time.perf_counter() - tic, 1)
         ray.init(address=cluster.address, log_to_driver=False)
-        for name, step in (("A", step_worker_kill), ("B", step_node_kill), ("C", step_campaign_kill), ("D", step_bench)):
+        for name, step in (
+            ("A", step_worker_kill),
+            ("B", step_node_kill),
+            ("C", step_campaign_kill),
+            ("D", step_bench),
+            ("E", step_local_cluster),
+        ):
             t0 = time.perf_counter()
             try:
                 report[name] = step(cluster)

@@ -56,6 +56,13 @@ def test_a_world_without_lab_options_still_refuses_them() -> None:
     assert "lab.options: the local lab takes no options, got ['executor']; remove them" in get_world(spec.world).check_spec(spec)
 
 
+def test_a_real_lab_behind_a_protocol_adapter_is_never_given_an_executor() -> None:
+    spec = SPEC.with_overrides(lab={"adapter": "http", "options": {"base_url": "http://127.0.0.1:1", "executor": "ray"}})
+    problems = get_world(spec.world).check_spec(spec)
+    assert any(p.startswith("lab.options.executor: not a field here") for p in problems), problems
+    assert executor_options(spec) == executor_options(SPEC)  # only a local lab's options choose an executor
+
+
 def test_the_lab_refuses_bad_executor_options_before_anything_runs(tmp_path: Path) -> None:
     from wetloop.worlds.simglucose import SimglucoseLab
 

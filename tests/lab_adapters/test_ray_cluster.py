@@ -129,5 +129,12 @@ def test_bench_ray_times_the_same_batch_through_the_pool_and_a_running_cluster(r
         assert leg["warm_vs_pool"] == round(pool["warm_s"] / leg["warm_s"], 2) and leg["cold_s"] > 0
 
 
+def test_a_spec_asking_for_ray_without_an_address_gets_a_local_cluster_of_its_own(report: dict[str, Any]) -> None:
+    step = _step(report, "E")
+    assert step["executor"] == "ray" and step["address"] == "local" and step["nodes"] == 1 and step["cpus"] == 1
+    assert step["status"] == "ok" and list(step["runs"].values()) == [1]  # recorded by the ledger, once
+    assert step["connected_after_close"] is False  # the lab stopped the cluster it started
+
+
 def test_the_scenario_fits_the_test_budget(report: dict[str, Any]) -> None:
     assert report["start_s"] < 60 and report["total_s"] < 300, report
