@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -140,8 +141,8 @@ class RayExecutor(Executor):
 
     Args:
         record_dir: the ledger's folder, on the driver's machine (e.g. under the campaign's run folder).
-        address: the cluster to join (`ray.init(address=...)`); None starts a local cluster of
-            `workers` CPUs that ends with this process.
+        address: the cluster to join (`ray.init(address=...)`); None joins `RAY_ADDRESS` when that is
+            set, else starts a local cluster of `workers` CPUs that ends with this process.
         retries: Ray's re-runs of a task whose worker or node died; exceptions raised by `fn` are not retried.
     """
 
@@ -160,7 +161,7 @@ class RayExecutor(Executor):
         if self._ledger is not None:
             return
         if not ray.is_initialized():
-            local = self.address is None
+            local = self.address is None and not os.environ.get("RAY_ADDRESS")  # ray.init reads RAY_ADDRESS itself
             try:
                 ray.init(
                     address=self.address,
