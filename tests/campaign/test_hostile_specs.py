@@ -170,7 +170,7 @@ CASES = [
         "options for the local lab",
         44,
         "seed: 0\nlab: {adapter: local, options: {workers: 4}}",
-        "line 45: lab.options: the local lab takes no options, got ['workers']; remove them",
+        "line 45: lab.options.workers: not a field here; the fields are: address, executor, retries",
     ),
     (
         "unknown top-level field",

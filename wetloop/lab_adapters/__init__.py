@@ -3,6 +3,8 @@
     Lab             the protocol (submit -> Ticket, poll -> Observation | None, cancel, close)
     FunctionLab     a scientist's own Python function as a lab (results kept on disk, so a resume runs nothing twice)
     SimulatedLab    in-process fake around any function: the fake other rooms' tests use
+    make_executor   where a simulated world's lab runs its experiments: ProcessExecutor (worker processes
+                    here) or RayExecutor (one Ray task each, run once by experiment key; extra `ray`)
     make_lab        the lab for `spec.world` (its world's `make_lab`, or a run-time lab registered with
                     register_world), or for `spec.lab.adapter`
     bench_server    an adapter's `serve_for_bench`: a loopback server for `wetloop bench adapters`
@@ -14,6 +16,7 @@ Protocol adapters (`wetloop.lab_adapters.http` ...) are imported lazily by `make
 
 from ._bench_servers import BenchServe, bench_server, server_lab_dir
 from ._disk import DayStore
+from ._executors import Executor, ExecutorOptions, ProcessExecutor, executor_options, make_executor
 from ._function import FunctionLab, load_function
 from ._protocol import Lab, wait_for
 from ._registry import ADAPTERS, WORLDS, LabFactory, known_worlds, lab_problems, make_lab, register_world
@@ -32,6 +35,7 @@ from .errors import (
     TipError,
     UnknownTicket,
     VolumeError,
+    WorkerLost,
     WorldMismatch,
     WorldNotFound,
     WorldOptionError,
@@ -41,6 +45,12 @@ __all__ = [
     "FunctionLab",
     "load_function",
     "DayStore",
+    "Executor",
+    "ExecutorOptions",
+    "ProcessExecutor",
+    "WorkerLost",
+    "executor_options",
+    "make_executor",
     "ADAPTERS",
     "BenchServe",
     "BenchServerUnavailable",

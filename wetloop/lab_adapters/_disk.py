@@ -5,6 +5,8 @@
         journal/<exp key>.json  an accepted submission: the experiment and the spec it ran under
         runs/<exp key>          one line per simulation that finished for that experiment
         locks/<day key>.lock    held (flock) while a process simulates that day
+        records/                the Ray executor's ledger, a DayStore of its own keyed by experiment
+                                (`<exp key>.json`, `runs/<exp key>`): one result per experiment across nodes
 
 The lock makes "simulate once" hold across processes: whoever holds it re-reads the cache before
 simulating, so a restarted run waits for an orphaned one instead of running the day again.

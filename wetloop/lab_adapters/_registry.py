@@ -8,7 +8,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from wetloop.campaign import CampaignSpec, SpecError, get_world, problem_lines, world_names
 
@@ -70,21 +70,30 @@ def _check_options(name: str, factory: LabFactory, options: dict[str, Any]) -> N
         raise LabError(f"spec.lab.options {unknown} are not options of the {name!r} lab adapter; it takes {sorted(named)}")
 
 
-_RUNTIME = {"spec", "client", "cache_dir", "workers", "world"}
+_RUNTIME = {"spec", "client", "cache_dir", "workers", "world", "executor"}
 """Arguments the runner or a test passes in code, never a spec's `lab.options`."""
 _SECRETS = {"token": "WETLOOP_LAB_TOKEN"}
 """Arguments that must never sit in a spec (it is stored with the campaign), and where they come from instead."""
 
 
-def lab_problems(spec: CampaignSpec) -> list[str]:
+def lab_problems(spec: CampaignSpec, local_options: type[BaseModel] | None = None) -> list[str]:
     """Every problem of `spec.lab`, one line each starting with the field at fault (empty when the
-    adapter exists here and takes these options with these types). Imports the adapter, not its lab."""
+    adapter exists here and takes these options with these types). Imports the adapter, not its lab.
+
+    `local_options`: what the world's own (local) lab takes as `lab.options` (`World.lab_options`, e.g.
+    `ExecutorOptions` for a simulated world); None: it takes none."""
     if spec.lab.adapter == "local":
-        return (
-            [f"lab.options: the local lab takes no options, got {sorted(spec.lab.options)}; remove them"]
-            if spec.lab.options
-            else []
-        )
+        if local_options is None:
+            return (
+                [f"lab.options: the local lab takes no options, got {sorted(spec.lab.options)}; remove them"]
+                if spec.lab.options
+                else []
+            )
+        try:
+            local_options.model_validate(spec.lab.options)
+        except ValidationError as exc:
+            return problem_lines(exc, spec.lab.options, local_options, "lab.options.")
+        return []
     try:
         factory = _adapter(spec.lab.adapter)
     except LabError as exc:

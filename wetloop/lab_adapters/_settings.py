@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -25,6 +26,10 @@ class LabSettings(StrictSettings):
     `WETLOOP_LAB_TOKEN`: the token a lab server asks for (`wetloop lab serve` prints it); the http adapter
     sends it as `Authorization: Bearer`, and `wetloop lab serve` uses it instead of making one up. Never
     put it in a spec: specs are stored with the campaign.
+    `WETLOOP_LAB_EXECUTOR`: where a simulated world's experiments run, `process` (local worker processes,
+    the default) or `ray` (one Ray task each, extra `ray`); a spec's `lab.options.executor` beats it.
+    `WETLOOP_LAB_RAY_ADDRESS`: the Ray cluster to join (`auto`, `HOST:PORT`, `ray://HOST:PORT`); unset: start
+    a local one. `WETLOOP_LAB_RAY_RETRIES`: how often Ray re-runs a simulated experiment whose worker or node died.
     """
 
     model_config = SettingsConfigDict(env_prefix="WETLOOP_LAB_", extra="forbid")
@@ -32,3 +37,6 @@ class LabSettings(StrictSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir)
     workers: int | None = Field(default=None, ge=1)
     token: SecretStr | None = None
+    executor: Literal["process", "ray"] = "process"
+    ray_address: str | None = Field(default=None, min_length=1)
+    ray_retries: int = Field(default=3, ge=0, le=10)

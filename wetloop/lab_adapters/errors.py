@@ -13,6 +13,7 @@
         ├── LabProtocolError          a remote lab answered outside the protocol (.url, .status, .body)
         ├── BenchServerUnavailable    `bench adapters` cannot start this adapter's server here (.adapter)
         ├── WorldMismatch             a remote lab runs another world than the spec asks for (.url, .differences)
+        ├── WorkerLost                the worker (or node) running a simulated experiment died, and it was not re-run (.hint)
         └── LiquidHandlingError       a liquid-handling step failed for one experiment (.experiment_key, .well, .step, .cause)
             ├── VolumeError           a volume does not fit: a tip's or a well's capacity, or a stock ran dry
             └── TipError              no tip where one was expected, or a channel already holds one
@@ -40,6 +41,7 @@ __all__ = [
     "LabProtocolError",
     "BenchServerUnavailable",
     "WorldMismatch",
+    "WorkerLost",
     "LiquidHandlingError",
     "VolumeError",
     "TipError",
@@ -174,6 +176,15 @@ class WorldMismatch(LabError):
             f"the lab at {url} runs a different world than this campaign's spec ({'; '.join(self.differences)}; "
             "the spec's value first); start the server with this campaign's spec, or point the spec at the right lab."
         )
+
+
+class WorkerLost(LabError, RuntimeError):
+    """The process (or the cluster node) that ran a simulated experiment died before it returned, and
+    the executor did not run it again; `.hint` says what to check. Nothing was recorded for it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.hint = hint
+        super().__init__(f"{message}{'; ' + hint if hint else ''}")
 
 
 class LiquidHandlingError(LabError):

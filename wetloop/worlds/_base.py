@@ -118,7 +118,7 @@ class World:
             self.options(spec)
         except SpecError as exc:
             problems += exc.problems
-        problems += _lab_problems(spec)
+        problems += _lab_problems(spec, self.lab_options)
         try:
             readouts = {r.name for r in self.readouts(spec)}
             series = {s.name for s in self.series(spec)}
@@ -163,6 +163,10 @@ class World:
         return None
 
     # -- the lab ------------------------------------------------------------------------------------
+    lab_options: ClassVar[type[BaseModel] | None] = None
+    """What the world's local lab takes as `lab.options` (checked with the spec); None: nothing. A world
+    whose lab runs a simulator through `lab_adapters.make_executor` sets `lab_adapters.ExecutorOptions`."""
+
     def make_lab(self, spec: CampaignSpec, **kwargs: Any) -> Any:
         """The in-process lab for this world (`lab: {adapter: local}`); kwargs such as cache_dir, workers."""
         raise SpecError(f"world {self.name!r} has no local lab; point spec.lab at a lab adapter (http, sila)")
@@ -303,8 +307,8 @@ class World:
         starts, so keep it light: import the benchmark inside the command. Default: none."""
 
 
-def _lab_problems(spec: CampaignSpec) -> list[str]:
+def _lab_problems(spec: CampaignSpec, local_options: type[BaseModel] | None) -> list[str]:
     """The spec's lab adapter and its options (`lab_adapters.lab_problems`), as problem lines."""
     from wetloop.lab_adapters import lab_problems
 
-    return lab_problems(spec)
+    return lab_problems(spec, local_options)

@@ -1,8 +1,9 @@
 """`SimglucoseLab`: the virtual patient of the default campaign (simglucose 0.2.11, UVA/Padova T1D).
 
 One experiment is one simulated day (~7 s of one core for 24 h). The days of a batch run in
-parallel spawn-started processes; finished days are cached on disk; accepted submissions are
-journaled, so a new instance (after the parent was killed) answers the tickets of an old one.
+parallel, in spawn-started processes or as Ray tasks (`lab.options.executor`); finished days are
+cached on disk; accepted submissions are journaled, so a new instance (after the parent was killed)
+answers the tickets of an old one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, Trajectory
-from wetloop.lab_adapters import DayStore, Lab, LabSettings
+from wetloop.lab_adapters import DayStore, Executor, Lab, LabSettings, executor_options, make_executor
 from wetloop.lab_adapters.errors import UnknownTicket
 
 from ._days import campaign_day_seed
@@ -42,12 +42,17 @@ class SimglucoseLab(Lab):
         cache_dir: where days, the journal and run markers live (default: `LabSettings.cache_dir`,
             env `WETLOOP_LAB_CACHE_DIR`, else `~/.cache/wetloop/labs`); days are kept under
             a subfolder per simulator version and patient set (`world_fingerprint`).
-        workers: processes simulating days in parallel (default: `WETLOOP_LAB_WORKERS`, else one per CPU).
+        workers: processes simulating days in parallel (default: `WETLOOP_LAB_WORKERS`, else one per CPU);
+            with the ray executor, the CPUs of the local cluster it starts when given no address.
         name: the lab's name, written on its tickets.
+        executor: runs the days (shared by several labs, e.g. a benchmark's; it is not shut down with
+            this lab); default: the one `spec.lab.options` and `LabSettings` ask for (`make_executor`).
 
     Guarantees beyond `Lab`'s: a day already on disk returns without simulating; a day is simulated
     at most once per cache_dir, even across instances and processes (per-day file lock); a ticket of
     an earlier instance sharing `cache_dir` is answered, and its run restarted if it never finished.
+    On Ray, the days run once by experiment key across nodes too: the ledger on this machine records
+    each under `<cache_dir>/<fingerprint>/records` (`wetloop.lab_adapters._ray`).
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class SimglucoseLab(Lab):
         workers: int | None = None,
         name: str = "simglucose",
         settings: LabSettings | None = None,
+        executor: Executor | None = None,
     ) -> None:
         super().__init__(spec, name)
         settings = settings or LabSettings()
@@ -65,7 +71,15 @@ class SimglucoseLab(Lab):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else settings.cache_dir
         self.workers = workers or settings.workers or os.cpu_count() or 1
         self.store = DayStore(self.cache_dir / world_fingerprint())
-        self._pool: ProcessPoolExecutor | None = None
+        self._owns_executor = executor is None
+        self.executor = executor or make_executor(
+            executor_options(spec),
+            settings,
+            workers=self.workers,
+            record_dir=self.store.root / "records",
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        )
         self._futures: dict[str, Future[dict[str, Any]]] = {}
         self._done: dict[str, Observation] = {}
 
@@ -104,15 +118,15 @@ class SimglucoseLab(Lab):
             raise UnknownTicket(ticket, "no run and no journal entry under cache_dir")
         future = self._futures.pop(key, None)
         if future is not None:
-            future.cancel()  # only stops a queued day; a running one finishes into the cache
+            self.executor.cancel(future)  # stops a queued day; a running one may still finish into the cache
         self._done.pop(key, None)
         self.store.drop_journal(key)
 
     def _shutdown(self) -> None:
-        """Running days finish (and are cached); queued ones are dropped but stay journaled."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Queued days are dropped but stay journaled; running ones finish into the cache (worker processes)
+        or are dropped too (Ray). A shared executor is left to its owner."""
+        if self._owns_executor:
+            self.executor.shutdown(wait=True)
 
     # -- running days ---------------------------------------------------------------------------
     def _ensure_running(self, experiment: Experiment, spec: CampaignSpec) -> None:
@@ -121,7 +135,7 @@ class SimglucoseLab(Lab):
             return
         if self.store.read_result(self._day_key(experiment, spec)) is not None:
             return  # on disk already: poll answers from the cache
-        self._futures[key] = self._executor().submit(run_day_job, self._job(experiment, spec))
+        self._futures[key] = self.executor.submit(key, run_day_job, self._job(experiment, spec))
 
     def _recover(self, ticket: Ticket) -> None:
         """A journaled day with no result: its run was interrupted (or queued at close); restart it."""
@@ -135,29 +149,10 @@ class SimglucoseLab(Lab):
         key = ticket.experiment_key
         del self._futures[key]
         try:
-            result = future.result()
-        except BrokenProcessPool as exc:  # a worker died: the pool is unusable, the next day gets a new one
-            self._drop_pool()
-            hint = "a worker process died; in a script, guard the entry point with `if __name__ == '__main__':`"
-            return self._remember(self._failed(key, exc, hint))
-        except Exception as exc:  # the simulator raised: report it, keep the loop alive
+            result = self.executor.result(future)
+        except Exception as exc:  # the simulator raised, or its worker died (WorkerLost): report it, keep the loop alive
             return self._remember(self._failed(key, exc))
         return self._remember(self._observation(key, result["day"], result["cache"]))
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:  # spawn: the parent may hold torch's threads, fork is unsafe then
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=watch_parent,
-                initargs=(os.getpid(),),
-            )
-        return self._pool
-
-    def _drop_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
 
     def _job(self, experiment: Experiment, spec: CampaignSpec) -> dict[str, Any]:
         return {
@@ -191,10 +186,8 @@ class SimglucoseLab(Lab):
     def _observation(self, key: str, day: dict[str, Any], cache: str) -> Observation:
         return observation_of(key, day, cache, self.spec, self.name)
 
-    def _failed(self, key: str, exc: BaseException, hint: str = "") -> Observation:
-        message = (
-            f"the simulation raised {type(exc).__name__}: {exc}; {hint + '; ' if hint else ''}cancel and submit again to retry"
-        )
+    def _failed(self, key: str, exc: BaseException) -> Observation:
+        message = f"the simulation raised {type(exc).__name__}: {exc}; cancel and submit again to retry"
         return Observation(experiment_key=key, status="failed", message=message, lab=self.name)
 
 

@@ -27,6 +27,7 @@ from wetloop.campaign import (
     default_spec_path,
     load_spec,
 )
+from wetloop.lab_adapters import ExecutorOptions
 
 from .._base import CliTools, World, WorldOptions
 from ._days import DayVariation
@@ -83,6 +84,7 @@ class SimglucoseWorld(World):
     summary = "a virtual type-1-diabetes patient (simglucose): insulin regimens, glucose over a day"
     Options = SimglucoseOptions
     experiment_noun = ("day", "days")  # an experiment is one simulated patient-day
+    lab_options = ExecutorOptions  # lab.options: executor (process | ray), address, retries
 
     def series(self, spec: CampaignSpec) -> tuple[Series, ...]:
         return (Series(name="glucose", unit="mg/dL", description="blood glucose"),)
@@ -169,7 +171,8 @@ class SimglucoseWorld(World):
         return None
 
     def register_cli(self, bench: Any, tools: CliTools) -> None:
-        """`wetloop bench patient`: our campaign vs random search vs the simulator's own controller."""
+        """`wetloop bench patient`: our campaign vs random search vs the simulator's own controller;
+        `wetloop bench ray`: a batch of days through the process pool and through Ray."""
         from ._cli import register
 
         register(bench, tools)
