@@ -70,25 +70,44 @@ def test_bench_patient_scores_every_pick_on_held_out_days(tmp_path, monkeypatch)
     run = fig["patients"]["child#001"]["seeds"]["0"]["methods"]
     assert set(run) == {"ours", "ours_population_prior", "no_learning", "shuffled_feedback", "random", "ax"}
     assert run["ours_population_prior"]["prior_patients"] == ["adolescent#003"]
+    assert run["random"]["experiments"] == 4
+    # Ax's default strategy can hand back fewer trials than asked, even when asked again: the bench counts those rounds
+    assert run["ax"]["experiments"] == 4 or run["ax"]["short_rounds"] > 0
+    # a loop campaign spends its budget, or stops early with its reason stored (e.g. its model predicts every
+    # candidate unsafe, which a few 4-hour days can make it do): scored as it stands
+    folder = tmp_path / "bench" / "child-001-seed0"
+    for name, sub in (
+        ("ours", "ours"),
+        ("no_learning", "no-learning"),
+        ("shuffled_feedback", "shuffled"),
+        ("ours_population_prior", "population-prior"),
+    ):
+        with CampaignStore(folder / sub / "store.sqlite") as store:
+            stopped = store.early_stop(store.campaign_ids()[0])
+        assert run[name]["experiments"] == 4 or stopped is not None, name
     for name, m in run.items():
-        assert m["experiments"] == 4, name
         if m["recommended"] is not None:  # a pick is scored on every held-out day
             assert m["held_out"]["days"] == 2 and 0.0 <= m["held_out"]["time_in_range"] <= 1.0, name
-    assert run["ours"]["pick"] == "world model" and run["no_learning"]["pick"] == "best safe day"
+    assert run["no_learning"]["pick"] == "best safe day"
     ref = fig["patients"]["child#001"]["reference"]
     assert ref["days"] == 2 and ref["time_in_range"] > 0.5  # the true-parameter controller keeps a child mostly in range
     # the campaigns ran on the child's body-weight start region, and on days drawn for each experiment
-    folder = tmp_path / "bench" / "child-001-seed0"
     with CampaignStore(folder / "ours" / "store.sqlite") as store:
         cid = store.campaign_ids()[0]
         stored = store.spec(cid)
         assert stored.variable("basal_night").start[1] < 0.4  # 34.6 kg: 0.45 x 0.5 U/kg x 34.6 / 24 = 0.32 U/h
-        seeds = {o.raw["day"]["day_seed"] for o in store.observations(cid).values()}
-        assert len(seeds) == 4
-    # the population prior fits a model before the campaign's first day (3 fits in 2 rounds, not 2)
-    for folder_name, models in (("no-learning", 0), ("ours", 2), ("shuffled", 2), ("population-prior", 3)):
-        with CampaignStore(folder / folder_name / "store.sqlite") as store:
-            assert store.count(store.campaign_ids()[0], "model") == models, folder_name
+        seeds = [o.raw["day"]["day_seed"] for o in store.observations(cid).values()]
+        assert len(set(seeds)) == len(seeds) == run["ours"]["experiments"]
+    with CampaignStore(folder / "no-learning" / "store.sqlite") as store:  # the controls are what they say
+        assert store.count(store.campaign_ids()[0], "model") == 0
+    for sub in ("ours", "shuffled"):
+        with CampaignStore(folder / sub / "store.sqlite") as store:
+            assert store.count(store.campaign_ids()[0], "model") >= 1, sub
+    with CampaignStore(tmp_path / "bench" / "adolescent-003-seed0" / "ours" / "store.sqlite") as store:
+        theirs = sum(o.status == "ok" for o in store.observations(store.campaign_ids()[0]).values())
+    with CampaignStore(folder / "population-prior" / "store.sqlite") as store:  # fitted on the prior before its first day
+        first = store.records(store.campaign_ids()[0], "model")[0]
+        assert first.round == 0 and first.payload["n_data"] == theirs > 0  # adolescent#003's days, none of its own
     settings = json.loads((folder / "shuffled" / "campaign.json").read_text())["settings"]
     assert settings["shuffle_feedback"] is True and settings["learn"] is True
     assert fig["summary"]["ours"]["runs"] == 2
