@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -241,10 +244,40 @@ def _with_overrides(
     return spec.with_overrides(**changes) if changes else spec
 
 
+@contextlib.contextmanager
+def _ctrl_c_recorded(c: Campaign) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: where the interpreter swallows
+    it (a callback of an import lock prints "Exception ignored ... KeyboardInterrupt" and goes on) the
+    campaign stops at its next node boundary instead of running to its end, and that message is dropped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        pressed.set()
+        raise KeyboardInterrupt
+
+    default_hook = sys.unraisablehook
+
+    def unraisable(args: Any) -> None:
+        if not (pressed.is_set() and isinstance(args.exc_value, KeyboardInterrupt)):
+            default_hook(args)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    sys.unraisablehook, c.interrupted = unraisable, pressed.is_set
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = default_hook
+
+
 def _interruptible(c: Campaign, step: Callable[[], RunOutcome]) -> None:
     """Run the campaign; on Ctrl-C say where it stands and how to go on (every node is checkpointed)."""
     try:
-        outcome = step()
+        with _ctrl_c_recorded(c):
+            outcome = step()
     except KeyboardInterrupt:
         err.print(
             f"\ninterrupted; `{command(f'resume --dir {c.run_dir}')}` continues it from its last checkpoint", soft_wrap=True

@@ -153,6 +153,9 @@ class Campaign:
         self._conn = sqlite3.connect(self.run_dir / "checkpoints.sqlite", check_same_thread=False)
         self.graph = build_graph(SqliteSaver(self._conn))
         self._config = {"configurable": {"thread_id": self.campaign_id}}
+        # Set by the CLI: whether Ctrl-C was pressed. Python cannot raise it in every place it lands (an
+        # import's lock callback swallows it, seen in CI), so the run also stops at the next node boundary.
+        self.interrupted: Callable[[], bool] = lambda: False
 
     @classmethod
     def create(cls, spec: CampaignSpec, run_dir: str | Path, *, settings: AgentSettings | None = None, **kwargs: Any) -> Campaign:
@@ -238,7 +241,9 @@ class Campaign:
         return self._invoke(Command(resume=[d.model_dump(mode="json") for d in decisions]))
 
     def _invoke(self, payload: Any) -> RunOutcome:
-        self.graph.invoke(payload, self._config, context=self._context(), durability="sync")
+        for _ in self.graph.stream(payload, self._config, context=self._context(), durability="sync", stream_mode="updates"):
+            if self.interrupted():  # a Ctrl-C the interpreter could not raise where it landed: stop between nodes
+                raise KeyboardInterrupt
         return self.outcome()
 
     def outcome(self) -> RunOutcome:
