@@ -220,6 +220,7 @@ def bench_patient(
         "days_vary": spec.world_options.get("days") is not None,
         "patients": {},
     }
+    where: dict[tuple[str, str], tuple[CampaignSpec, Path]] = {}  # (patient, seed) -> the spec and folder it ran with
     for patient in patients:
         pspec = spec.with_overrides(world_options={**spec.world_options, "patient": patient})
         cache = work_dir / "held-out-lab"
@@ -234,19 +235,18 @@ def bench_patient(
             console.print(f"[bold]{patient}, seed {seed}[/]: every pick on the {held_out} held-out days")
             for name, pick in picks.items():
                 runs[name]["held_out"] = _held_out(s, pick, day_seeds, cache) if pick is not None else None
-            entry["seeds"][str(seed)] = {"methods": runs, "calibration_held_out": calibration, "spec": s, "work": work}
+            entry["seeds"][str(seed)] = {"methods": runs, "calibration_held_out": calibration}
+            where[patient, str(seed)] = (s, work)
         out["patients"][patient] = entry
     if export is not None and len(patients) > 1:
-        _population_pass(out, create, export, day_seeds, work_dir / "held-out-lab", console)
-    for entry in out["patients"].values():
-        for run in entry["seeds"].values():
-            run.pop("spec"), run.pop("work")
+        _population_pass(out, where, create, export, day_seeds, work_dir / "held-out-lab", console)
     out["summary"] = summarise(out)
     return out
 
 
 def _population_pass(
     out: dict[str, Any],
+    where: dict[tuple[str, str], tuple[CampaignSpec, Path]],
     create: CampaignFactory,
     export: Callable[[Path, Path], Path],
     day_seeds: list[int],
@@ -257,16 +257,13 @@ def _population_pass(
     patients = list(out["patients"])
     for patient in patients:
         for seed, run in out["patients"][patient]["seeds"].items():
-            prior = []
-            for other in patients:
-                if other != patient and seed in out["patients"][other]["seeds"]:
-                    theirs = out["patients"][other]["seeds"][seed]["work"]
-                    prior.append(str(export(theirs / "ours", theirs / "export")))
+            s, work = where[patient, seed]
+            others = [where[o, seed][1] for o in patients if o != patient]
+            prior = [str(export(theirs / "ours", theirs / "export")) for theirs in others]
             console.print(
                 f"[bold]{patient}, seed {seed}[/]: ours from a population prior ({len(prior)} other patients' campaigns)"
             )
-            s: CampaignSpec = run["spec"]
-            summary, pick, _ = _loop_method(s, run["work"] / "population-prior", create, prior=tuple(prior))
+            summary, pick, _ = _loop_method(s, work / "population-prior", create, prior=tuple(prior))
             summary["held_out"] = _held_out(s, pick, day_seeds, cache) if pick is not None else None
             summary["prior_patients"] = [o for o in patients if o != patient]
             run["methods"]["ours_population_prior"] = summary

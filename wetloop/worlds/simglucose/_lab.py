@@ -8,11 +8,10 @@ answers the tickets of an old one.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from wetloop.campaign import CampaignSpec, Experiment, Intervention, Observation, Ticket, Trajectory
-from wetloop.lab_adapters import DayStore, Executor, Lab, LabSettings, executor_options, make_executor
+from wetloop.lab_adapters import DayStore, Executor, Lab, LabSettings, ProcessExecutor, executor_options, make_executor
 from wetloop.lab_adapters.errors import UnknownTicket
 
 from ._days import campaign_day_seed
@@ -223,23 +222,22 @@ def days_of(
         for s in day_seeds
     ]
     workers = workers or LabSettings().workers or os.cpu_count() or 1
+    pool = ProcessExecutor(min(workers, max(len(jobs), 1)), watch_parent, (os.getpid(),))
     out: list[Observation] = []
-    with ProcessPoolExecutor(
-        max_workers=min(workers, max(len(jobs), 1)),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=watch_parent,
-        initargs=(os.getpid(),),
-    ) as pool:
-        for seed, future in zip(day_seeds, [pool.submit(run_day_job, job) for job in jobs]):
+    try:
+        futures = [pool.submit(f"{controller}-{seed}", run_day_job, job) for seed, job in zip(day_seeds, jobs)]
+        for seed, future in zip(day_seeds, futures):
             key = f"{controller}-{options.patient}-day{seed}"
             try:
-                result = future.result()
+                result = pool.result(future)
             except Exception as exc:  # one failed day is reported, the others kept
                 out.append(
                     Observation(experiment_key=key, status="failed", message=f"{type(exc).__name__}: {exc}", lab=controller)
                 )
                 continue
             out.append(observation_of(key, result["day"], result["cache"], spec, f"simglucose-{controller}"))
+    finally:
+        pool.shutdown(wait=True)
     return out
 
 
