@@ -157,4 +157,28 @@ def test_the_shuffled_control_gets_permuted_answers(data_env, monkeypatch):
     shuffled = run_campaign(screen_spec("Scharenberg22", None, 3, 32, 0, shuffle=True), screen)
     assert real[0] == shuffled[0] and real[1:] != shuffled[1:]  # round 1 has no feedback yet
     fig = bench_screen("Scharenberg22", None, 1, None, 1, controls=False)
-    assert fig["batch"] == 32 and "ours_shuffled_feedback" not in fig["methods"]
+    assert fig["batch"] == 32 and "ours_shuffled_feedback" not in fig["methods"] and not fig["shuffle_feedback"]
+
+
+@needs_data
+def test_ours_and_its_controls_share_each_seed_and_the_former_shuffle_flag_still_works(data_env, monkeypatch):
+    """Per seed: ours, ours without learning and ours on shuffled feedback, all with that seed; scripts that
+    called bench_screen(..., shuffle=True) still get ours itself on shuffled feedback."""
+    from wetloop.worlds.crispr_screen import _bench
+
+    calls = []
+
+    def recording(spec, screen, learn=True):
+        calls.append((spec.seed, learn, spec.world_options["shuffle_feedback"], spec.budget.batch))
+        return [list(screen.genes[:4])]
+
+    monkeypatch.setattr(_bench, "run_campaign", recording)
+    bench_screen("Scharenberg22", None, 1, None, 2)
+    assert calls == [(0, True, False, 32), (0, False, False, 32), (0, True, True, 32)] + [
+        (1, True, False, 32),
+        (1, False, False, 32),
+        (1, True, True, 32),
+    ]
+    calls.clear()
+    fig = bench_screen("Scharenberg22", None, 1, 8, 1, True, controls=False)
+    assert calls == [(0, True, True, 8)] and fig["shuffle_feedback"]

@@ -155,14 +155,16 @@ def bench_screen(
     rounds: int,
     batch: int | None = None,
     seeds: int = 3,
-    *,
-    controls: bool = True,
+    shuffle: bool = False,
     log: Callable[[str], None] = lambda s: None,
     exclude_essential: bool = True,
+    *,
+    controls: bool = True,
 ) -> dict[str, Any]:
     """Every method on one screen for `seeds` seeds; figures as a JSON-able dict. `batch` None: `auto_batch`.
     With `controls` false the two control campaigns (no learning, shuffled feedback) are skipped. With
-    `exclude_essential` false our campaign may also test core-essential genes (the ablation of that option)."""
+    `exclude_essential` false our campaign may also test core-essential genes (the ablation of that option).
+    With `shuffle` (the former whole-run control, kept for scripts) "ours" itself runs on shuffled feedback."""
     spec0 = screen_spec(screen_name, data_dir, rounds, 1, 0)
     screen, essential = screen_of(spec0), load_essentials()
     genes, hits = list(screen.genes), screen.hits
@@ -171,7 +173,7 @@ def bench_screen(
     log(
         f"{screen.name}: {len(genes):,} genes, {len(hits):,} hits ({screen.hits_source}), {screen.n_unmapped} symbols "
         f"unmapped, {dates['found']} spreadsheet dates ({dates['mapped']} read back); {seeds} seeds x {rounds} rounds "
-        f"x {batch}" + ("" if controls else "; no controls")
+        f"x {batch}" + ("" if controls else "; no controls") + ("; ours on shuffled feedback" if shuffle else "")
     )
 
     def ess_first(rng: np.random.Generator) -> list[str]:
@@ -192,7 +194,8 @@ def bench_screen(
     for seed in range(seeds):
         t0 = time.perf_counter()
         spec = screen_spec(screen_name, data_dir, rounds, batch, seed, exclude_essential=exclude_essential)
-        methods["ours"].append(hit_ratios(run_campaign(spec, screen), hits, essential))
+        ours = screen_spec(screen_name, data_dir, rounds, batch, seed, shuffle, exclude_essential) if shuffle else spec
+        methods["ours"].append(hit_ratios(run_campaign(ours, screen), hits, essential))
         walls.append(time.perf_counter() - t0)
         if controls:
             methods["ours_no_learning"].append(hit_ratios(run_campaign(spec, screen, learn=False), hits, essential))
@@ -208,6 +211,7 @@ def bench_screen(
         finals = ", ".join(f"{LABELS[m]} {methods[m][-1]['non_essential'][-1]:.3f}" for m in ours_methods)
         log(f"{screen.name} seed {seed + 1}/{seeds}: {finals} (non-essential, round {rounds}; {time.perf_counter() - t0:.0f} s)")
     fig = _summarise(screen, methods, walls, rounds, batch, seeds) | {
+        "shuffle_feedback": shuffle,
         "exclude_core_essential": exclude_essential,
         "seconds": round(time.perf_counter() - t_screen, 1),
     }
@@ -328,7 +332,7 @@ def bench_screens(
         log(f"screen {i + 1}/{len(names)}: {name} ({time.perf_counter() - t0:.0f} s so far)")
         size = (batches or {}).get(name, batch)
         figures.append(
-            bench_screen(name, data_dir, rounds, size, seeds, controls=controls, log=log, exclude_essential=exclude_essential)
+            bench_screen(name, data_dir, rounds, size, seeds, log=log, exclude_essential=exclude_essential, controls=controls)
         )
     return {"screens": figures, "summary": summarise_screens(figures), "seconds": round(time.perf_counter() - t0, 1)}
 

@@ -43,7 +43,7 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
             typer.Option(
                 "--no-controls",
                 help="Skip the two control campaigns (ours without learning, ours with shuffled feedback) and the "
-                "learning gain and shuffle drop they give: a third of the time.",
+                "learning gain and shuffle drop they give (the run takes about a third as long).",
             ),
         ] = False,
         keep_essentials: Annotated[
