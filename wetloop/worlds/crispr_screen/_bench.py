@@ -1,18 +1,22 @@
-"""`wetloop bench screen`: cumulative hit ratio of our screen campaign against baselines, per seed.
+"""`wetloop bench screen`: cumulative hit ratio of our screen campaign against its controls and baselines.
 
 The campaign is the method `wetloop run` uses on a `crispr_screen` spec (offline gene proposer ->
 screen world model refit each round -> screen planner -> ScreenLab), driven directly (no LangGraph,
-no store) for speed. From the same run: our campaign with learning switched off (the knowledge prior
-ranks every round), random genes, random non-essential genes (what excluding the core-essential
-genes alone buys), "essential genes first" (CEGv2 genes first, then random), and the oracle (the
-hits themselves). Hit ratio after each round = |tested ∩ hits| / |hits|, over all genes and over
-non-essential genes (CEGv2 removed from both sets: the primary figure). With `shuffle_feedback` the
-lab permutes its answers among the genes tested (a control: a method that learns from results must
-do clearly worse). Hits are read from the screen only to score.
+no store) for speed. In the same run and with the same seeds, per screen: our campaign; its two
+controls, learning switched off (the knowledge prior ranks every round) and shuffled feedback (the
+lab permutes its answers among the genes tested: a method that learns from results must do clearly
+worse); random genes, random non-essential genes (what excluding the core-essential genes alone
+buys), "essential genes first" (CEGv2 genes first, then random) and the oracle (the hits themselves).
+Hit ratio after each round = |tested ∩ hits| / |hits|, over all genes and over non-essential genes
+(CEGv2 removed from both sets: the primary figure). From the controls, per screen: the learning gain
+(ours / no learning) and the shuffle drop (1 - shuffled / ours), non-essential ratios after the last
+round, means over seeds; over all screens, their means and each screen against the others (nothing
+is set per screen, so each screen is a held-out one). Hits are read from the screen only to score.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,15 +36,39 @@ from wetloop.campaign import (
 )
 from wetloop.lab_adapters import wait_for
 
-from ._hgnc import Screen, load_essentials
+from ._datasets import DATA_FILES
+from ._hgnc import Screen, load_essentials, screen_names
 from ._lab import ScreenLab, screen_of
 from ._model import ScreenWorldModel
 from ._planner import ScreenPlanner
 from ._proposer import GeneProposer
 
-__all__ = ["PUBLISHED", "screen_spec", "run_campaign", "bench_screen", "hit_ratios"]
+__all__ = [
+    "PUBLISHED",
+    "screen_spec",
+    "run_campaign",
+    "bench_screen",
+    "bench_screens",
+    "summarise_screens",
+    "auto_batch",
+    "parse_batches",
+    "default_screens",
+    "hit_ratios",
+]
 
 PUBLISHED = {"IFNG": 0.095, "Carnevale22_Adenosine": 0.042}  # BioDiscoveryAgent, Claude-3.5-Sonnet, all genes, round 5
+DEFAULT_BATCH = 128
+CONTROLS = ("ours_no_learning", "ours_shuffled_feedback")
+LABELS = {
+    "ours": "ours",
+    "ours_no_learning": "no learning",
+    "ours_shuffled_feedback": "shuffled feedback",
+    "random": "random",
+    "random_non_essential": "random non-essential",
+    "essential_first": "essential first",
+    "oracle": "oracle",
+}
+SHORT = {"ours_shuffled_feedback": "shuffled", "random_non_essential": "random non-ess.", "essential_first": "ess. first"}
 History = list[tuple[Intervention, Observation]]
 
 
@@ -115,21 +143,38 @@ def hit_ratios(rounds: list[list[str]], hits: frozenset[str], essential: frozens
     return out
 
 
+def auto_batch(n_genes: int) -> int:
+    """Genes per round when none is given: 128, or a 32nd of the library where that is smaller (a small
+    library, e.g. Scharenberg22's 1,053 genes: 32), so that 5 rounds test at most a sixth of it."""
+    return max(1, min(DEFAULT_BATCH, n_genes // 32))
+
+
 def bench_screen(
     screen_name: str,
     data_dir: str | None,
     rounds: int,
-    batch: int,
-    seeds: int,
-    shuffle: bool,
+    batch: int | None = None,
+    seeds: int = 3,
+    shuffle: bool = False,
     log: Callable[[str], None] = lambda s: None,
     exclude_essential: bool = True,
+    *,
+    controls: bool = True,
 ) -> dict[str, Any]:
-    """Every method on one screen for `seeds` seeds; figures as a JSON-able dict. With `exclude_essential`
-    false our campaign may also test core-essential genes (the ablation of that world option)."""
-    spec0 = screen_spec(screen_name, data_dir, rounds, batch, 0, shuffle)
+    """Every method on one screen for `seeds` seeds; figures as a JSON-able dict. `batch` None: `auto_batch`.
+    With `controls` false the two control campaigns (no learning, shuffled feedback) are skipped. With
+    `exclude_essential` false our campaign may also test core-essential genes (the ablation of that option).
+    With `shuffle` (the former whole-run control, kept for scripts) "ours" itself runs on shuffled feedback."""
+    spec0 = screen_spec(screen_name, data_dir, rounds, 1, 0)
     screen, essential = screen_of(spec0), load_essentials()
     genes, hits = list(screen.genes), screen.hits
+    batch = batch if batch is not None else auto_batch(len(genes))
+    dates = screen.mapping.dates_summary()
+    log(
+        f"{screen.name}: {len(genes):,} genes, {len(hits):,} hits ({screen.hits_source}), {screen.n_unmapped} symbols "
+        f"unmapped, {dates['found']} spreadsheet dates ({dates['mapped']} read back); {seeds} seeds x {rounds} rounds "
+        f"x {batch}" + ("" if controls else "; no controls") + ("; ours on shuffled feedback" if shuffle else "")
+    )
 
     def ess_first(rng: np.random.Generator) -> list[str]:
         return [g for g in rng.permutation(genes) if g in essential] + [g for g in rng.permutation(genes) if g not in essential]
@@ -140,22 +185,22 @@ def bench_screen(
         ]
 
     non_essential = lambda rng: [g for g in rng.permutation(genes) if g not in essential]  # noqa: E731
+    ours_methods = ("ours", *(CONTROLS if controls else ()))
     methods: dict[str, list[dict[str, list[float]]]] = {
-        "ours": [],
-        "ours_no_learning": [],
-        "random": [],
-        "random_non_essential": [],
-        "essential_first": [],
-        "oracle": [],
+        name: [] for name in (*ours_methods, "random", "random_non_essential", "essential_first", "oracle")
     }
     walls = []
+    t_screen = time.perf_counter()
     for seed in range(seeds):
         t0 = time.perf_counter()
-        spec = screen_spec(screen_name, data_dir, rounds, batch, seed, shuffle, exclude_essential)
-        ours = run_campaign(spec, screen)
+        spec = screen_spec(screen_name, data_dir, rounds, batch, seed, exclude_essential=exclude_essential)
+        ours = screen_spec(screen_name, data_dir, rounds, batch, seed, shuffle, exclude_essential) if shuffle else spec
+        methods["ours"].append(hit_ratios(run_campaign(ours, screen), hits, essential))
         walls.append(time.perf_counter() - t0)
-        methods["ours"].append(hit_ratios(ours, hits, essential))
-        methods["ours_no_learning"].append(hit_ratios(run_campaign(spec, screen, learn=False), hits, essential))
+        if controls:
+            methods["ours_no_learning"].append(hit_ratios(run_campaign(spec, screen, learn=False), hits, essential))
+            shuffled = screen_spec(screen_name, data_dir, rounds, batch, seed, True, exclude_essential)
+            methods["ours_shuffled_feedback"].append(hit_ratios(run_campaign(shuffled, screen), hits, essential))
         for name, order in (
             ("random", lambda rng: list(rng.permutation(genes))),
             ("random_non_essential", non_essential),
@@ -163,16 +208,37 @@ def bench_screen(
             ("oracle", oracle),
         ):
             methods[name].append(hit_ratios(_baseline(order, rounds, batch, seed), hits, essential))
+        finals = ", ".join(f"{LABELS[m]} {methods[m][-1]['non_essential'][-1]:.3f}" for m in ours_methods)
+        log(f"{screen.name} seed {seed + 1}/{seeds}: {finals} (non-essential, round {rounds}; {time.perf_counter() - t0:.0f} s)")
+    fig = _summarise(screen, methods, walls, rounds, batch, seeds) | {
+        "shuffle_feedback": shuffle,
+        "exclude_core_essential": exclude_essential,
+        "seconds": round(time.perf_counter() - t_screen, 1),
+    }
+    if controls:
+        c = fig["controls"]
         log(
-            f"{screen_name} seed {seed}: non-essential {methods['ours'][-1]['non_essential'][-1]:.3f}, "
-            f"all {methods['ours'][-1]['all'][-1]:.3f} ({walls[-1]:.1f} s)"
+            f"{screen.name} done in {fig['seconds']:.0f} s: learning gain {_num(c['learning_gain'])}, "
+            f"shuffle drop {_pct(c['shuffle_drop'])}"
         )
-    return _summarise(screen, methods, walls, shuffle, rounds, batch, seeds) | {"exclude_core_essential": exclude_essential}
+    return fig
 
 
-def _summarise(
-    screen: Screen, methods: dict, walls: list[float], shuffle: bool, rounds: int, batch: int, seeds: int
-) -> dict[str, Any]:
+def _final(fig: dict[str, Any], method: str) -> list[float]:
+    return list(fig["methods"][method]["non_essential"]["per_seed_final"])
+
+
+def _controls(fig: dict[str, Any]) -> dict[str, Any]:
+    """Learning gain and shuffle drop (ratios of the seed means) and whether a shuffled seed beats the worst real one."""
+    ours, none, shuffled = (np.mean(_final(fig, m)) for m in ("ours", *CONTROLS))
+    return {
+        "learning_gain": round(float(ours / none), 3) if none > 0 else None,
+        "shuffle_drop": round(float(1 - shuffled / ours), 3) if ours > 0 else None,
+        "shuffled_beats_worst_real": max(_final(fig, "ours_shuffled_feedback")) > min(_final(fig, "ours")),
+    }
+
+
+def _summarise(screen: Screen, methods: dict, walls: list[float], rounds: int, batch: int, seeds: int) -> dict[str, Any]:
     summary = {}
     for name, runs in methods.items():
         summary[name] = {
@@ -182,49 +248,189 @@ def _summarise(
             }
             for metric in ("all", "non_essential")
         }
-    return {
+    fig = {
         "screen": screen.name,
         "genes": len(screen.genes),
         "hits": len(screen.hits),
+        "hits_source": screen.hits_source,
         "unmapped_symbols": screen.n_unmapped,
+        "spreadsheet_dates": screen.mapping.dates_summary(),
         "rounds": rounds,
         "batch": batch,
         "seeds": seeds,
-        "shuffle_feedback": shuffle,
         "published_bda_claude35_all": PUBLISHED.get(screen.name),
         "methods": summary,
         "seconds_per_seed": round(float(np.mean(walls)), 2),
     }
+    if all(m in methods for m in CONTROLS):
+        fig["controls"] = _controls(fig)
+    return fig
 
 
-def print_screen_bench(figures: list[dict[str, Any]], console: Any) -> None:
-    """Per-round mean and per-seed final hit ratios, non-essential (primary) and all genes, per screen."""
+def summarise_screens(figures: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Over every screen with controls: mean and worst learning gain, mean shuffle drop, where a shuffled
+    seed beats the worst real one; each screen against the mean of the others (leave one screen out);
+    and the issue's targets met or not. None without controls."""
+    rows = [f for f in figures if "controls" in f]
+    if not rows:
+        return None
+    gains = {f["screen"]: f["controls"]["learning_gain"] for f in rows}
+    drops = {f["screen"]: f["controls"]["shuffle_drop"] for f in rows}
+
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(float(np.mean(known)), 3) if known else None
+
+    beaten = [f["screen"] for f in rows if f["controls"]["shuffled_beats_worst_real"]]
+    loso = [
+        {
+            "held_out": name,
+            "learning_gain": gains[name],
+            "shuffle_drop": drops[name],
+            "others_mean_learning_gain": mean([g for n, g in gains.items() if n != name]),
+            "others_mean_shuffle_drop": mean([d for n, d in drops.items() if n != name]),
+        }
+        for name in gains
+    ]
+    known_gains = [g for g in gains.values() if g is not None]
+    mean_gain, mean_drop = mean(list(gains.values())), mean(list(drops.values()))
+    targets = {
+        "learning_gain_at_least_1.10_on_every_screen": len(known_gains) == len(rows) and min(known_gains) >= 1.10,
+        "mean_learning_gain_at_least_1.25": (mean_gain or 0) >= 1.25,
+        "mean_shuffle_drop_at_least_0.15": (mean_drop or 0) >= 0.15,
+        "no_shuffled_seed_beats_the_worst_real_seed": not beaten,
+    }
+    summary = {
+        "screens": len(rows),
+        "mean_learning_gain": mean_gain,
+        "min_learning_gain": min(known_gains) if known_gains else None,
+        "mean_shuffle_drop": mean_drop,
+        "shuffled_beats_worst_real_on": beaten,
+        "leave_one_screen_out": loso,
+        "targets": targets,
+    }
+    return summary
+
+
+def bench_screens(
+    names: list[str],
+    data_dir: str | None,
+    rounds: int,
+    batch: int | None = None,
+    seeds: int = 3,
+    *,
+    batches: dict[str, int] | None = None,
+    controls: bool = True,
+    log: Callable[[str], None] = lambda s: None,
+    exclude_essential: bool = True,
+) -> dict[str, Any]:
+    """`bench_screen` on every screen (genes per round: `batches[name]`, else `batch`, else `auto_batch`), the
+    `summarise_screens` line and the wall time: {"screens": [...], "summary": ..., "seconds": ...}."""
+    t0 = time.perf_counter()
+    figures = []
+    for i, name in enumerate(names):
+        log(f"screen {i + 1}/{len(names)}: {name} ({time.perf_counter() - t0:.0f} s so far)")
+        size = (batches or {}).get(name, batch)
+        figures.append(
+            bench_screen(name, data_dir, rounds, size, seeds, log=log, exclude_essential=exclude_essential, controls=controls)
+        )
+    return {"screens": figures, "summary": summarise_screens(figures), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def default_screens(data_dir: str | None) -> list[str]:
+    """The screens to bench when none is named: every ground_truth_<name>.csv in `data_dir`, else in
+    `$WETLOOP_DATA_DIR` (or their screens/ folder), else the registered screens that can be downloaded."""
+    root = data_dir or os.environ.get("WETLOOP_DATA_DIR")
+    if root:
+        return screen_names(root)
+    prefix = "screens/ground_truth_"
+    return sorted(f.relpath[len(prefix) : -len(".csv")] for f in DATA_FILES.values() if f.relpath.startswith(prefix) and f.url)
+
+
+def parse_batches(values: list[str], screens: list[str]) -> tuple[int | None, dict[str, int]]:
+    """`--batch` values: `N` (every screen) and `SCREEN=N` (that screen); ValueError saying what is wrong."""
+    default: int | None = None
+    per_screen: dict[str, int] = {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        if not number.strip().isdigit() or int(number) < 1:
+            raise ValueError(
+                f"--batch {value!r}: give a positive number of genes per round, N or SCREEN=N (e.g. Scharenberg22=32)"
+            )
+        if not name:
+            default = int(number)
+        elif name not in screens:
+            raise ValueError(f"--batch {value!r}: {name!r} is not a benched screen; benched: {', '.join(screens)}")
+        else:
+            per_screen[name] = int(number)
+    return default, per_screen
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def print_screen_bench(result: dict[str, Any], console: Any) -> None:
+    """One row per screen: non-essential hit ratio after the last round (mean of seeds; per-seed range for
+    ours), learning gain, shuffle drop; then each screen's data line and the summary over screens."""
     from rich.table import Table
 
-    for fig in figures:
-        ctl = (" [shuffled feedback]" if fig["shuffle_feedback"] else "") + (
-            "" if fig.get("exclude_core_essential", True) else " [ours may test core-essential genes]"
-        )
-        table = Table(
-            title=f"{fig['screen']}{ctl}: cumulative hit ratio, {fig['seeds']} seeds x {fig['rounds']} rounds x {fig['batch']} "
-            f"({fig['hits']} hits, {fig['unmapped_symbols']} symbols unmapped)"
-        )
-        for col in ("method", "metric", *[f"r{r + 1}" for r in range(fig["rounds"])], "per-seed final"):
+    figures = result["screens"]
+    controls = any("controls" in f for f in figures)
+    methods = [m for m in LABELS if any(m in f["methods"] for f in figures)]
+    table = Table(title="non-essential hit ratio after the last round, mean of seeds (ours: per-seed range)")
+    table.add_column("screen", no_wrap=True)
+    table.add_column("batch")
+    for m in methods:
+        table.add_column(SHORT.get(m, LABELS[m]), no_wrap=m == "ours")
+    table.add_column("BDA all (ours all)")
+    if controls:
+        for col in ("learning gain", "shuffle drop", "shuffled > worst"):
             table.add_column(col)
-        for name, m in fig["methods"].items():
-            for metric in ("non_essential", "all"):
-                table.add_row(
-                    name,
-                    metric,
-                    *[f"{v:.3f}" for v in m[metric]["mean_per_round"]],
-                    " ".join(f"{v:.3f}" for v in m[metric]["per_seed_final"]),
-                )
-        if fig["published_bda_claude35_all"] is not None:
-            table.add_row(
-                "BioDiscoveryAgent (Claude-3.5, published)",
-                "all",
-                *[""] * (fig["rounds"] - 1),
-                f"{fig['published_bda_claude35_all']:.3f}",
-                "",
+    for f in figures:
+        cells = []
+        for m in methods:
+            seeds = _final(f, m) if m in f["methods"] else []
+            spread = f" ({min(seeds):.3f}-{max(seeds):.3f})" if m == "ours" and len(seeds) > 1 else ""
+            cells.append(f"{np.mean(seeds):.3f}{spread}" if seeds else "")
+        published = f["published_bda_claude35_all"]
+        ours_all = np.mean(f["methods"]["ours"]["all"]["per_seed_final"])
+        cells.append("" if published is None else f"{published:.3f} ({ours_all:.3f})")
+        if "controls" in f:
+            c = f["controls"]
+            cells += [_num(c["learning_gain"]), _pct(c["shuffle_drop"]), "yes" if c["shuffled_beats_worst_real"] else "no"]
+        elif controls:
+            cells += ["", "", ""]
+        table.add_row(f["screen"], str(f["batch"]), *cells)
+    console.print(table)
+    for f in figures:
+        d = f["spreadsheet_dates"]
+        console.print(
+            f"{f['screen']}: {f['genes']:,} genes, {f['hits']:,} hits ({f['hits_source']}), {f['seeds']} seeds x "
+            f"{f['rounds']} rounds x {f['batch']}; {f['unmapped_symbols']} symbols unmapped; spreadsheet dates "
+            f"{d['found']} found, {d['mapped']} read back, {d['left']} left; {f['seconds_per_seed']:.0f} s per seed of ours",
+            soft_wrap=True,
+        )
+    summary = result.get("summary")
+    if summary:
+        beaten = ", ".join(summary["shuffled_beats_worst_real_on"]) or "none"
+        console.print(
+            f"over {summary['screens']} screens: learning gain mean {_num(summary['mean_learning_gain'])} "
+            f"(worst {_num(summary['min_learning_gain'])}), shuffle drop mean {_pct(summary['mean_shuffle_drop'])}; "
+            f"a shuffled seed beats the worst real seed on: {beaten}",
+            soft_wrap=True,
+        )
+        for row in summary["leave_one_screen_out"]:
+            console.print(
+                f"  held out {row['held_out']}: gain {_num(row['learning_gain'])}, drop {_pct(row['shuffle_drop'])} "
+                f"(the others: {_num(row['others_mean_learning_gain'])}, {_pct(row['others_mean_shuffle_drop'])})",
+                soft_wrap=True,
             )
-        console.print(table)
+        met = [name.replace("_", " ") for name, ok in summary["targets"].items() if ok]
+        missed = [name.replace("_", " ") for name, ok in summary["targets"].items() if not ok]
+        console.print(f"targets met: {'; '.join(met) or 'none'}; missed: {'; '.join(missed) or 'none'}", soft_wrap=True)
+    console.print(f"wall time {result['seconds']:.0f} s", soft_wrap=True)

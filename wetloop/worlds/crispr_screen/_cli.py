@@ -16,16 +16,35 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
 
     @bench.command("screen")
     def bench_screen_cmd(
-        screen: Annotated[list[str], typer.Option("--screen", help="Screen name (repeatable), e.g. IFNG.")] = ["IFNG"],  # noqa: B006
+        screen: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--screen",
+                help="Screen name (repeatable), e.g. IFNG. Default: every ground_truth_<name>.csv in --data-dir, "
+                "else in $WETLOOP_DATA_DIR, else the registered screens.",
+            ),
+        ] = None,
         data_dir: Annotated[
             str | None,
             typer.Option("--data-dir", help="Directory with ground_truth_<screen>.csv (default: the registered screens)."),
         ] = None,
-        rounds: Annotated[int, typer.Option(help="Rounds per campaign.")] = 5,
-        batch: Annotated[int, typer.Option(help="Genes per round.")] = 128,
-        seeds: Annotated[int, typer.Option(help="Seeds (campaigns) per screen.")] = 10,
-        shuffle_feedback: Annotated[
-            bool, typer.Option("--shuffle-feedback", help="Control: the lab permutes its answers among the genes tested.")
+        rounds: Annotated[int, typer.Option(min=1, help="Rounds per campaign.")] = 5,
+        batch: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--batch",
+                help="Genes per round: N for every screen, or SCREEN=N for one (repeatable; SCREEN=N wins). "
+                "Default: 128, or a 32nd of the library where that is smaller (Scharenberg22, 1,053 genes: 32).",
+            ),
+        ] = None,
+        seeds: Annotated[int, typer.Option(min=1, help="Seeds (campaigns) per screen; the same seeds for every method.")] = 10,
+        no_controls: Annotated[
+            bool,
+            typer.Option(
+                "--no-controls",
+                help="Skip the two control campaigns (ours without learning, ours with shuffled feedback) and the "
+                "learning gain and shuffle drop they give (the run takes about a third as long).",
+            ),
         ] = False,
         keep_essentials: Annotated[
             bool,
@@ -36,13 +55,34 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
         ] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
-        """Cumulative hit ratio of our screen campaign vs random, essential-first and oracle, per round and seed."""
-        from ._bench import bench_screen, print_screen_bench
+        """Per screen, in one run with the same seeds: our screen campaign, its controls (no learning, shuffled
+        feedback), random, random non-essential, essential-first and oracle; the learning gain (ours / no
+        learning) and shuffle drop (1 - shuffled / ours) of the non-essential hit ratio after the last round;
+        and their means over screens, each screen against the others."""
+        from ._bench import bench_screens, default_screens, parse_batches, print_screen_bench
+        from ._hgnc import screen_problems
 
-        figures = [
-            bench_screen(
-                s, data_dir, rounds, batch, seeds, shuffle_feedback, log=tools.log.print, exclude_essential=not keep_essentials
+        names = list(dict.fromkeys(screen or default_screens(data_dir)))
+        if not names:
+            raise typer.BadParameter(
+                f"no ground_truth_<name>.csv in {data_dir} (or its screens/ folder)", param_hint="--data-dir"
             )
-            for s in screen
-        ]
-        tools.emit(figures, json_out, print_screen_bench)
+        try:
+            default, per_screen = parse_batches(batch or [], names)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--batch") from None
+        problems = [p for name in names for p in screen_problems(name, data_dir)]
+        if problems:
+            raise typer.BadParameter("\n".join(problems), param_hint="--screen")
+        result = bench_screens(
+            names,
+            data_dir,
+            rounds,
+            default,
+            seeds,
+            batches=per_screen,
+            controls=not no_controls,
+            log=tools.log.print,
+            exclude_essential=not keep_essentials,
+        )
+        tools.emit(result, json_out, print_screen_bench)

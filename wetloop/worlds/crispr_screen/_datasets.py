@@ -19,7 +19,7 @@ import httpx
 
 from wetloop.campaign.errors import ChecksumMismatch, DataFileError
 
-__all__ = ["DataFile", "DATA_FILES", "fetch_data", "data_cache_dir", "sha256_prefix"]
+__all__ = ["DataFile", "DATA_FILES", "fetch_data", "local_data", "data_cache_dir", "sha256_prefix"]
 
 _BDA = "https://raw.githubusercontent.com/snap-stanford/BioDiscoveryAgent/19673c7371c542cfa155ffaa9047c53525f9fe2e"
 _THESIS = "https://raw.githubusercontent.com/LeoAnd00/Masters_Thesis/c79367d436faa2c7854dafd55f1b33ae0eb71253/data"
@@ -42,6 +42,18 @@ def _screen(name: str, sha: str, size: int) -> DataFile:
     return DataFile(f"screens/{name}", f"{_BDA}/datasets/{name}", sha, size, "BioDiscoveryAgent datasets/")
 
 
+def _converted(name: str, sha: str, size: int, prompt_sha: str, prompt_size: int, raw: str) -> tuple[DataFile, DataFile]:
+    """A screen converted from GeneDisco's raw screens (no hit list: hits are the top 5% by |score|) and the
+    task text written for it: neither is a single download, so only a data directory supplies them."""
+    source = f"converted from genedisco/genedisco@5362afc genedisco/datasets/screens/{raw}"
+    return (
+        DataFile(f"screens/ground_truth_{name}.csv", None, sha, size, source),
+        DataFile(
+            f"screens/task_prompts/{name}.json", None, prompt_sha, prompt_size, "task text written for the converted screen"
+        ),
+    )
+
+
 DATA_FILES: dict[str, DataFile] = {
     f.relpath: f
     for f in (
@@ -51,6 +63,13 @@ DATA_FILES: dict[str, DataFile] = {
         _screen("ground_truth_Carnevale22_Adenosine.csv", "07c8bf9c03daf1a1", 293468),
         _screen("topmovers_Carnevale22_Adenosine.npy", "c2967f092f18c589", 64252),
         _screen("task_prompts/Carnevale22_Adenosine.json", "69928ad0a2b1ef6e", 239),
+        _screen("ground_truth_Scharenberg22.csv", "8af56bc1b87f446a", 12210),
+        _screen("topmovers_Scharenberg22.npy", "2d303eceb30f102c", 1824),
+        _screen("task_prompts/Scharenberg22.json", "99530927eb2eee61", 246),
+        *_converted(
+            "Zhuang19_NK", "0797ef2ea06f8f5c", 341726, "c4f65afd09887a41", 240, "zhuang_2019_low_selection.gene_summary.txt"
+        ),
+        *_converted("Zhu21_SARSCoV2", "40861724f2dd93ef", 296354, "9b5613e5fc91a47a", 188, "zhu_2021_sarscov2_host_factors.csv"),
         DataFile("screens/CEGv2.txt", f"{_BDA}/CEGv2.txt", "1b1df46f829e2c47", 15088, "BioDiscoveryAgent (Hart et al. CEGv2)"),
         DataFile(
             "genes/string_v12_ntm_700_400_k3_edges.tsv.gz",
@@ -126,9 +145,8 @@ def fetch_data(relpath: str, data_dir: str | Path | None = None, *, client: http
     to do) when the file is nowhere and cannot be downloaded, `ChecksumMismatch` on a bad download.
     """
     entry = _registered(relpath)
-    root = data_dir if data_dir is not None else os.environ.get("WETLOOP_DATA_DIR")
+    path, root = _local(relpath, data_dir)
     if root:
-        path = Path(root) / relpath
         if not path.is_file():
             raise DataFileError(
                 f"{path} does not exist; the data directory {root} must hold {relpath} "
@@ -136,8 +154,19 @@ def fetch_data(relpath: str, data_dir: str | Path | None = None, *, client: http
                 relpath=relpath,
             )
         return path
-    path = data_cache_dir() / relpath
     return path if path.is_file() else _download(entry, path, client)
+
+
+def _local(relpath: str, data_dir: str | Path | None) -> tuple[Path, str | Path | None]:
+    """Where `fetch_data` reads `relpath` (present or not) and the data directory that holds it (None: the cache)."""
+    root = data_dir if data_dir is not None else os.environ.get("WETLOOP_DATA_DIR")
+    return (Path(root) / relpath, root) if root else (data_cache_dir() / relpath, None)
+
+
+def local_data(relpath: str, data_dir: str | Path | None = None) -> Path | None:
+    """The local copy `fetch_data` would read for `relpath`, or None where it would have to download it."""
+    path = _local(relpath, data_dir)[0]
+    return path if path.is_file() else None
 
 
 def _download(entry: DataFile, path: Path, client: httpx.Client | None) -> Path:

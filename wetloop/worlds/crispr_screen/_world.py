@@ -42,6 +42,16 @@ class ScreenWorld(World):
         )
         return own + tuple(spec.readouts)
 
+    def check_spec(self, spec: CampaignSpec) -> list[str]:
+        """The generic checks, then the screen's file (missing, empty, a gene-pair screen) where it is here."""
+        problems = super().check_spec(spec)
+        if problems:
+            return problems
+        from ._hgnc import screen_problems
+
+        options = self.options(spec)
+        return [f"world_options.screen: {p}" for p in screen_problems(options.screen, options.data_dir)]
+
     def example_spec(self) -> CampaignSpec | None:
         """The IFNG screen, 2 rounds of 8 genes; None when its data cannot be had here."""
         import os
