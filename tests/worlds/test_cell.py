@@ -225,13 +225,22 @@ def test_parts_model_recovers_additive_and_pairwise_effects() -> None:
     assert spread[0] < spread[1] < spread[2]  # a part seen is surer than one never seen, two unseen less sure still
 
 
-def test_proposer_offers_untried_cocktails_only() -> None:
+def test_proposer_offers_every_untried_cocktail_whatever_the_menu_size() -> None:
+    from wetloop.campaign import Intervention, Observation
+
     spec = load_spec(SPEC)
     first = CocktailProposer().propose(ProposalContext(spec=spec, round=1, history=(), n_candidates=48))
     values = [c.values["cocktail"] for h in first.hypotheses for c in h.candidates]
-    assert len(values) == 48 and sum(len(v) == 1 for v in values) == 22
-    everything = CocktailProposer().propose(ProposalContext(spec=spec, round=1, history=(), n_candidates=2000))
-    assert sum(len(h.candidates) for h in everything.hypotheses) == 1563
+    assert len(values) == 1563 and {} in values
+    ran = [
+        (
+            Intervention(values={"cocktail": {"Gata2": "oe"}}),
+            Observation(experiment_key="k", status="ok", readouts={"target_fraction": 0.3}),
+        )
+    ]
+    later = CocktailProposer().propose(ProposalContext(spec=spec, round=2, history=ran, n_candidates=48))
+    values = [c.values["cocktail"] for h in later.hypotheses for c in h.candidates]
+    assert len(values) == 1562 and {"Gata2": "oe"} not in values
 
 
 # -- lab, oracle, bench ------------------------------------------------------------------------------------
@@ -279,13 +288,16 @@ def test_bench_runs_tiny(tmp_path: Path) -> None:
     spec = _tiny_spec()
     world = get_world("cell")
 
-    def create(s: CampaignSpec, run_dir: Path) -> Campaign:
-        return Campaign.create(s, run_dir, settings=AgentSettings(), console=Console(quiet=True))
+    def create(s: CampaignSpec, run_dir: Path, learn: bool = True, shuffle_feedback: bool = False) -> Campaign:
+        settings = AgentSettings(learn=learn, shuffle_feedback=shuffle_feedback)
+        return Campaign.create(s, run_dir, settings=settings, console=Console(quiet=True))
 
     fig = bench_cell(spec, 1, ["erythrocyte"], tmp_path, create, world.make_lab, log=lambda _: None)
     t = fig["targets"]["erythrocyte"]
     assert t["oracle"]["cocktails"] == 33 and t["oracle"]["qualifying"] >= 1
-    for method in ("ours", "ours_gp", "random"):
+    assert not list(tmp_path.glob("erythrocyte-ours_no_learning-0/**/models/*"))  # the no-learning control never fits
+    assert list(tmp_path.glob("erythrocyte-ours-0/**/models/*"))
+    for method in ("ours", "ours_no_learning", "ours_shuffled", "ours_gp", "random"):
         (run,) = t["methods"][method]
         assert run["experiments"] == 4 and run["cost"] >= 4  # 1 per experiment plus 1 per clamp
         assert run["found"] == (run["first"] is not None)

@@ -1,8 +1,11 @@
 """`wetloop bench cell`: does the loop find a qualifying cocktail within budget, and at what cost?
 
-Per target fate and seed, with the spec's budget: ours (the campaign as the spec says), ours with the
-GP family (`world_model: gp`, same encoding), and random search (cocktails drawn uniformly from every
-cocktail of the spec, without repeats). The oracle simulates every cocktail once (nothing is cached):
+Per target fate and seed, with the spec's budget: ours (the campaign as the spec says), its two controls
+in the same run (`ours_no_learning`: no model is ever fitted, so every round is the planner's
+space-filling first round; `ours_shuffled`: each round's results permuted among its experiments before
+the loop learns from them), the GP baseline on the same cocktail encoding (`ours_gp`: the same loop
+with `world_model: gp`, learning from the fate shares alone), and random search (cocktails drawn
+uniformly from every cocktail of the spec, without repeats). The oracle simulates every cocktail once (nothing is cached):
 how many qualify (target fraction >= `success`), the fewest clamps any needs, and what random search
 would find in expectation. Per method: the share of seeds that found a qualifying cocktail, the
 experiments and the cost up to the first one (and until found or, if never, the whole budget's cost), the total cost, and the wasted experiments (a target
@@ -27,7 +30,7 @@ from wetloop.lab_adapters import wait_for
 from ._options import FATES, CellOptions
 from ._oracle import all_cocktails, cocktail_fractions, oracle
 
-__all__ = ["bench_cell", "print_cell_bench", "run_summary"]
+__all__ = ["METHODS", "bench_cell", "print_cell_bench", "run_summary"]
 
 Pairs = list[tuple[Intervention, Observation]]
 
@@ -56,8 +59,14 @@ def run_summary(spec: CampaignSpec, options: CellOptions, pairs: Pairs, untreate
     }
 
 
-def _campaign(create: Callable[[CampaignSpec, Path], Any], spec: CampaignSpec, run_dir: Path) -> Pairs:
-    with create(spec, run_dir) as c:
+METHODS = ("ours", "ours_no_learning", "ours_shuffled", "ours_gp", "random")
+"""Every method `bench_cell` knows, in the order it runs them."""
+
+CONTROLS = {"ours_no_learning": {"learn": False}, "ours_shuffled": {"shuffle_feedback": True}}
+
+
+def _campaign(create: Callable[..., Any], spec: CampaignSpec, run_dir: Path, **settings: bool) -> Pairs:
+    with create(spec, run_dir, **settings) as c:
         c.run()
         obs = c.store.observations(c.campaign_id)
         exps = sorted(c.store.experiments(c.campaign_id), key=lambda e: e.round)
@@ -91,10 +100,10 @@ def bench_cell(
     seeds: int,
     targets: list[str],
     work_dir: Path,
-    create: Callable[[CampaignSpec, Path], Any],
+    create: Callable[..., Any],
     make_lab: Callable[[CampaignSpec], Any],
     log: Callable[[str], None] = print,
-    methods: tuple[str, ...] = ("ours", "ours_gp", "random"),
+    methods: tuple[str, ...] = METHODS,
     oracle_cells: int | None = None,
 ) -> dict[str, Any]:
     """Every method on `seeds` seeds for each target fate (see the module docstring); figures as a dict."""
@@ -132,7 +141,7 @@ def bench_cell(
                     pairs = random_search(run, seed, make_lab(run))
                 else:
                     variant = run.with_overrides(world_model="gp") if method == "ours_gp" else run
-                    pairs = _campaign(create, variant, work_dir / f"{target}-{method}-{seed}")
+                    pairs = _campaign(create, variant, work_dir / f"{target}-{method}-{seed}", **CONTROLS.get(method, {}))
                 fig["methods"][method].append(run_summary(run, options, pairs, untreated, time.perf_counter() - t0))
             log(
                 f"bench cell {target} seed {seed}: " + ", ".join(f"{m} first {v[-1]['first']}" for m, v in fig["methods"].items())

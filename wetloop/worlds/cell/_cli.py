@@ -24,7 +24,13 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
         ] = None,
         seeds: Annotated[int, typer.Option(min=1, help="Seeds per method and target.")] = 20,
         targets: Annotated[str, typer.Option(help="Target fates, comma-separated (default: the spec's and megakaryocyte).")] = "",
-        methods: Annotated[str, typer.Option(help="Methods, comma-separated, of ours, ours_gp, random.")] = "ours,ours_gp,random",
+        methods: Annotated[
+            str,
+            typer.Option(
+                help="Methods, comma-separated, of ours, ours_no_learning, ours_shuffled (its controls), ours_gp (the GP "
+                "baseline on the same encoding), random."
+            ),
+        ] = "ours,ours_no_learning,ours_shuffled,ours_gp,random",
         oracle_cells: Annotated[
             int | None, typer.Option(min=10, help="Cells per cocktail in the oracle (default: the spec's).")
         ] = None,
@@ -34,7 +40,7 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
         """Our campaign vs GP vs random search vs the oracle (every cocktail simulated): found, first success, cost."""
         from wetloop.campaign import get_world
 
-        from ._bench import bench_cell, print_cell_bench
+        from ._bench import METHODS, bench_cell, print_cell_bench
         from ._options import FATES
         from ._world import SPECS_DIR
 
@@ -48,8 +54,8 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
         if bad:
             raise typer.BadParameter(f"unknown target fate(s) {bad}; choose among {list(FATES[:-1])}", param_hint="--targets")
         picked = tuple(m.strip() for m in methods.split(",") if m.strip())
-        if not picked or set(picked) - {"ours", "ours_gp", "random"}:
-            raise typer.BadParameter(f"methods must be among ours, ours_gp, random; got {methods!r}", param_hint="--methods")
+        if not picked or set(picked) - set(METHODS):
+            raise typer.BadParameter(f"methods must be among {', '.join(METHODS)}; got {methods!r}", param_hint="--methods")
         work_dir = work_dir or tools.work_dir("bench-cell")
         figures = bench_cell(
             spec,

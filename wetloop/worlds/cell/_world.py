@@ -101,6 +101,28 @@ class CellWorld(World):
         self.validate_spec(spec)
         return oracle(spec, self.options(spec))
 
+    # -- the world model --------------------------------------------------------------------------
+    def new_model(self, spec: CampaignSpec, config: Any = None) -> Any:
+        """`world_model: series`: the learned dynamics of each cell's time course (`CellDynamicsModel`);
+        the other families are the generic scalar ones over the cocktail's encoding."""
+        if spec.world_model != "series":
+            return super().new_model(spec, config)
+        from ._dynamics import CellDynamicsModel, CellModelConfig
+
+        return CellDynamicsModel(spec, self.options(spec), config if isinstance(config, CellModelConfig) else None)
+
+    def load_model(self, path: str | Path, spec: CampaignSpec) -> Any:
+        if spec.world_model != "series":
+            return super().load_model(path, spec)
+        from ._dynamics import CellDynamicsModel
+
+        return CellDynamicsModel.load(path, spec, self.options(spec))
+
+    def light_model_config(self) -> Any:
+        from ._dynamics import CellModelConfig
+
+        return CellModelConfig(members=2, iterations=200, cells=8)
+
     # -- the proposer ---------------------------------------------------------------------------
     def offline_proposer(self) -> Any:
         from ._proposer import CocktailProposer
