@@ -213,7 +213,7 @@ class CellDynamicsModel:
     def predict_band(self, intervention: Intervention, level: float = 0.9) -> Band | None:
         """The band of the target fate's marker gene (`band_gene`): median and central interval over members."""
         gene = band_gene(self.options)
-        times, means = self.trajectories([self._cocktail(intervention)])
+        times, means = self.trajectories([self.cocktail_of(intervention)])
         g = self.net.index(gene)
         per_member = means[:, 0, :, g]  # (M, T)
         lo, mid, hi = np.quantile(per_member, [(1 - level) / 2, 0.5, (1 + level) / 2], axis=0)
@@ -226,7 +226,7 @@ class CellDynamicsModel:
             upper=tuple(float(v) for v in hi),
         )
 
-    def _cocktail(self, intervention: Intervention) -> dict[str, str]:
+    def cocktail_of(self, intervention: Intervention) -> dict[str, str]:
         value = intervention.values.get(self.variable)
         return dict(value) if isinstance(value, dict) else {}
 
@@ -306,7 +306,7 @@ class CellDynamicsModel:
             adata = ad.read_h5ad(path)
             course = np.asarray(adata.obsm["time_course"], dtype=np.float32)
             steps = np.rint(np.asarray(adata.uns["times"], dtype=float) / self.net.inv_time_step).astype(int)
-            clamp, level = clamp_arrays(self.net, self.options, self._cocktail(x), 1)
+            clamp, level = clamp_arrays(self.net, self.options, self.cocktail_of(x), 1)
             data.add(course, steps, clamp[0], level[0].astype(np.float32))
         return data, skipped
 
@@ -322,7 +322,7 @@ class CellDynamicsModel:
             )
         key = hashlib.sha256(
             json.dumps(
-                [sorted(self._cocktail(x).items()) for x, o in history if o.status == "ok"]
+                [sorted(self.cocktail_of(x).items()) for x, o in history if o.status == "ok"]
                 + [self.spec.seed, self.config.model_dump(mode="json")],
                 default=str,
             ).encode()

@@ -10,10 +10,11 @@ cells in each fate at the end (readouts). See `CellOptions` for what a spec can 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from wetloop.campaign import Budget, CampaignSpec, Readout, Series, SpecError, load_spec
+from wetloop.campaign import Budget, CampaignSpec, Intervention, Readout, Series, SpecError, load_spec
 
 from .._base import CliTools, World
 from ._experiment import LEVELS
@@ -117,6 +118,21 @@ class CellWorld(World):
         from ._dynamics import CellDynamicsModel
 
         return CellDynamicsModel.load(path, spec, self.options(spec))
+
+    def forecast(self, model: Any, spec: CampaignSpec, interventions: Sequence[Intervention]) -> Any:
+        """The generic draws of the readouts; from the learned dynamics, each gene's mean trajectory too."""
+        from ._dynamics import CellDynamicsModel
+
+        base = super().forecast(model, spec, interventions)
+        if not isinstance(model, CellDynamicsModel):
+            return base
+        import torch
+
+        from wetloop.worldmodel import OutcomeSamples
+
+        times, means = model.trajectories([model.cocktail_of(x) for x in interventions])  # (M, n, T, G)
+        series = {gene: torch.from_numpy(means[..., j]).double() for j, gene in enumerate(model.net.genes)}
+        return OutcomeSamples(base.readouts, series, tuple(float(t) for t in times))
 
     def light_model_config(self) -> Any:
         from ._dynamics import CellModelConfig
