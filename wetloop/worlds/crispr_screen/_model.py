@@ -82,7 +82,7 @@ class ScreenModelConfig(StrictSettings):
     learner: Literal["sets", "mlp", "both"] = "sets"  # "both": half the members each
     # learner "sets": weight of the propagation's rank against the prior's; shape k of the members' weights
     mix: float = Field(default=1.0, ge=0)
-    bootstrap_shape: float = Field(default=4.0, gt=0)
+    bootstrap_shape: float = Field(default=16.0, gt=0)
     # learner "mlp"
     hidden: int = Field(default=4, ge=1)
     epochs: int = Field(default=300, ge=1)
@@ -90,7 +90,7 @@ class ScreenModelConfig(StrictSettings):
     weight_decay: float = Field(default=3e-3, ge=0)
     # how far the learned members are trusted against the prior (see the module docstring)
     gate: Literal["rank", "likelihood", "none"] = "rank"
-    gate_offset: float = 0.0
+    gate_offset: float = 1.0  # w = Phi(z - gate_offset): Phi(-1) = 0.16 before any evidence
 
 
 class ScreenFitReport(BaseModel):
