@@ -14,6 +14,7 @@ members from the results so far (`ScreenModelConfig.learner`):
 - "mlp": M small MLPs (one vectorised module), each on a bootstrap resample of the tested genes, on
   features = static knowledge + the task-text match of the gene's sets + neighbour aggregates of the
   results so far (`ScreenFeatures`), each learning a correction to the prior's logit.
+- "both": half the members of each kind.
 
 How far the learned members are trusted is decided by the campaign's own results (`gate`): the
 results are replayed round by round (blocks of `budget.batch`, in the order they came), a model is
