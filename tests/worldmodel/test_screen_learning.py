@@ -141,3 +141,15 @@ def test_likelihood_gate_rewards_matching_the_base_rate_where_the_rank_gate_does
     rank = _model(features, gate="rank", **mlp).fit(history)
     assert likelihood.learned_weight > 0.95
     assert abs(rank.evidence) < 2 and rank.learned_weight < 0.95
+
+
+def test_the_round_summary_names_the_gate_and_its_evidence():
+    from wetloop.worlds.crispr_screen import ScreenWorld
+
+    features, hits = _screen()
+    history = _history(features, hits, 3)
+    rank = ScreenWorld().fit_summary(_model(features).fit(history))
+    assert "rank evidence z = +" in rank and "weight of the learned members against the prior 1.00" in rank
+    likelihood = ScreenWorld().fit_summary(_model(features, gate="likelihood").fit(history))
+    assert "nats" in likelihood and "rank evidence" not in likelihood
+    assert "evidence" not in ScreenWorld().fit_summary(_model(features, gate="none").fit(history))
