@@ -3,7 +3,7 @@ import torch
 
 from tests.screen_data import data_env, needs_data  # noqa: F401
 from wetloop.campaign import Intervention, Observation
-from wetloop.worlds.crispr_screen import GeneKnowledge, ScreenWorldModel, load_screen
+from wetloop.worlds.crispr_screen import GeneKnowledge, ScreenModelConfig, ScreenWorldModel, load_screen
 from wetloop.worlds.crispr_screen._bench import screen_spec
 
 pytestmark = needs_data
@@ -84,23 +84,25 @@ def _results(genes, hits):
     ]
 
 
-def test_learned_members_are_trusted_as_far_as_their_evidence_goes(data_env):
-    """Results the prior gets wrong and the features explain (the hits are the least-connected genes):
-    the prequential evidence favours the learned members and the blend follows it."""
+def test_likelihood_gate_trusts_the_learned_members_as_far_as_their_evidence_goes(data_env):
+    """Gate "likelihood" (the earlier rule), MLP members: results the prior gets wrong and the features
+    explain (the hits are the least-connected genes): the prequential log-likelihood ratio favours the
+    learned members and the blend follows it."""
     spec = screen_spec("IFNG", None, 3, 60, 0)
-    model = ScreenWorldModel(spec)
+    model = ScreenWorldModel(spec, config=ScreenModelConfig(learner="mlp", gate="likelihood"))
     degree = model.features.static[:, 0]
     rng = np.random.default_rng(0)
     genes = [model.genes[i] for i in rng.choice(len(model.genes), 180, replace=False)]
     low = set(np.array(model.genes)[degree <= np.quantile(degree, 0.1)])
     first = model.fit(_results(genes[:60], low))
-    assert first.evidence_nats == 0.0 and first.learned_weight == 0.5  # one round: nothing to score yet
+    assert first.evidence == 0.0 and first.learned_weight == 0.5  # one round: nothing to score yet
     report = model.fit(_results(genes, low))
-    assert report.evidence_nats > 5 and report.learned_weight == 1 / (1 + np.exp(-report.evidence_nats))
+    assert report.gate == "likelihood" and report.evidence > 5
+    assert report.learned_weight == 1 / (1 + np.exp(-report.evidence))
     p, prior = model.probs.mean(0).numpy(), model.prior_probability()
     lowest = degree <= np.quantile(degree, 0.05)
     assert p[lowest].mean() > 3 * prior[lowest].mean()  # the blend moved to where the results point
-    unblended = ScreenWorldModel(spec, config=type(model.config)(blend_with_prior=False))
+    unblended = ScreenWorldModel(spec, config=ScreenModelConfig(learner="mlp", gate="none"))
     assert unblended.fit(_results(genes, low)).learned_weight == 1.0
 
 

@@ -6,7 +6,9 @@ For the n genes of a screen (the library: names only, never scores), built once 
   top sets weighted by how far their similarity rises above the rest, each set scaled by 1/sqrt(size);
 - `dynamic(tested, hit, score)` (n, D): what the results so far say about each gene's neighbourhood
   (STRING neighbours' hits and |score|, the best smoothed hit enrichment among its gene sets and its
-  co-essential module), each tested gene's own result left out of its own features.
+  co-essential module), each tested gene's own result left out of its own features;
+- `set_propagation(weight, hit)` (M, n): the results propagated through shared gene sets (each set's
+  hit enrichment z, summed over a gene's sets), once per weighting of the tested genes.
 """
 
 from __future__ import annotations
@@ -71,6 +73,20 @@ class ScreenFeatures:
         return np.stack(
             [np.log1p(nb_h), np.log1p(nb_t), (nb_h + 2 * p0) / (nb_t + 2), nb_z / (nb_t + 1.0), rate, zmax, zmean], axis=1
         ).astype(np.float32)
+
+    def set_propagation(self, weight: np.ndarray, hit: np.ndarray) -> np.ndarray:
+        """Results propagated through shared gene sets. weight (M, n) >= 0: how much each tested gene counts
+        in each of M weightings (0 = untested; bootstrap weights give an ensemble); hit (n,) 0/1.
+        Per weighting: p0 = the smoothed hit rate, each set's enrichment z = (H - p0 T) / sqrt(p0 (1 - p0) T + 1)
+        from its weighted tested genes T and hits H, and each gene's score = the sum of z over its sets
+        (gene sets, co-essential modules): a gene scores high when it shares many sets with hits and
+        few with tested non-hits. Returns (M, n) float64."""
+        W = np.atleast_2d(weight).astype(np.float64)
+        T = (self.members.T @ W.T).T  # (M, S)
+        H = (self.members.T @ (W * hit).T).T
+        p0 = ((W * hit).sum(1, keepdims=True) + 1.0) / (W.sum(1, keepdims=True) + 20.0)  # (M, 1)
+        z = (H - p0 * T) / np.sqrt(p0 * (1 - p0) * T + 1.0)
+        return np.asarray(self.members @ z.T).T
 
     def _set_enrichment(self, t: np.ndarray, h: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per gene: best smoothed hit rate and best / mean enrichment z over its sets, leave-self-out."""

@@ -1,21 +1,31 @@
-"""The screen world model: P(hit) of every gene of a screen, as a bootstrap ensemble, refit each round.
+"""The screen world model: P(hit) of every gene of a screen, as an ensemble, refit each round.
 
 `ScreenWorldModel(spec)` knows the screen's library (gene names, never scores) and the gene knowledge.
 Before any result it is the prior: the base rate scaled by the rank of the gene's STRING degree
-(well-connected genes score in more screens); every member agrees. `fit(history)` trains M small
-MLPs (one vectorised module), each on a bootstrap resample of the tested genes, on features = static
-knowledge + the task-text match of the gene's sets + neighbour aggregates of the results so far
-(`ScreenFeatures`), target = the lab's "hit" readout. Each member learns a correction to the prior's
-logit, starting at zero and on unweighted classes, so a few dozen hits move the prior instead of
-replacing it.
+(well-connected genes score in more screens); every member agrees. `fit(history)` refits the learned
+members from the results so far (`ScreenModelConfig.learner`):
 
-How far the learned members are trusted is decided by the campaign's own results (`blend_with_prior`,
-default): the results are replayed round by round (blocks of `budget.batch`, in the order they came),
-a model is fitted on the rounds before each one and scored on it, and the summed log-likelihood
-ratio against the prior (prequential evidence, in nats) gives the learned model's posterior weight
-w = sigmoid(evidence), even odds before there is any. Every member's P(hit) is then
-w * learned + (1 - w) * prior. On a screen whose hits follow the features the weight goes to 1; on
-one where they do not, the campaign falls back on its prior instead of chasing noise.
+- "sets" (default): the results propagated through shared gene sets (MSigDB sets and co-essential
+  modules): each set's hit enrichment z among its tested genes, summed over a gene's sets
+  (`ScreenFeatures.set_propagation`), a kernel smoother with the shared-set kernel. A member ranks
+  genes by rank(prior) + mix * rank(propagation); its P(hit) is the base rate scaled by that rank.
+  Members differ by Bayesian-bootstrap weights on the tested genes (Gamma(k)/k, k =
+  `bootstrap_shape`), so they disagree where the evidence rests on few genes.
+- "mlp": M small MLPs (one vectorised module), each on a bootstrap resample of the tested genes, on
+  features = static knowledge + the task-text match of the gene's sets + neighbour aggregates of the
+  results so far (`ScreenFeatures`), each learning a correction to the prior's logit.
+- "both": half the members of each kind.
+
+How far the learned members are trusted is decided by the campaign's own results (`gate`): the
+results are replayed round by round (blocks of `budget.batch`, in the order they came), a model is
+fitted on the rounds before each one and scored on it against the prior (prequential), and its
+weight w in the blend w * learned + (1 - w) * prior follows that score:
+- "rank" (default): what the campaign needs is hits ranked above non-hits in the next round, so the
+  replayed genes are scored by AUROC of the learned ranking minus the prior's on the same genes,
+  divided by its DeLong standard error (z), and w = Phi(z - gate_offset) (Phi(-gate_offset) before
+  any round can be scored). A model that matches the base rate but ranks no better earns nothing.
+- "likelihood": w = sigmoid(summed log-likelihood ratio in nats), the earlier rule;
+- "none": w = 1.
 To the planner it is a BoTorch `EnsembleModel` over gene indices (a screen readout is a trajectory
 of length one): X (..., n, 1) index -> (..., M, n, 1) P(hit).
 """
@@ -27,15 +37,16 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from botorch.models.ensemble import EnsembleModel
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 from torch import Tensor
 
 from wetloop.campaign import (
@@ -52,7 +63,14 @@ from ._features import ScreenFeatures
 from ._genes import GeneKnowledge
 from ._hgnc import load_essentials, load_screen
 
-__all__ = ["ScreenModelConfig", "ScreenEnsembleModel", "ScreenWorldModel", "ScreenFitReport", "screen_features"]
+__all__ = [
+    "ScreenModelConfig",
+    "ScreenEnsembleModel",
+    "ScreenWorldModel",
+    "ScreenFitReport",
+    "paired_auroc_difference",
+    "screen_features",
+]
 
 
 class ScreenModelConfig(StrictSettings):
@@ -61,12 +79,19 @@ class ScreenModelConfig(StrictSettings):
     model_config = SettingsConfigDict(env_prefix="WETLOOP_SCREENMODEL_", extra="forbid")
 
     members: int = Field(default=16, ge=2)
+    prior_hit_rate: float = Field(default=0.05, gt=0, lt=1)
+    learner: Literal["sets", "mlp", "both"] = "sets"  # "both": half the members each
+    # learner "sets": weight of the propagation's rank against the prior's; shape k of the members' weights
+    mix: float = Field(default=1.0, ge=0)
+    bootstrap_shape: float = Field(default=16.0, gt=0)
+    # learner "mlp"
     hidden: int = Field(default=4, ge=1)
     epochs: int = Field(default=300, ge=1)
     lr: float = Field(default=0.03, gt=0)
     weight_decay: float = Field(default=3e-3, ge=0)
-    prior_hit_rate: float = Field(default=0.05, gt=0, lt=1)
-    blend_with_prior: bool = True  # weigh the learned members against the prior by prequential evidence
+    # how far the learned members are trusted against the prior (see the module docstring)
+    gate: Literal["rank", "likelihood", "none"] = "rank"
+    gate_offset: float = 1.0  # w = Phi(z - gate_offset): Phi(-1) = 0.16 before any evidence
 
 
 class ScreenFitReport(BaseModel):
@@ -77,8 +102,9 @@ class ScreenFitReport(BaseModel):
     final_loss: float
     seconds: float
     version: str
-    learned_weight: float = 1.0  # posterior weight of the learned members against the prior
-    evidence_nats: float = 0.0  # prequential log-likelihood ratio, learned model vs prior
+    learned_weight: float = 1.0  # weight of the learned members against the prior
+    gate: str = "none"  # what set the weight: "rank", "likelihood" or "none"
+    evidence: float = 0.0  # prequential evidence: rank z (gate "rank") or log-likelihood ratio in nats
 
 
 class ScreenEnsembleModel(EnsembleModel):
@@ -185,12 +211,15 @@ class ScreenWorldModel:
         t0 = time.perf_counter()
         tested, hit, score = self.observed(history)
         learned, loss = self._learned(tested, hit, score)
-        evidence, weight = 0.0, 1.0
+        evidence, weight, gate = 0.0, 1.0, self.config.gate
         if learned is not None:
-            if self.config.blend_with_prior:
+            if gate == "rank":
+                evidence = self._rank_evidence(history)
+                weight = float(norm.cdf(evidence - self.config.gate_offset))
+            elif gate == "likelihood":
                 evidence = self._evidence(history)
                 weight = float(1.0 / (1.0 + np.exp(-evidence)))
-                learned = weight * learned + (1.0 - weight) * torch.from_numpy(self.prior_probability())
+            learned = weight * learned + (1.0 - weight) * torch.from_numpy(self.prior_probability())
             self.probs, self.fitted = learned.float().clone(), True
         key = self._key(tested, hit)
         self.version = hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -201,7 +230,8 @@ class ScreenWorldModel:
             seconds=time.perf_counter() - t0,
             version=self.version,
             learned_weight=weight,
-            evidence_nats=evidence,
+            gate=gate,
+            evidence=evidence,
         )
         return report
 
@@ -216,34 +246,72 @@ class ScreenWorldModel:
             return None, 0.0
         key = hashlib.sha256((self._library + self._key(tested, hit)).encode()).hexdigest()
         if key not in _FITTED:
-            X = torch.from_numpy(self.design(tested, hit, score))
             seed = int(hashlib.sha256(json.dumps([self.spec.seed, idx.tolist()]).encode()).hexdigest()[:8], 16)
-            with torch_threads(1):  # a tiny problem: threads only add overhead
-                offset = torch.from_numpy(_logit(self.prior_probability()))
-                _FITTED[key] = _train(X, idx, torch.from_numpy(hit[idx]).float(), self.config, seed, offset)
+            cfg = self.config
+            n_sets = {"sets": cfg.members, "mlp": 0, "both": cfg.members // 2}[cfg.learner]
+            parts, loss = [], 0.0
+            if n_sets:
+                parts.append(self._propagated(idx, hit, seed, n_sets))
+            if cfg.members - n_sets:
+                X = torch.from_numpy(self.design(tested, hit, score))
+                with torch_threads(1):  # a tiny problem: threads only add overhead
+                    offset = torch.from_numpy(_logit(self.prior_probability()))
+                    mlp = cfg.model_copy(update={"members": cfg.members - n_sets})
+                    probs, loss = _train(X, idx, torch.from_numpy(hit[idx]).float(), mlp, seed, offset)
+                parts.append(probs.float())
+            _FITTED[key] = torch.cat(parts), loss
             while len(_FITTED) > 32:
                 _FITTED.popitem(last=False)  # the least recently used
         _FITTED.move_to_end(key)
         return _FITTED[key]
 
-    def _evidence(self, history: Sequence[tuple[Intervention, Observation]]) -> float:
-        """Prequential log-likelihood ratio (nats) of the learned model against the prior: the results,
-        in the order they came, in blocks of one round's batch; each block scored by a model fitted
-        on the blocks before it (blocks before any fit are skipped)."""
+    def _propagated(self, idx: np.ndarray, hit: np.ndarray, seed: int, members: int) -> Tensor:
+        """Learner "sets": members' P(hit) (members, n) from the rank of prior + mix * set propagation, each
+        member weighting the tested genes idx by its own Gamma(k)/k draws."""
+        cfg, n = self.config, len(self.genes)
+        rng = np.random.default_rng(seed)
+        weight = np.zeros((members, n))
+        weight[:, idx] = rng.gamma(cfg.bootstrap_shape, 1.0 / cfg.bootstrap_shape, (members, len(idx)))
+        spread = self.features.set_propagation(weight, hit)  # (M, n)
+        prior_rank = _rank01(self.features.static[:, 0])
+        probs = [cfg.prior_hit_rate * 2 * _rank01(prior_rank + cfg.mix * _rank01(row)) for row in spread]
+        return torch.from_numpy(np.stack(probs).astype(np.float32))
+
+    def _replay(self, history: Sequence[tuple[Intervention, Observation]]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The results in the order they came, in blocks of one round's batch: for each block after the
+        first that a model could be fitted before, (learned mean P(hit), prior P(hit), hit) of its
+        genes, the learned model fitted on the blocks before it."""
         results = [
             (x, o)
             for x, o in history
             if self.gene_index.get(str(x.values.get(self.variable))) is not None and o.status == "ok" and "hit" in o.readouts
         ]
-        b, prior, total = self.spec.budget.batch, self.prior_probability().astype(np.float64), 0.0
+        b, prior = self.spec.budget.batch, self.prior_probability().astype(np.float64)
         for start in range(b, len(results), b):
             learned, _ = self._learned(*self.observed(results[:start]))
             if learned is None:
                 continue
             p = learned.mean(0).numpy().astype(np.float64)
             nxt, y, _ = self.observed(results[start : start + b])
-            total += _loglik(p[nxt], y[nxt]) - _loglik(prior[nxt], y[nxt])
-        return total
+            yield p[nxt], prior[nxt], y[nxt]
+
+    def _evidence(self, history: Sequence[tuple[Intervention, Observation]]) -> float:
+        """Prequential log-likelihood ratio (nats) of the learned model against the prior (gate "likelihood")."""
+        return sum(_loglik(p, y) - _loglik(prior, y) for p, prior, y in self._replay(history))
+
+    def _rank_evidence(self, history: Sequence[tuple[Intervention, Observation]]) -> float:
+        """Prequential rank evidence (gate "rank"): every replayed gene is scored by the model fitted on the
+        rounds before its own (its percentile in the library then, as both P(hit)s are rank-scaled);
+        AUROC of those learned scores minus the prior's on the same genes, divided by its DeLong
+        standard error. 0 while the replayed genes hold one class only."""
+        blocks = list(self._replay(history))
+        if not blocks:
+            return 0.0
+        p, prior, y = (np.concatenate(parts) for parts in zip(*blocks))
+        if not 0 < y.sum() < len(y):
+            return 0.0
+        d, var = paired_auroc_difference(y, p, prior)
+        return d / np.sqrt(var) if var > 0 else 0.0
 
     def save(self, path: str | Path) -> None:
         np.savez(Path(path), probs=self.probs.numpy(), version=np.array(self.version), fitted=np.array(self.fitted))
@@ -263,6 +331,22 @@ class ScreenWorldModel:
 
 
 _FITTED: OrderedDict[str, tuple[Tensor, float]] = OrderedDict()  # fits of past rounds' data, reused in-process
+
+
+def paired_auroc_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """AUROC of score a minus AUROC of score b on the same labels y (0/1, both classes present), and the
+    DeLong variance of that difference (DeLong et al. 1988; ties count one half)."""
+    pos, neg = y > 0, y <= 0
+    m, k = int(pos.sum()), int(neg.sum())
+    v10, v01 = [], []
+    for s in (a, b):
+        x, z = s[pos][:, None], s[neg][None, :]
+        psi = (x > z) + 0.5 * (x == z)  # (m, k)
+        v10.append(psi.mean(1))
+        v01.append(psi.mean(0))
+    d10, d01 = v10[0] - v10[1], v01[0] - v01[1]  # per-hit and per-non-hit components of the difference
+    var = (d10.var(ddof=1) / m if m > 1 else 0.0) + (d01.var(ddof=1) / k if k > 1 else 0.0)
+    return float(d10.mean()), float(var)
 
 
 def _loglik(p: np.ndarray, y: np.ndarray) -> float:

@@ -111,10 +111,11 @@ class ScreenWorld(World):
         return [Intervention(values={model.variable: str(g)}) for g in rng.choice(genes, size=n, replace=False)]
 
     def fit_summary(self, report: Any) -> str:
+        evidence = {"rank": f"rank evidence z = {report.evidence:+.1f}", "likelihood": f"evidence {report.evidence:+.1f} nats"}
         return (
             f"screen model refit on {report.n_tested} genes ({report.n_hits} hits) in {report.seconds:.1f} s; "
-            f"weight of the learned members against the prior {report.learned_weight:.2f} "
-            f"(evidence {report.evidence_nats:+.1f} nats)"
+            f"weight of the learned members against the prior {report.learned_weight:.2f}"
+            + (f" ({evidence[report.gate]})" if report.gate in evidence else "")
         )
 
     def library(self, model: Any) -> Container[str] | None:
