@@ -138,7 +138,7 @@ def bench_cell(
             for method in methods:
                 t0 = time.perf_counter()
                 if method == "random":
-                    pairs = random_search(run, seed, make_lab(run))
+                    pairs = random_search(run, run.seed, make_lab(run))
                 else:
                     variant = run.with_overrides(world_model="gp") if method == "ours_gp" else run
                     pairs = _campaign(create, variant, work_dir / f"{target}-{method}-{seed}", **CONTROLS.get(method, {}))
