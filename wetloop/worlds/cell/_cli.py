@@ -77,7 +77,7 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
             str, typer.Option(help="Models, comma-separated, of flow, additive, mean, gp, ensemble, parts.")
         ] = "flow,additive,mean,gp,ensemble,parts",
         flow_members: Annotated[int, typer.Option(min=1, help="Flow-matching ensemble members.")] = 4,
-        flow_steps: Annotated[int, typer.Option(min=1, help="Training steps per flow-matching member.")] = 1500,
+        flow_steps: Annotated[int, typer.Option(min=1, help="Training steps per flow-matching member.")] = 1000,
         json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
         """World models on held-out cocktails: every fate's share and each gene's mean trajectory (flow

@@ -20,8 +20,8 @@ its few lines, and scipy (a dependency already) gives the exact plan that torchc
 
 Prediction integrates the field (midpoint rule, `ode_steps` fixed steps) from the control cells; each
 predicted cell's fate is read off its final state with the lab's marker rule (`fates_of`), and the
-mean over predicted cells is each gene's trajectory. Ensemble: `members` fields, each fitted to a
-bootstrap sample of the cocktails seen with its own seed. `share_samples` adds one experiment's
+mean over predicted cells is each gene's trajectory. Ensemble: `members` fields with their own seeds,
+the first fitted to every cocktail seen, the others each to a bootstrap sample of them. `share_samples` adds one experiment's
 sampling noise (multinomial draws of `cells` cells from each member's shares), so its interval is
 where an experiment's observed shares should fall.
 """
@@ -60,13 +60,13 @@ class FlowConfig:
     and predicting (one: the field is small, and more only contend on a shared machine)."""
 
     members: int = 4
-    hidden: int = 256
+    hidden: int = 192
     layers: int = 3
-    steps: int = 1500
+    steps: int = 1000
     batch: int = 512
     lr: float = 3e-3
     sigma: float = 0.3
-    ode_steps: int = 8
+    ode_steps: int = 4
     points: int = 11
     max_cells: int = 200
     threads: int = 1

@@ -268,7 +268,7 @@ def print_model_comparison(fig: dict[str, Any], console: Console) -> None:
             f"mean trajectories of {fig['test']} held-out cocktails after {size} seen ({fig['repeats']} splits, "
             f"{fig['cells']} cells each)"
         )
-        for col in ["model", *(c for _, c in cols), "seconds"]:
+        for col in ["model", *(c for _, c in cols), "seconds (fit, predict)"]:
             table.add_column(col)
         for m, s in row["models"].items():
             table.add_row(m, *(_fmt(s[k]) for k, _ in cols), _fmt(s["seconds"], 1))
