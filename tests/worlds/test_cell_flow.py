@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -101,6 +102,26 @@ def test_flow_predicts_every_fate_and_trajectory_of_unseen_cocktails(data: dict)
     assert samples.shape == (3 * m, 2, len(FATES)) and np.allclose(samples.sum(-1), 1.0)
     assert len({tuple(s[0]) for s in samples}) > 1  # an experiment's sampling noise is in the samples
     assert model.fit_seconds > 0
+
+
+def test_share_samples_carry_the_out_of_bag_error(data: dict) -> None:
+    """Member 1 was fitted to a bootstrap sample: its error on the cocktails left out is the flow's
+    error_sd, and the share samples spread by it; a single member has none and samples experiments."""
+    model, shares, courses = data["model"], data["shares"], data["courses"]
+    chosen = np.random.default_rng([TINY_FLOW.seed, 1]).integers(len(TRAIN), size=len(TRAIN))
+    oob = np.setdiff1d(np.arange(len(TRAIN)), chosen)
+    assert len(oob) > 0
+    member1 = model.predict([TRAIN[i] for i in oob]).shares[1]
+    assert model.error_sd == pytest.approx(np.sqrt(np.mean((member1 - shares[oob]) ** 2, 0)), abs=1e-6)
+    assert model.error_sd.max() > 0
+    pred = model.predict([{"Gata2": "oe", "Pu.1": "ko"}])
+    samples = pred.share_samples(draws=200, cells=40)
+    assert np.allclose(samples.sum(-1), 1.0) and np.all(samples >= 0)
+    assert np.all(samples.std(0)[0, model.error_sd > 0.05] > 0.02)
+    single = FlowModel(ITEMS, ("ko", "oe"), load_network(), 0.5, replace(TINY_FLOW, members=1)).fit(TRAIN, list(courses))
+    assert single.error_sd is None
+    counts = single.predict([{}]).share_samples(draws=5, cells=40) * 40
+    assert np.allclose(counts, counts.round())  # whole cells of an experiment of 40
 
 
 def test_flow_follows_the_cocktail_and_beats_the_mean_on_a_strong_one(data: dict) -> None:

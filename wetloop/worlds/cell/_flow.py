@@ -21,9 +21,12 @@ its few lines, and scipy (a dependency already) gives the exact plan that torchc
 Prediction integrates the field (midpoint rule, `ode_steps` fixed steps) from the control cells; each
 predicted cell's fate is read off its final state with the lab's marker rule (`fates_of`), and the
 mean over predicted cells is each gene's trajectory. Ensemble: `members` fields with their own seeds,
-the first fitted to every cocktail seen, the others each to a bootstrap sample of them. `share_samples` adds one experiment's
-sampling noise (multinomial draws of `cells` cells from each member's shares), so its interval is
-where an experiment's observed shares should fall.
+the first fitted to every cocktail seen, the others each to a bootstrap sample of them. Each of these
+predicts the cocktails its sample left out (out of bag), and their error against the shares observed
+(per fate, root mean square) is the model's error on a cocktail it has not seen, the observation's
+sampling noise included. `share_samples` adds that error to each member's shares (normal draws,
+renormalised), so its interval is where an experiment's observed shares should fall; with no
+out-of-bag cocktail (one member) it adds one experiment's sampling noise alone (multinomial draws).
 """
 
 from __future__ import annotations
@@ -76,15 +79,22 @@ class FlowConfig:
 @dataclass(frozen=True)
 class FlowPrediction:
     """Per member m and cocktail i: `shares` (M, n, fates) and `trajectories` (M, n, points, genes),
-    from `cells` predicted cells each."""
+    from `cells` predicted cells each; `error_sd` (fates,): the out-of-bag error of the shares, if any."""
 
     shares: np.ndarray
     trajectories: np.ndarray
     cells: int
+    error_sd: np.ndarray | None = None
 
     def share_samples(self, draws: int, cells: int, seed: int = 0) -> np.ndarray:
-        """(M * draws, n, fates): each member's shares seen through `draws` experiments of `cells` cells."""
+        """(M * draws, n, fates): each member's shares plus `draws` draws of the out-of-bag error, or
+        without one, seen through `draws` experiments of `cells` cells."""
         rng = np.random.default_rng(seed)
+        if self.error_sd is not None:
+            noisy = np.clip(self.shares[None] + self.error_sd * rng.standard_normal((draws, *self.shares.shape)), 0.0, None)
+            total = noisy.sum(-1, keepdims=True)
+            noisy = np.where(total > 0, noisy / np.where(total > 0, total, 1.0), 1.0 / noisy.shape[-1])
+            return noisy.reshape(-1, *self.shares.shape[1:])
         p = np.clip(self.shares, 0.0, None)
         p = p / p.sum(-1, keepdims=True)
         counts = rng.multinomial(cells, p, size=(draws, *p.shape[:-1]))  # (draws, M, n, fates)
@@ -131,6 +141,7 @@ class FlowModel:
         self.fields: list[nn.Sequential] = []
         self.control: np.ndarray | None = None  # (cells, points * genes)
         self.picked: np.ndarray | None = None  # indices of the time points used among those recorded
+        self.error_sd: np.ndarray | None = None  # (fates,): out-of-bag error of the shares
         self.fit_seconds = 0.0
 
     def features(self, cocktails: Sequence[dict[str, str]]) -> np.ndarray:
@@ -162,13 +173,31 @@ class FlowModel:
         populations = [self._cells(c) for c in courses]
         self.control = populations[list(cocktails).index({})]
         conds = self.features(cocktails).astype(np.float32)
+        observed = np.stack([self._shares(p[None]) for p in populations])[:, 0]
         start = time.perf_counter()
+        errors = []
         with _torch_threads(cfg.threads):
-            self.fields = [self._fit_member(m, populations, conds) for m in range(cfg.members)]
+            self.fields = []
+            for m in range(cfg.members):
+                field, chosen = self._fit_member(m, populations, conds)
+                self.fields.append(field)
+                oob = np.setdiff1d(np.arange(len(populations)), chosen)
+                if len(oob):
+                    shares, _ = self._outcome(field, self.control, torch.from_numpy(conds[oob]))
+                    errors.append(shares - observed[oob])
+        self.error_sd = np.sqrt(np.mean(np.concatenate(errors) ** 2, 0)) if errors else None
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def _fit_member(self, member: int, populations: list[np.ndarray], conds: np.ndarray) -> nn.Sequential:
+    def _shares(self, cells: np.ndarray) -> np.ndarray:
+        """Fate shares (n, fates) of populations (n, cells, points * genes), read off their final states."""
+        genes = self.net.dim
+        fates = fates_of(self.net, cells[:, :, -genes:].reshape(-1, genes).astype(float), self.threshold)
+        fates = fates.reshape(cells.shape[:2])
+        return np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
+
+    def _fit_member(self, member: int, populations: list[np.ndarray], conds: np.ndarray) -> tuple[nn.Sequential, np.ndarray]:
+        """A field and the cocktails (indices) it was fitted to."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, member])
         assert self.control is not None
@@ -199,7 +228,7 @@ class FlowModel:
             loss.backward()
             opt.step()
             sched.step()
-        return field.eval()
+        return field.eval(), chosen
 
     @torch.no_grad()
     def _transport(self, field: nn.Sequential, x0: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -224,14 +253,19 @@ class FlowModel:
         rng = np.random.default_rng([self.config.seed, 7])
         start = self.control[rng.choice(len(self.control), n_cells, replace=n_cells > len(self.control))]
         cond = torch.from_numpy(self.features(cocktails).astype(np.float32))
-        points, genes = len(self.picked), self.net.dim
-        shares = np.zeros((len(self.fields), len(cocktails), len(FATES)))
-        trajectories = np.zeros((len(self.fields), len(cocktails), points, genes))
         with _torch_threads(self.config.threads):
-            for m, field in enumerate(self.fields):
-                x0 = torch.from_numpy(start)[None].expand(len(cocktails), -1, -1)
-                out = self._transport(field, x0, cond).numpy().reshape(len(cocktails), n_cells, points, genes)
-                trajectories[m] = out.mean(1)
-                fates = fates_of(self.net, out[:, :, -1].reshape(-1, genes), self.threshold).reshape(len(cocktails), n_cells)
-                shares[m] = np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
-        return FlowPrediction(shares=shares, trajectories=trajectories, cells=n_cells)
+            outcomes = [self._outcome(field, start, cond) for field in self.fields]
+        return FlowPrediction(
+            shares=np.stack([o[0] for o in outcomes]),
+            trajectories=np.stack([o[1] for o in outcomes]),
+            cells=n_cells,
+            error_sd=self.error_sd,
+        )
+
+    def _outcome(self, field: nn.Sequential, start: np.ndarray, cond: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """One field's fate shares (n, fates) and mean trajectories (n, points, genes) of the cocktails
+        of `cond` (n, C), transporting the cells `start` (cells, points * genes)."""
+        assert self.picked is not None
+        x0 = torch.from_numpy(start)[None].expand(len(cond), -1, -1)
+        out = self._transport(field, x0, cond).numpy()
+        return self._shares(out), out.mean(1).reshape(len(cond), len(self.picked), self.net.dim)

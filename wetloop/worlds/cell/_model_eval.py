@@ -12,17 +12,18 @@ Models of every output: flow matching (`FlowModel`), the additive baseline (untr
 effects, `AdditiveOutcome`) and the training mean (`MeanOutcome`). Models of the target share only
 (what the campaign's objective reads): the generic scalar GP and ensemble over the set variable's
 encoding (what `world_model: gp | ensemble` fit) and the parts model (single and pairwise effects).
-Scores: mean absolute error of the predicted shares over every fate and of the target's alone, 90%
-interval coverage of the shares, CRPS of the target share, and the RMSE of each gene's predicted mean
-trajectory (over the time points and genes, averaged over cocktails); the seconds each model took to
-fit and predict.
+Scores: mean absolute error of the predicted shares (each model's point prediction: the members'
+mean, the posterior mean, the training mean) over every fate and of the target's alone, 90% interval
+coverage of the shares (each model's predictive samples), CRPS of the target share, and the RMSE of
+each gene's predicted mean trajectory (over the time points and genes, averaged over cocktails); the
+seconds each model took to fit and predict.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,17 @@ def _shares(samples: np.ndarray) -> np.ndarray:
     return np.where(total > 0, s / np.where(total > 0, total, 1.0), 1.0 / s.shape[-1])
 
 
+@dataclass(frozen=True)
+class _Prediction:
+    """A model's predicted shares of the held-out cocktails: `point` (n, fates), its best guess, and
+    `samples` (S, n, fates), its predictive distribution, with `trajectory` (n, points, genes); or, for a
+    model of the target alone, `point` (n,) and `samples` (S, n) of the target share and no trajectory."""
+
+    point: np.ndarray
+    samples: np.ndarray
+    trajectory: np.ndarray | None = None
+
+
 def _predict(
     name: str,
     spec: CampaignSpec,
@@ -123,47 +135,54 @@ def _predict(
     courses: np.ndarray,
     shares: np.ndarray,
     test: list[dict[str, str]],
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Share samples (S, n, fates) and mean trajectories (n, points, genes), or for a model of the
-    target alone, target samples (S, n) and None."""
+) -> _Prediction:
     var, target = spec.interventions[0], FATES.index(options.target)
-    if name in ("gp", "ensemble"):
-        return _generic(name, spec, train, shares[:, target], test), None
-    if name == "parts":
-        return PartsModel(var.items or (), var.levels).fit(train, shares[:, target]).samples(test), None
+    if name in ("gp", "ensemble", "parts"):
+        y = shares[:, target]
+        samples = (
+            _generic(name, spec, train, y, test)
+            if name != "parts"
+            else PartsModel(var.items or (), var.levels).fit(train, y).samples(test)
+        )
+        return _Prediction(samples.mean(0), samples)
     if name == "flow":
         model = FlowModel(var.items or (), var.levels, load_network(MODEL), options.threshold, flow).fit(train, list(courses))
         pred = model.predict(test)
-        return pred.share_samples(SHARE_DRAWS, options.cells, seed=flow.seed), pred.trajectories.mean(0)
+        samples = pred.share_samples(SHARE_DRAWS, options.cells, seed=flow.seed)
+        return _Prediction(pred.shares.mean(0), samples, pred.trajectories.mean(0))
     means = courses.mean(1)  # (n, points, genes)
     y = np.hstack([shares, means.reshape(len(train), -1)])
-    fitted = AdditiveOutcome(var.items or (), var.levels).fit(train, y) if name == "additive" else MeanOutcome().fit(train, y)
-    samples = fitted.samples(test)
-    trajectory = np.clip(samples[..., len(FATES) :].mean(0), 0.0, None).reshape(len(test), *means.shape[1:])
-    return _shares(samples[..., : len(FATES)]), trajectory
+    if name == "additive":
+        additive = AdditiveOutcome(var.items or (), var.levels).fit(train, y)
+        samples, point = additive.samples(test), additive.predict(test)
+    else:
+        samples = MeanOutcome().fit(train, y).samples(test)
+        point = samples.mean(0)
+    trajectory = np.clip(point[:, len(FATES) :], 0.0, None).reshape(len(test), *means.shape[1:])
+    return _Prediction(_shares(point[:, : len(FATES)]), _shares(samples[..., : len(FATES)]), trajectory)
 
 
-def _scores(
-    samples: np.ndarray, trajectory: np.ndarray | None, truth: np.ndarray, truth_traj: np.ndarray, target: int
-) -> dict[str, float | None]:
-    """Scores of share samples (S, n, fates) and a trajectory (n, points, genes), or of target samples (S, n)."""
-    target_samples = samples[..., target] if samples.ndim == 3 else samples
+def _scores(pred: _Prediction, truth: np.ndarray, truth_traj: np.ndarray, target: int) -> dict[str, float | None]:
+    """Errors of the point prediction, coverage and CRPS of the samples, RMSE of the mean trajectories."""
+    full = pred.samples.ndim == 3
+    target_samples = pred.samples[..., target] if full else pred.samples
+    target_point = pred.point[:, target] if full else pred.point
     s_t, y_t = torch.from_numpy(np.asarray(target_samples, dtype=float)), torch.from_numpy(truth[:, target])
-    single = samples.shape[0] == 1
+    single = pred.samples.shape[0] == 1
     out: dict[str, float | None] = {
-        "target_mae": float(np.mean(np.abs(target_samples.mean(0) - truth[:, target]))),
+        "target_mae": float(np.mean(np.abs(target_point - truth[:, target]))),
         "target_coverage90": None if single else interval_coverage(s_t, y_t, 0.9),
         "crps": crps_ensemble(s_t, y_t),
         "fate_mae": None,
         "coverage90": None,
         "traj_rmse": None,
     }
-    if samples.ndim == 3:
-        out["fate_mae"] = float(np.mean(np.abs(samples.mean(0) - truth)))
-        flat = torch.from_numpy(samples.reshape(len(samples), -1).astype(float))
+    if full:
+        out["fate_mae"] = float(np.mean(np.abs(pred.point - truth)))
+        flat = torch.from_numpy(pred.samples.reshape(len(pred.samples), -1).astype(float))
         out["coverage90"] = None if single else interval_coverage(flat, torch.from_numpy(truth.reshape(-1)), 0.9)
-    if trajectory is not None:
-        out["traj_rmse"] = float(np.mean(np.sqrt(np.mean((trajectory - truth_traj) ** 2, axis=(1, 2)))))
+    if pred.trajectory is not None:
+        out["traj_rmse"] = float(np.mean(np.sqrt(np.mean((pred.trajectory - truth_traj) ** 2, axis=(1, 2)))))
     return out
 
 
@@ -235,9 +254,9 @@ def compare_models(
             for m in models:
                 start = time.perf_counter()
                 cfg = replace(flow, seed=flow.seed + r)
-                samples, trajectory = _predict(m, spec, options, cfg, train_all[:size], courses[:size], shares[:size], held)
+                pred = _predict(m, spec, options, cfg, train_all[:size], courses[:size], shares[:size], held)
                 seconds = time.perf_counter() - start
-                per[size][m].append({**_scores(samples, trajectory, truth[1], truth_traj, target), "seconds": seconds})
+                per[size][m].append({**_scores(pred, truth[1], truth_traj, target), "seconds": seconds})
     rep = _average(replicate)
     for size in train_sizes:
         out["sizes"][size] = {
