@@ -46,7 +46,7 @@ from ._network import Network
 from ._options import FATES
 from ._parts import parts_features
 
-__all__ = ["FlowConfig", "FlowModel", "FlowPrediction", "time_points"]
+__all__ = ["FlowConfig", "FlowModel", "FlowPrediction", "as_shares", "time_points"]
 
 
 def time_points(recorded: int, points: int) -> np.ndarray:
@@ -54,6 +54,13 @@ def time_points(recorded: int, points: int) -> np.ndarray:
     if recorded < 1 or points < 1:
         raise ValueError(f"need at least one recorded time and one point, got {recorded} and {points}")
     return np.unique(np.linspace(0, recorded - 1, min(points, recorded)).round().astype(int))
+
+
+def as_shares(values: np.ndarray) -> np.ndarray:
+    """Values over the fates (last axis) clipped to [0, 1] and renormalised to sum to 1 (uniform where all are 0)."""
+    s = np.clip(values, 0.0, 1.0)
+    total = s.sum(-1, keepdims=True)
+    return np.where(total > 0, s / np.where(total > 0, total, 1.0), 1.0 / s.shape[-1])
 
 
 @dataclass(frozen=True)
@@ -91,10 +98,8 @@ class FlowPrediction:
         without one, seen through `draws` experiments of `cells` cells."""
         rng = np.random.default_rng(seed)
         if self.error_sd is not None:
-            noisy = np.clip(self.shares[None] + self.error_sd * rng.standard_normal((draws, *self.shares.shape)), 0.0, None)
-            total = noisy.sum(-1, keepdims=True)
-            noisy = np.where(total > 0, noisy / np.where(total > 0, total, 1.0), 1.0 / noisy.shape[-1])
-            return noisy.reshape(-1, *self.shares.shape[1:])
+            noisy = self.shares[None] + self.error_sd * rng.standard_normal((draws, *self.shares.shape))
+            return as_shares(noisy).reshape(-1, *self.shares.shape[1:])
         p = np.clip(self.shares, 0.0, None)
         p = p / p.sum(-1, keepdims=True)
         counts = rng.multinomial(cells, p, size=(draws, *p.shape[:-1]))  # (draws, M, n, fates)

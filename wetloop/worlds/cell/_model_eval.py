@@ -36,7 +36,7 @@ from wetloop.worldmodel import crps_ensemble, interval_coverage
 
 from ._baselines import AdditiveOutcome, MeanOutcome
 from ._experiment import MODEL, clamp_arrays, fates_of, start_state
-from ._flow import FlowConfig, FlowModel, time_points
+from ._flow import FlowConfig, FlowModel, as_shares, time_points
 from ._network import load_network
 from ._options import FATES, CellOptions
 from ._oracle import all_cocktails
@@ -108,13 +108,6 @@ def _generic(kind: str, spec: CampaignSpec, train: list[dict[str, str]], y: np.n
     return pred.double().numpy()
 
 
-def _shares(samples: np.ndarray) -> np.ndarray:
-    """Share samples clipped to [0, 1] and renormalised to sum to 1 over the fates."""
-    s = np.clip(samples, 0.0, 1.0)
-    total = s.sum(-1, keepdims=True)
-    return np.where(total > 0, s / np.where(total > 0, total, 1.0), 1.0 / s.shape[-1])
-
-
 @dataclass(frozen=True)
 class _Prediction:
     """A model's predicted shares of the held-out cocktails: `point` (n, fates), its best guess, and
@@ -159,7 +152,7 @@ def _predict(
         samples = MeanOutcome().fit(train, y).samples(test)
         point = samples.mean(0)
     trajectory = np.clip(point[:, len(FATES) :], 0.0, None).reshape(len(test), *means.shape[1:])
-    return _Prediction(_shares(point[:, : len(FATES)]), _shares(samples[..., : len(FATES)]), trajectory)
+    return _Prediction(as_shares(point[:, : len(FATES)]), as_shares(samples[..., : len(FATES)]), trajectory)
 
 
 def _scores(pred: _Prediction, truth: np.ndarray, truth_traj: np.ndarray, target: int) -> dict[str, float | None]:
