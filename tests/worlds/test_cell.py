@@ -344,10 +344,11 @@ def test_the_world_and_its_command_import_light() -> None:
 
 @pytest.mark.slow
 def test_model_comparison_scores_every_model() -> None:
+    from wetloop.worlds.cell._flow import FlowConfig
     from wetloop.worlds.cell._model_eval import MODELS, compare_models
 
-    fig = compare_models(_tiny_spec(), [8], test=6, repeats=1)
+    fig = compare_models(_tiny_spec(), [8], test=6, repeats=1, flow=FlowConfig(members=2, hidden=32, steps=100))
     row = fig["sizes"][8]
-    assert set(MODELS) <= set(row) and row["replicate_mae"] >= 0
+    assert set(row["models"]) == set(MODELS) and row["replicate"]["target_mae"] >= 0
     for m in MODELS:
-        assert 0 <= row[m]["mae"] <= 1 and 0 <= row[m]["coverage90"] <= 1
+        assert 0 <= row["models"][m]["target_mae"] <= 1 and 0 <= row["models"][m]["target_coverage90"] <= 1

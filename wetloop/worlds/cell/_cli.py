@@ -77,14 +77,21 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
         ] = None,
         train: Annotated[str, typer.Option(help="Training-set sizes, comma-separated.")] = "24,96",
         test: Annotated[int, typer.Option(min=1, help="Held-out cocktails per repeat.")] = 200,
-        repeats: Annotated[int, typer.Option(min=1, help="Random train/test splits per size.")] = 3,
+        repeats: Annotated[int, typer.Option(min=1, help="Random train/test splits.")] = 2,
         cells: Annotated[int | None, typer.Option(min=10, help="Cells per simulated cocktail (default: the spec's).")] = None,
+        models: Annotated[
+            str, typer.Option(help="Models, comma-separated, of flow, additive, mean, gp, ensemble, parts.")
+        ] = "flow,additive,mean,gp,ensemble,parts",
+        flow_members: Annotated[int, typer.Option(min=1, help="Flow-matching ensemble members.")] = 4,
+        flow_steps: Annotated[int, typer.Option(min=1, help="Training steps per flow-matching member.")] = 1000,
         json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
-        """World models on held-out cocktails: generic ensemble and GP, parts (pairwise), additive, mean."""
+        """World models on held-out cocktails: every fate's share and each gene's mean trajectory (flow
+        matching, additive, mean), the target's share alone (generic GP and ensemble, parts)."""
         from wetloop.campaign import get_world
 
-        from ._model_eval import compare_models, print_model_comparison
+        from ._flow import FlowConfig
+        from ._model_eval import MODELS, check_sizes, compare_models, print_model_comparison
         from ._world import SPECS_DIR
 
         spec = load_spec(spec_file or SPECS_DIR / "reprogram.yaml")
@@ -97,4 +104,12 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
             raise typer.BadParameter(f"give whole numbers separated by commas, got {train!r}", param_hint="--train") from None
         if not sizes or min(sizes) < 2:
             raise typer.BadParameter("each training size must be at least 2", param_hint="--train")
-        tools.emit(compare_models(spec, sizes, test, repeats), json_out, print_model_comparison)
+        picked = tuple(m.strip() for m in models.split(",") if m.strip())
+        if not picked or set(picked) - set(MODELS):
+            raise typer.BadParameter(f"models must be among {', '.join(MODELS)}; got {models!r}", param_hint="--models")
+        try:
+            check_sizes(spec, sizes, test)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--train / --test") from None
+        flow = FlowConfig(members=flow_members, steps=flow_steps)
+        tools.emit(compare_models(spec, sizes, test, repeats, picked, flow=flow), json_out, print_model_comparison)
