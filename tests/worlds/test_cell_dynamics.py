@@ -107,3 +107,20 @@ def test_refuses_results_without_time_courses(tmp_path: Path) -> None:
     ]
     with pytest.raises(SpecError, match="time course.*world_model: gp"):
         CellDynamicsModel(spec, CellOptions.model_validate(spec.world_options), CONFIG).fit(bare)
+
+
+def test_trajectories_at_chosen_recorded_steps_and_fit_from_arrays(fitted) -> None:
+    spec, model, _ = fitted
+    times, full = model.trajectories([{"EKLF": "oe"}])
+    part_times, part = model.trajectories([{"EKLF": "oe"}], steps=[0, 150, 299])
+    assert np.allclose(part_times, [0.0, 3.0, 5.98]) and np.array_equal(part, full[:, :, [0, 5, -1]])
+    with pytest.raises(ValueError, match="among the recorded steps"):
+        model.trajectories([{"EKLF": "oe"}], steps=[7])
+    # the same populations as arrays give the same fit as through the lab's AnnData files
+    import anndata as ad
+
+    _, _, history = fitted
+    courses = [np.asarray(ad.read_h5ad(o.raw["anndata"]).obsm["time_course"]) for _, o in history]
+    again = CellDynamicsModel(spec, model.options, CONFIG)
+    again.fit_courses(TRAIN, courses, model.record_steps().tolist(), predict_space=True)
+    assert again.version == model.version and np.array_equal(again.table.numpy(), model.table.numpy())

@@ -247,12 +247,17 @@ class CellDynamicsModel:
         return np.stack([(fates == f).mean(-1) for f in range(len(FATES))], axis=-1)
 
     def trajectories(
-        self, cocktails: Sequence[dict[str, str]], cells: int | None = None, seed: int = 0
+        self, cocktails: Sequence[dict[str, str]], cells: int | None = None, seed: int = 0, steps: Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(times in the lab's units, each member's mean trajectory (M, n, T, G)) at the lab's recorded steps."""
+        """(times in the lab's units, each member's mean trajectory (M, n, T, G)) at the lab's recorded steps,
+        or at those of them given as `steps`."""
         _, course = self._rollout(cocktails, cells or self.config.cells, seed, keep_course=True)
         assert course is not None
-        return self.record_steps() * self.net.inv_time_step, course
+        recorded = self.record_steps()
+        keep = np.arange(len(recorded)) if steps is None else np.searchsorted(recorded, np.asarray(steps))
+        if steps is not None and (keep.max(initial=0) >= len(recorded) or not np.array_equal(recorded[keep], steps)):
+            raise ValueError(f"steps {list(steps)} must be among the recorded steps {recorded.tolist()}")
+        return recorded[keep] * self.net.inv_time_step, course[:, :, keep]
 
     def _rollout(
         self, cocktails: Sequence[dict[str, str]], cells: int, seed: int, keep_course: bool
@@ -320,11 +325,29 @@ class CellDynamicsModel:
                 f"AnnData (an observation's raw['anndata']); none of the {skipped} result(s) has one. Run the campaign "
                 "with the local lab, or set world_model: gp (it learns from the fate fractions alone)."
             )
+        cocktails = [self.cocktail_of(x) for x, o in history if o.status == "ok"]
+        return self._fit(data, skipped, cocktails, t0, predict_space=True)
+
+    def fit_courses(
+        self,
+        cocktails: Sequence[dict[str, str]],
+        courses: Sequence[np.ndarray],
+        steps: Sequence[int],
+        predict_space: bool = False,
+    ) -> CellFitReport:
+        """Fit on populations given as arrays: each cocktail's cells' time courses (cells, times, genes) at
+        the model `steps` (for benches that simulate populations without a lab). Predicting the whole space
+        (what ranking needs) is left out unless asked."""
+        t0, data = time.perf_counter(), _Data()
+        for c, course in zip(cocktails, courses, strict=True):
+            clamp, level = clamp_arrays(self.net, self.options, c, 1)
+            data.add(np.asarray(course, dtype=np.float32), np.asarray(steps), clamp[0], level[0].astype(np.float32))
+        return self._fit(data, 0, list(cocktails), t0, predict_space)
+
+    def _fit(self, data: _Data, skipped: int, cocktails: list[dict[str, str]], t0: float, predict_space: bool) -> CellFitReport:
         key = hashlib.sha256(
             json.dumps(
-                [sorted(self.cocktail_of(x).items()) for x, o in history if o.status == "ok"]
-                + [self.spec.seed, self.config.model_dump(mode="json")],
-                default=str,
+                [sorted(c.items()) for c in cocktails] + [self.spec.seed, self.config.model_dump(mode="json")], default=str
             ).encode()
         ).hexdigest()
         seed = int(key[:8], 16)
@@ -354,7 +377,7 @@ class CellDynamicsModel:
             if len(self.starts) > cfg.start_cells:
                 self.starts = self.starts[torch.randperm(len(self.starts), generator=gen)[: cfg.start_cells]]
         self.field.requires_grad_(False)
-        self.table = self._predict_space(seed)
+        self.table = self._predict_space(seed) if predict_space else None
         self.version = key[:12]
         self.last_fit = report = CellFitReport(
             n_experiments=n_exp,

@@ -8,8 +8,10 @@ k - 1, so the sizes of one repeat are nested and share their held-out cocktails.
 population keeps each cell's time course at `points` of the lab's recorded times (what the lab's
 AnnData holds in `obsm["time_course"]`).
 
-Models of every output: flow matching (`FlowModel`), the additive baseline (untreated + single-clamp
-effects, `AdditiveOutcome`) and the training mean (`MeanOutcome`). Models of the target share only
+Models of every output: the learned dynamics the campaign ships (`CellDynamicsModel`, `world_model:
+series`; it learns from every recorded time, as it would from the lab's AnnData, and its samples are
+each member's shares plus one experiment's sampling noise), flow matching (`FlowModel`), the additive
+baseline (untreated + single-clamp effects, `AdditiveOutcome`) and the training mean (`MeanOutcome`). Models of the target share only
 (what the campaign's objective reads): the generic scalar GP and ensemble over the set variable's
 encoding (what `world_model: gp | ensemble` fit) and the parts model (single and pairwise effects).
 Scores: mean absolute error of the predicted shares (each model's point prediction: the members'
@@ -52,7 +54,7 @@ __all__ = [
     "simulate_populations",
 ]
 
-FULL_MODELS = ("flow", "additive", "mean")
+FULL_MODELS = ("dynamics", "flow", "additive", "mean")
 """Models of every fate's share and every gene's mean trajectory."""
 MODELS = (*FULL_MODELS, "gp", "ensemble", "parts")
 CHUNK_CELLS = 5000
@@ -119,6 +121,28 @@ class _Prediction:
     trajectory: np.ndarray | None = None
 
 
+def _dynamics(
+    spec: CampaignSpec,
+    options: CellOptions,
+    train: list[dict[str, str]],
+    recorded: np.ndarray,
+    test: list[dict[str, str]],
+    seed: int,
+) -> _Prediction:
+    """The learned dynamics fitted on every recorded time of the training populations; shares of the
+    options' cells per member, with one experiment's sampling noise drawn around each."""
+    from ._dynamics import CellDynamicsModel
+
+    model = CellDynamicsModel(spec, options)
+    steps = model_steps(options, recorded.shape[2])
+    model.fit_courses(train, list(recorded), steps)
+    shares = model.fractions(test, cells=options.cells, seed=seed)  # (M, n, F)
+    _, traj = model.trajectories(test, cells=options.cells, seed=seed, steps=model_steps(options, FlowConfig().points))
+    rng = np.random.default_rng(seed)
+    draws = np.concatenate([rng.multinomial(options.cells, as_shares(shares))[None] for _ in range(SHARE_DRAWS)]) / options.cells
+    return _Prediction(shares.mean(0), draws.reshape(-1, *shares.shape[1:]), traj.mean(0))
+
+
 def _predict(
     name: str,
     spec: CampaignSpec,
@@ -128,8 +152,12 @@ def _predict(
     courses: np.ndarray,
     shares: np.ndarray,
     test: list[dict[str, str]],
+    recorded: np.ndarray | None = None,
 ) -> _Prediction:
     var, target = spec.interventions[0], FATES.index(options.target)
+    if name == "dynamics":
+        assert recorded is not None, "the dynamics model learns from every recorded time"
+        return _dynamics(spec, options, train, recorded, test, flow.seed)
     if name in ("gp", "ensemble", "parts"):
         y = shares[:, target]
         samples = (
@@ -239,7 +267,9 @@ def compare_models(
         order = np.random.default_rng([seed, r]).permutation(len(space))
         held = [space[i] for i in order[:test]]
         train_all = [{}] + [space[i] for i in order[test : test + pool]]
-        courses, shares = simulate_populations(options, train_all, [seed, r, 1], flow.points)
+        every = len(model_steps(options, 10**9))  # every time the lab records
+        recorded, shares = simulate_populations(options, train_all, [seed, r, 1], every)
+        courses = recorded[:, :, np.searchsorted(model_steps(options, every), model_steps(options, flow.points))]
         truth = simulate_populations(options, held, [seed, r, 2], flow.points)
         replicate.append(_replicate(truth, simulate_populations(options, held, [seed, r, 3], flow.points), target))
         truth_traj = truth[0].mean(1)
@@ -247,7 +277,7 @@ def compare_models(
             for m in models:
                 start = time.perf_counter()
                 cfg = replace(flow, seed=flow.seed + r)
-                pred = _predict(m, spec, options, cfg, train_all[:size], courses[:size], shares[:size], held)
+                pred = _predict(m, spec, options, cfg, train_all[:size], courses[:size], shares[:size], held, recorded[:size])
                 seconds = time.perf_counter() - start
                 per[size][m].append({**_scores(pred, truth[1], truth_traj, target), "seconds": seconds})
     rep = _average(replicate)
