@@ -80,14 +80,18 @@ def register(bench: typer.Typer, tools: CliTools) -> None:
         repeats: Annotated[int, typer.Option(min=1, help="Random train/test splits.")] = 2,
         cells: Annotated[int | None, typer.Option(min=10, help="Cells per simulated cocktail (default: the spec's).")] = None,
         models: Annotated[
-            str, typer.Option(help="Models, comma-separated, of flow, additive, mean, gp, ensemble, parts.")
-        ] = "flow,additive,mean,gp,ensemble,parts",
+            str,
+            typer.Option(
+                help="Models, comma-separated, of dynamics (the shipped learned dynamics), flow, additive, mean, gp, "
+                "ensemble, parts."
+            ),
+        ] = "dynamics,flow,additive,mean,gp,ensemble,parts",
         flow_members: Annotated[int, typer.Option(min=1, help="Flow-matching ensemble members.")] = 4,
         flow_steps: Annotated[int, typer.Option(min=1, help="Training steps per flow-matching member.")] = 1000,
         json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
-        """World models on held-out cocktails: every fate's share and each gene's mean trajectory (flow
-        matching, additive, mean), the target's share alone (generic GP and ensemble, parts)."""
+        """World models on held-out cocktails: every fate's share and each gene's mean trajectory (the learned
+        dynamics, flow matching, additive, mean), the target's share alone (generic GP and ensemble, parts)."""
         from wetloop.campaign import get_world
 
         from ._flow import FlowConfig
