@@ -134,11 +134,6 @@ class CellWorld(World):
         series = {gene: torch.from_numpy(means[..., j]).double() for j, gene in enumerate(model.net.genes)}
         return OutcomeSamples(base.readouts, series, tuple(float(t) for t in times))
 
-    def light_model_config(self) -> Any:
-        from ._dynamics import CellModelConfig
-
-        return CellModelConfig(members=2, iterations=200, cells=8)
-
     # -- the proposer ---------------------------------------------------------------------------
     def offline_proposer(self) -> Any:
         from ._proposer import CocktailProposer
