@@ -124,3 +124,12 @@ def test_trajectories_at_chosen_recorded_steps_and_fit_from_arrays(fitted) -> No
     again = CellDynamicsModel(spec, model.options, CONFIG)
     again.fit_courses(TRAIN, courses, model.record_steps().tolist(), predict_space=True)
     assert again.version == model.version and np.array_equal(again.table.numpy(), model.table.numpy())
+
+
+def test_forecast_gives_fate_shares_and_every_gene_trajectory(fitted) -> None:
+    """What `bench worldmodel` reads: readout samples per member and each gene's mean trajectory."""
+    spec, model, _ = fitted
+    xs = [Intervention(values={"cocktail": c}) for c in ({"Gata2": "oe", "EKLF": "oe"}, {"Pu.1": "ko"})]
+    out = get_world("cell").forecast(model, spec, xs)
+    assert set(out.readouts) == set(READOUTS) and out.readouts["target_fraction"].shape == (3, 2)
+    assert set(out.series) == set(model.net.genes) and out.series["EKLF"].shape == (3, 2, len(out.times_min))

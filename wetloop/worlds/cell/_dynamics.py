@@ -170,7 +170,9 @@ class _EnsembleOverIndices(EnsembleModel):
 
 
 class _Outcome:
-    """A sample's columns are the `READOUTS`, in order."""
+    """A sample's columns are the `READOUTS`, in order (the trajectories are rolled out apart: `trajectories`)."""
+
+    series: tuple[str, ...] = ()
 
     def readouts(self, samples: Tensor) -> dict[str, Tensor]:
         return {name: samples[..., j] for j, name in enumerate(READOUTS)}
