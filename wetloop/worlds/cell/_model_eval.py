@@ -37,11 +37,11 @@ from wetloop.campaign import CampaignSpec, Intervention, Observation, get_world
 from wetloop.worldmodel import crps_ensemble, interval_coverage
 
 from ._baselines import AdditiveOutcome, MeanOutcome
-from ._experiment import MODEL, clamp_arrays, fates_of, start_state
+from ._experiment import MODEL
 from ._flow import FlowConfig, FlowModel, as_shares, time_points
 from ._network import load_network
 from ._options import FATES, CellOptions
-from ._oracle import all_cocktails
+from ._oracle import all_cocktails, fate_shares, population_chunks
 from ._parts import PartsModel
 
 __all__ = [
@@ -79,18 +79,12 @@ def simulate_populations(
     net = load_network(MODEL)
     rng = np.random.default_rng(seed)
     keep, cells = model_steps(options, points), options.cells
-    per_chunk = max(1, CHUNK_CELLS // cells)
     courses = np.zeros((len(cocktails), cells, len(keep), net.dim), dtype=np.float32)
     shares = np.zeros((len(cocktails), len(FATES)))
-    for lo in range(0, len(cocktails), per_chunk):
-        part = cocktails[lo : lo + per_chunk]
-        x0 = start_state(options, rng, cells * len(part))
-        masks = [clamp_arrays(net, options, c, cells) for c in part]
-        clamp, level = np.concatenate([m for m, _ in masks]), np.concatenate([v for _, v in masks])
+    for lo, n, x0, clamp, level in population_chunks(options, cocktails, rng, cells, CHUNK_CELLS):
         run = net.simulate(x0, options.steps, options.noise, rng, clamp=clamp, level=level, window=options.window)[keep]
-        courses[lo : lo + len(part)] = run.transpose(1, 0, 2).reshape(len(part), cells, len(keep), net.dim)
-        fates = fates_of(net, run[-1], options.threshold).reshape(len(part), cells)
-        shares[lo : lo + len(part)] = np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
+        courses[lo : lo + n] = run.transpose(1, 0, 2).reshape(n, cells, len(keep), net.dim)
+        shares[lo : lo + n] = fate_shares(options, run[-1], n, cells)
     return courses, shares
 
 

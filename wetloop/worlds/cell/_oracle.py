@@ -7,6 +7,7 @@ drawn as a single experiment draws them, so the fractions have the sampling nois
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from ._experiment import MODEL, clamp_arrays, fates_of, start_state
 from ._network import load_network
 from ._options import FATES, CellOptions
 
-__all__ = ["CHUNK", "CellOracle", "all_cocktails", "cocktail_fractions", "oracle"]
+__all__ = ["CHUNK", "CellOracle", "all_cocktails", "cocktail_fractions", "fate_shares", "oracle", "population_chunks"]
 
 CHUNK = 20_000
 """Cells stepped together (memory: a few arrays of CHUNK x genes floats)."""
@@ -34,25 +35,38 @@ def all_cocktails(var: Variable) -> list[dict[str, str]]:
     return out
 
 
+def population_chunks(
+    options: CellOptions, cocktails: Sequence[dict[str, str]], rng: np.random.Generator, cells: int, chunk: int = CHUNK
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+    """The cocktails in chunks of about `chunk` cells: (first index, cocktails in the chunk, start cells,
+    clamp mask, levels), `cells` cells per cocktail drawn as one experiment draws them."""
+    net = load_network(MODEL)
+    per_chunk = max(1, chunk // cells)
+    for lo in range(0, len(cocktails), per_chunk):
+        part = cocktails[lo : lo + per_chunk]
+        x0 = start_state(options, rng, cells * len(part))
+        masks = [clamp_arrays(net, options, c, cells) for c in part]
+        yield lo, len(part), x0, np.concatenate([m for m, _ in masks]), np.concatenate([v for _, v in masks])
+
+
+def fate_shares(options: CellOptions, final: np.ndarray, n: int, cells: int) -> np.ndarray:
+    """The fate shares (n, len(FATES)) of n populations of `cells` cells, from their final states (n * cells, genes)."""
+    fates = fates_of(load_network(MODEL), final, options.threshold).reshape(n, cells)
+    return np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
+
+
 def cocktail_fractions(
     options: CellOptions, cocktails: list[dict[str, str]], seed: int = 0, cells: int | None = None
 ) -> np.ndarray:
     """The fate fractions (len(cocktails), len(FATES)) of one population of `cells` per cocktail."""
     net = load_network(MODEL)
     cells = options.cells if cells is None else cells
-    rng = np.random.default_rng([seed, 11])
-    per_chunk = max(1, CHUNK // cells)
-    out = np.zeros((len(cocktails), len(FATES)))
-    for lo in range(0, len(cocktails), per_chunk):
-        part = cocktails[lo : lo + per_chunk]
-        x0 = start_state(options, rng, cells * len(part))
-        masks = [clamp_arrays(net, options, c, cells) for c in part]
-        clamp, level = np.concatenate([m for m, _ in masks]), np.concatenate([v for _, v in masks])
+    out, rng = np.zeros((len(cocktails), len(FATES))), np.random.default_rng([seed, 11])
+    for lo, n, x0, clamp, level in population_chunks(options, cocktails, rng, cells):  # rng: start cells, then noise
         final = net.simulate(
             x0, options.steps, options.noise, rng, clamp=clamp, level=level, window=options.window, every=options.steps - 1
         )
-        fates = fates_of(net, final[-1], options.threshold).reshape(len(part), cells)
-        out[lo : lo + len(part)] = np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
+        out[lo : lo + n] = fate_shares(options, final[-1], n, cells)
     return out
 
 
