@@ -24,7 +24,6 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +36,7 @@ from wetloop.campaign import Band, CampaignSpec, Intervention, Observation, Spec
 from wetloop.worldmodel import torch_threads
 from wetloop.worldmodel.errors import ModelFileError
 
-from ._experiment import MODEL, clamp_arrays, fates_of
+from ._experiment import MODEL, clamp_arrays, fate_shares, recorded_steps
 from ._network import load_network
 from ._options import FATES, MARKERS, CellOptions
 from ._oracle import all_cocktails
@@ -234,19 +233,14 @@ class CellDynamicsModel:
 
     # -- predictions -----------------------------------------------------------------------------
     def record_steps(self) -> np.ndarray:
-        """The steps at which the lab records the time course (as `run_experiment` does)."""
-        o = self.options
-        steps = list(range(0, o.steps, o.record_every))
-        if steps[-1] != o.steps - 1:
-            steps.append(o.steps - 1)
-        return np.asarray(steps)
+        """The steps at which the lab records the time course."""
+        return np.asarray(recorded_steps(self.options))
 
     def fractions(self, cocktails: Sequence[dict[str, str]], cells: int | None = None, seed: int = 0) -> np.ndarray:
         """Each member's fate shares (M, n, len(FATES)) of `cells` simulated cells per cocktail."""
         final, _ = self._rollout(cocktails, cells or self.config.cells, seed, keep_course=False)
         m, n, c, g = final.shape
-        fates = fates_of(self.net, final.reshape(-1, g), self.options.threshold).reshape(m, n, c)
-        return np.stack([(fates == f).mean(-1) for f in range(len(FATES))], axis=-1)
+        return fate_shares(final.reshape(-1, g), m * n, c, self.options.threshold).reshape(m, n, len(FATES))
 
     def trajectories(
         self, cocktails: Sequence[dict[str, str]], cells: int | None = None, seed: int = 0, steps: Sequence[int] | None = None
@@ -281,24 +275,9 @@ class CellDynamicsModel:
                 if course is not None:
                     course[:, :, j] = x.reshape(M, n, cells, G).mean(2).numpy()
                 if j + 1 < len(steps):
-                    x = self._advance(x, float(steps[j]), float(steps[j + 1] - steps[j]), clamp, level)
+                    t0, dt = torch.tensor(float(steps[j])), torch.tensor(float(steps[j + 1] - steps[j]))
+                    x = self._advance(x, t0, dt, clamp, level)
         return x.reshape(M, n, cells, G).numpy(), course
-
-    def _advance(self, x: Tensor, t0: float | Tensor, dt: float | Tensor, clamp: Tensor, level: Tensor) -> Tensor:
-        """Euler substeps of the field from step t0 over dt steps; clamped genes held while the window is open.
-        x (M, k, G); t0, dt floats or (k,) tensors; clamp, level (k, G)."""
-        assert self.field is not None
-        lo, hi = self.options.window
-        dt_t = torch.as_tensor(dt, dtype=torch.float32)
-        n_sub = max(1, int(np.ceil(float(dt_t.max()) / self.config.substep)))
-        h = (dt_t / n_sub).reshape(-1, 1) if dt_t.ndim else dt_t / n_sub
-        t = torch.as_tensor(t0, dtype=torch.float32)
-        for s in range(n_sub):
-            x = x + self.field(x) * h
-            now = t + (s + 1) * (dt_t / n_sub)
-            held = ((now >= lo) & (now < hi)).reshape(-1, 1) if now.ndim else torch.tensor(bool(lo <= float(now) < hi))
-            x = torch.where(clamp & held, level, x)
-        return x
 
     # -- fitting ----------------------------------------------------------------------------------
     def _data(self, history: Sequence[tuple[Intervention, Observation]]) -> tuple[_Data, int]:
@@ -369,7 +348,7 @@ class CellDynamicsModel:
                 rows = torch.stack([p[torch.randint(len(p), (cfg.batch,), generator=gen)] for p in pools])  # (M, B)
                 e = T["exp"][rows]
                 clamp, level = T["clamp"][e], T["level"][e]
-                pred = self._advance_members(T["x0"][rows], T["t0"][rows], T["dt"][rows], clamp, level)
+                pred = self._advance(T["x0"][rows], T["t0"][rows], T["dt"][rows], clamp, level)
                 loss = ((pred - T["x1"][rows]) ** 2).mean()
                 opt.zero_grad()
                 loss.backward()
@@ -391,8 +370,10 @@ class CellDynamicsModel:
         )
         return report
 
-    def _advance_members(self, x: Tensor, t0: Tensor, dt: Tensor, clamp: Tensor, level: Tensor) -> Tensor:
-        """Like `_advance`, with a different transition per member and row: every argument (M, B[, G])."""
+    def _advance(self, x: Tensor, t0: Tensor, dt: Tensor, clamp: Tensor, level: Tensor) -> Tensor:
+        """Euler substeps of the field from step t0 over dt steps, clamped genes held while the window is open
+        (the lab's rule: lo <= step < hi). x (M, B, G); t0, dt (M, B), one transition each (training), or
+        0-d (a rollout); clamp, level broadcast against x."""
         assert self.field is not None
         lo, hi = self.options.window
         n_sub = max(1, int(np.ceil(float(dt.max()) / self.config.substep)))
@@ -444,12 +425,3 @@ class CellDynamicsModel:
             )
         model.version = model.last_fit.version
         return model
-
-
-def predicted_summary(model: CellDynamicsModel, top: int = 5) -> list[dict[str, Any]]:
-    """The `top` cocktails by mean predicted target share, with the members' spread (for logs and reports)."""
-    assert model.table is not None
-    mean, sd = model.table[..., 0].mean(0), model.table[..., 0].std(0)
-    order = torch.argsort(mean, descending=True)[:top].tolist()
-    var = model.spec.interventions[0]
-    return [{"cocktail": var.describe(model.space[i]), "mean": float(mean[i]), "sd": float(sd[i])} for i in order]

@@ -21,7 +21,17 @@ from ._options import FATES, MARKERS, CellOptions
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["LEVELS", "MODEL", "fate_fractions", "fates_of", "lab_result", "progenitor_state", "run_experiment"]
+__all__ = [
+    "LEVELS",
+    "MODEL",
+    "fate_fractions",
+    "fate_shares",
+    "fates_of",
+    "lab_result",
+    "progenitor_state",
+    "recorded_steps",
+    "run_experiment",
+]
 
 MODEL = "krumsiek11"
 """The scanpy model file this world runs (`scanpy/sim_models/krumsiek11.txt`)."""
@@ -75,6 +85,20 @@ def fates_of(net: Network, states: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(match.sum(1) == 1, match.argmax(1), len(FATES) - 1)
 
 
+def fate_shares(final: np.ndarray, n: int, cells: int, threshold: float) -> np.ndarray:
+    """The fate shares (n, len(FATES)) of n populations of `cells` cells, from their final states (n * cells, genes)."""
+    fates = fates_of(load_network(MODEL), final, threshold).reshape(n, cells)
+    return np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
+
+
+def recorded_steps(options: CellOptions) -> list[int]:
+    """The steps at which an experiment records its time course: every `record_every`, and the last step."""
+    recorded = list(range(0, options.steps, options.record_every))
+    if recorded[-1] != options.steps - 1:
+        recorded.append(options.steps - 1)
+    return recorded
+
+
 def fate_fractions(fates: np.ndarray) -> dict[str, float]:
     counts = np.bincount(fates, minlength=len(FATES))
     return {name: float(c) / max(len(fates), 1) for name, c in zip(FATES, counts)}
@@ -102,9 +126,7 @@ def run_experiment(options: CellOptions, cocktail: dict[str, str], seed: int) ->
     x0 = start_state(options, rng)
     clamp, level = clamp_arrays(net, options, cocktail, len(x0))
     course = net.simulate(x0, options.steps, options.noise, rng, clamp=clamp, level=level, window=options.window)
-    recorded = list(range(0, options.steps, options.record_every))
-    if recorded[-1] != options.steps - 1:
-        recorded.append(options.steps - 1)
+    recorded = recorded_steps(options)
     final = course[-1]
     fates = fates_of(net, final, options.threshold)
     adata = ad.AnnData(

@@ -32,8 +32,7 @@ out-of-bag cocktail (one member) it adds one experiment's sampling noise alone (
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,9 +40,10 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from ._experiment import fates_of
+from wetloop.worldmodel import torch_threads
+
+from ._experiment import fate_shares
 from ._network import Network
-from ._options import FATES
 from ._parts import parts_features
 
 __all__ = ["FlowConfig", "FlowModel", "FlowPrediction", "as_shares", "time_points"]
@@ -96,24 +96,19 @@ class FlowPrediction:
     def share_samples(self, draws: int, cells: int, seed: int = 0) -> np.ndarray:
         """(M * draws, n, fates): each member's shares plus `draws` draws of the out-of-bag error, or
         without one, seen through `draws` experiments of `cells` cells."""
+        if self.error_sd is None:
+            return experiment_draws(self.shares, draws, cells, seed)
         rng = np.random.default_rng(seed)
-        if self.error_sd is not None:
-            noisy = self.shares[None] + self.error_sd * rng.standard_normal((draws, *self.shares.shape))
-            return as_shares(noisy).reshape(-1, *self.shares.shape[1:])
-        p = np.clip(self.shares, 0.0, None)
-        p = p / p.sum(-1, keepdims=True)
-        counts = rng.multinomial(cells, p, size=(draws, *p.shape[:-1]))  # (draws, M, n, fates)
-        return (counts / cells).reshape(-1, *p.shape[1:])
+        noisy = self.shares[None] + self.error_sd * rng.standard_normal((draws, *self.shares.shape))
+        return as_shares(noisy).reshape(-1, *self.shares.shape[1:])
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def experiment_draws(shares: np.ndarray, draws: int, cells: int, seed: int = 0) -> np.ndarray:
+    """(draws * M, n, fates): each member's shares (M, n, fates) seen through `draws` experiments of `cells` cells."""
+    p = np.clip(shares, 0.0, None)
+    p = p / p.sum(-1, keepdims=True)
+    counts = np.random.default_rng(seed).multinomial(cells, p, size=(draws, *p.shape[:-1]))  # (draws, M, n, fates)
+    return (counts / cells).reshape(-1, *p.shape[1:])
 
 
 def _field(dim: int, cond: int, hidden: int, layers: int) -> nn.Sequential:
@@ -181,7 +176,7 @@ class FlowModel:
         observed = np.stack([self._shares(p[None]) for p in populations])[:, 0]
         start = time.perf_counter()
         errors = []
-        with _torch_threads(cfg.threads):
+        with torch_threads(cfg.threads):
             self.fields = []
             for m in range(cfg.members):
                 field, chosen = self._fit_member(m, populations, conds)
@@ -196,10 +191,8 @@ class FlowModel:
 
     def _shares(self, cells: np.ndarray) -> np.ndarray:
         """Fate shares (n, fates) of populations (n, cells, points * genes), read off their final states."""
-        genes = self.net.dim
-        fates = fates_of(self.net, cells[:, :, -genes:].reshape(-1, genes).astype(float), self.threshold)
-        fates = fates.reshape(cells.shape[:2])
-        return np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
+        genes, (n, k) = self.net.dim, cells.shape[:2]
+        return fate_shares(cells[:, :, -genes:].reshape(-1, genes).astype(float), n, k, self.threshold)
 
     def _fit_member(self, member: int, populations: list[np.ndarray], conds: np.ndarray) -> tuple[nn.Sequential, np.ndarray]:
         """A field and the cocktails (indices) it was fitted to."""
@@ -258,7 +251,7 @@ class FlowModel:
         rng = np.random.default_rng([self.config.seed, 7])
         start = self.control[rng.choice(len(self.control), n_cells, replace=n_cells > len(self.control))]
         cond = torch.from_numpy(self.features(cocktails).astype(np.float32))
-        with _torch_threads(self.config.threads):
+        with torch_threads(self.config.threads):
             outcomes = [self._outcome(field, start, cond) for field in self.fields]
         return FlowPrediction(
             shares=np.stack([o[0] for o in outcomes]),

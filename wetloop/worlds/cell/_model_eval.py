@@ -37,11 +37,11 @@ from wetloop.campaign import CampaignSpec, Intervention, Observation, get_world
 from wetloop.worldmodel import crps_ensemble, interval_coverage
 
 from ._baselines import AdditiveOutcome, MeanOutcome
-from ._experiment import MODEL
-from ._flow import FlowConfig, FlowModel, as_shares, time_points
+from ._experiment import MODEL, fate_shares, recorded_steps
+from ._flow import FlowConfig, FlowModel, as_shares, experiment_draws, time_points
 from ._network import load_network
 from ._options import FATES, CellOptions
-from ._oracle import all_cocktails, fate_shares, population_chunks
+from ._oracle import all_cocktails, population_chunks
 from ._parts import PartsModel
 
 __all__ = [
@@ -65,9 +65,7 @@ SHARE_DRAWS = 8
 
 def model_steps(options: CellOptions, points: int) -> list[int]:
     """The steps of `points` evenly spaced times among those the lab records (first and last included)."""
-    recorded = list(range(0, options.steps, options.record_every))
-    if recorded[-1] != options.steps - 1:
-        recorded.append(options.steps - 1)
+    recorded = recorded_steps(options)
     return [recorded[i] for i in time_points(len(recorded), points)]
 
 
@@ -84,7 +82,7 @@ def simulate_populations(
     for lo, n, x0, clamp, level in population_chunks(options, cocktails, rng, cells, CHUNK_CELLS):
         run = net.simulate(x0, options.steps, options.noise, rng, clamp=clamp, level=level, window=options.window)[keep]
         courses[lo : lo + n] = run.transpose(1, 0, 2).reshape(n, cells, len(keep), net.dim)
-        shares[lo : lo + n] = fate_shares(options, run[-1], n, cells)
+        shares[lo : lo + n] = fate_shares(run[-1], n, cells, options.threshold)
     return courses, shares
 
 
@@ -118,23 +116,21 @@ class _Prediction:
 def _dynamics(
     spec: CampaignSpec,
     options: CellOptions,
+    flow: FlowConfig,
     train: list[dict[str, str]],
     recorded: np.ndarray,
     test: list[dict[str, str]],
-    seed: int,
 ) -> _Prediction:
     """The learned dynamics fitted on every recorded time of the training populations; shares of the
     options' cells per member, with one experiment's sampling noise drawn around each."""
     from ._dynamics import CellDynamicsModel
 
     model = CellDynamicsModel(spec, options)
-    steps = model_steps(options, recorded.shape[2])
-    model.fit_courses(train, list(recorded), steps)
-    shares = model.fractions(test, cells=options.cells, seed=seed)  # (M, n, F)
-    _, traj = model.trajectories(test, cells=options.cells, seed=seed, steps=model_steps(options, FlowConfig().points))
-    rng = np.random.default_rng(seed)
-    draws = np.concatenate([rng.multinomial(options.cells, as_shares(shares))[None] for _ in range(SHARE_DRAWS)]) / options.cells
-    return _Prediction(shares.mean(0), draws.reshape(-1, *shares.shape[1:]), traj.mean(0))
+    model.fit_courses(train, list(recorded), recorded_steps(options))
+    shares = model.fractions(test, cells=options.cells, seed=flow.seed)  # (M, n, F)
+    _, traj = model.trajectories(test, cells=options.cells, seed=flow.seed, steps=model_steps(options, flow.points))
+    draws = experiment_draws(shares, SHARE_DRAWS, options.cells, seed=flow.seed)
+    return _Prediction(shares.mean(0), draws, traj.mean(0))
 
 
 def _predict(
@@ -151,7 +147,7 @@ def _predict(
     var, target = spec.interventions[0], FATES.index(options.target)
     if name == "dynamics":
         assert recorded is not None, "the dynamics model learns from every recorded time"
-        return _dynamics(spec, options, train, recorded, test, flow.seed)
+        return _dynamics(spec, options, flow, train, recorded, test)
     if name in ("gp", "ensemble", "parts"):
         y = shares[:, target]
         samples = (
@@ -261,9 +257,9 @@ def compare_models(
         order = np.random.default_rng([seed, r]).permutation(len(space))
         held = [space[i] for i in order[:test]]
         train_all = [{}] + [space[i] for i in order[test : test + pool]]
-        every = len(model_steps(options, 10**9))  # every time the lab records
-        recorded, shares = simulate_populations(options, train_all, [seed, r, 1], every)
-        courses = recorded[:, :, np.searchsorted(model_steps(options, every), model_steps(options, flow.points))]
+        every = recorded_steps(options)
+        recorded, shares = simulate_populations(options, train_all, [seed, r, 1], len(every))
+        courses = recorded[:, :, np.searchsorted(every, model_steps(options, flow.points))]
         truth = simulate_populations(options, held, [seed, r, 2], flow.points)
         replicate.append(_replicate(truth, simulate_populations(options, held, [seed, r, 3], flow.points), target))
         truth_traj = truth[0].mean(1)

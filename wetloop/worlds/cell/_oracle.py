@@ -15,11 +15,11 @@ import numpy as np
 
 from wetloop.campaign import CampaignSpec, Variable
 
-from ._experiment import MODEL, clamp_arrays, fates_of, start_state
+from ._experiment import MODEL, clamp_arrays, fate_shares, start_state
 from ._network import load_network
 from ._options import FATES, CellOptions
 
-__all__ = ["CHUNK", "CellOracle", "all_cocktails", "cocktail_fractions", "fate_shares", "oracle", "population_chunks"]
+__all__ = ["CHUNK", "CellOracle", "all_cocktails", "cocktail_fractions", "oracle", "population_chunks"]
 
 CHUNK = 20_000
 """Cells stepped together (memory: a few arrays of CHUNK x genes floats)."""
@@ -49,12 +49,6 @@ def population_chunks(
         yield lo, len(part), x0, np.concatenate([m for m, _ in masks]), np.concatenate([v for _, v in masks])
 
 
-def fate_shares(options: CellOptions, final: np.ndarray, n: int, cells: int) -> np.ndarray:
-    """The fate shares (n, len(FATES)) of n populations of `cells` cells, from their final states (n * cells, genes)."""
-    fates = fates_of(load_network(MODEL), final, options.threshold).reshape(n, cells)
-    return np.stack([(fates == f).mean(1) for f in range(len(FATES))], axis=1)
-
-
 def cocktail_fractions(
     options: CellOptions, cocktails: list[dict[str, str]], seed: int = 0, cells: int | None = None
 ) -> np.ndarray:
@@ -66,7 +60,7 @@ def cocktail_fractions(
         final = net.simulate(
             x0, options.steps, options.noise, rng, clamp=clamp, level=level, window=options.window, every=options.steps - 1
         )
-        out[lo : lo + n] = fate_shares(options, final[-1], n, cells)
+        out[lo : lo + n] = fate_shares(final[-1], n, cells, options.threshold)
     return out
 
 
