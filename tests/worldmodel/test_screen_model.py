@@ -57,6 +57,28 @@ def test_prior_does_not_depend_on_library_order(data_env):
     assert same.sum() > 1 and np.ptp(model.prior_probability()[same]) == 0  # ... and equal knowledge, equal prior
 
 
+def test_prior_adds_the_task_text_match_to_the_degree(data_env):
+    """The prior ranks by rank(degree) + text_weight * rank(text match): among genes of equal degree the
+    better-matched gene ranks higher; text_weight 0 is the degree alone; the best-matched tenth of the
+    genes moves up the ranking."""
+    from scipy.stats import spearmanr
+
+    spec = screen_spec("IFNG", None, 2, 64, 0)
+    model = ScreenWorldModel(spec)
+    f = model.features
+    degree_only = ScreenWorldModel(spec, ScreenModelConfig(text_weight=0), features=f)
+    deg = f.static[:, 0]
+    assert spearmanr(degree_only.prior_rank(), deg).statistic > 0.999
+    rank = model.prior_rank()
+    assert model.config.text_weight == 0.5 and np.allclose(model.prior_probability(), 0.1 * rank, atol=1e-7)
+    level = np.median(deg[f.prior > 0])
+    same = np.flatnonzero(deg == level)
+    matched, unmatched = same[f.prior[same] > 0], same[f.prior[same] == 0]
+    assert len(matched) and len(unmatched) and rank[matched].min() > rank[unmatched].max()
+    top = f.prior >= np.quantile(f.prior[f.prior > 0], 0.9)
+    assert rank[top].mean() > degree_only.prior_rank()[top].mean() + 0.05
+
+
 def test_core_essential_genes_are_left_out_unless_the_spec_asks_for_them(data_env):
     import pytest
 

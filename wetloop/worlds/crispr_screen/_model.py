@@ -1,8 +1,10 @@
 """The screen world model: P(hit) of every gene of a screen, as an ensemble, refit each round.
 
 `ScreenWorldModel(spec)` knows the screen's library (gene names, never scores) and the gene knowledge.
-Before any result it is the prior: the base rate scaled by the rank of the gene's STRING degree
-(well-connected genes score in more screens); every member agrees. `fit(history)` refits the learned
+Before any result it is the prior: the base rate scaled by the rank of rank(STRING degree) +
+`text_weight` * rank(the match of the screen's task text to the gene's sets): well-connected genes
+score in more screens, and genes in sets named like the phenotype score more in this one. Every
+member agrees. `fit(history)` refits the learned
 members from the results so far (`ScreenModelConfig.learner`):
 
 - "sets" (default): the results propagated through shared gene sets (MSigDB sets and co-essential
@@ -83,6 +85,11 @@ class ScreenModelConfig(StrictSettings):
     learner: Literal["sets", "mlp", "both"] = "sets"  # "both": half the members each
     # learner "sets": weight of the propagation's rank against the prior's; shape k of the members' weights
     mix: float = Field(default=1.0, ge=0)
+    # learner "sets": weight of the |score| propagation's rank (0: hits only)
+    score_weight: float = Field(default=0.5, ge=0)
+    # the prior: rank(degree) + text_weight * rank(task-text match of the gene's sets); 0.5 was chosen
+    # across the development screens (benchmarks/screen_prior.py)
+    text_weight: float = Field(default=0.5, ge=0)
     bootstrap_shape: float = Field(default=16.0, gt=0)
     # learner "mlp"
     hidden: int = Field(default=4, ge=1)
@@ -159,11 +166,18 @@ class ScreenWorldModel:
         self.last_fit: ScreenFitReport | None = None
 
     def prior_probability(self) -> np.ndarray:
-        """(n,) P(hit) before any result: the base rate scaled by the rank of the gene's STRING degree.
-        (The task-text match of the gene's sets is a feature the members learn from, not part of the
-        prior: on both benchmark screens its best-matched genes were hits less often than the
-        best-connected ones; `benchmarks/screen_signal.py`.)"""
-        return (self.config.prior_hit_rate * 2 * _rank01(self.features.static[:, 0])).astype(np.float32)
+        """(n,) P(hit) before any result: the base rate scaled by the prior's rank (`prior_rank`)."""
+        return (self.config.prior_hit_rate * 2 * self.prior_rank()).astype(np.float32)
+
+    def prior_rank(self) -> np.ndarray:
+        """(n,) the prior's ranking, scaled into (0, 1): rank(STRING degree) + text_weight * rank(task-text
+        match of the gene's sets), ranked again. The degree alone ranks best on the two T-cell screens;
+        the text match adds most where it does not (Zhuang19_NK, Zhu21_SARSCoV2). Genes the knowledge
+        cannot tell apart share their rank."""
+        degree = _rank01(self.features.static[:, 0])
+        if not self.config.text_weight:
+            return degree
+        return _rank01(degree + self.config.text_weight * _rank01(self.features.prior))
 
     # -- the planner's view -------------------------------------------------------------------
     @functools.cached_property
@@ -221,7 +235,7 @@ class ScreenWorldModel:
                 weight = float(1.0 / (1.0 + np.exp(-evidence)))
             learned = weight * learned + (1.0 - weight) * torch.from_numpy(self.prior_probability())
             self.probs, self.fitted = learned.float().clone(), True
-        key = self._key(tested, hit)
+        key = self._key(tested, hit, score)
         self.version = hashlib.sha256(key.encode()).hexdigest()[:12]
         self.last_fit = report = ScreenFitReport(
             n_tested=int(tested.sum()),
@@ -235,23 +249,24 @@ class ScreenWorldModel:
         )
         return report
 
-    def _key(self, tested: np.ndarray, hit: np.ndarray) -> str:
+    def _key(self, tested: np.ndarray, hit: np.ndarray, score: np.ndarray) -> str:
         idx = np.flatnonzero(tested)
-        return json.dumps([self.spec.seed, idx.tolist(), hit[idx].astype(int).tolist(), self.config.model_dump_json()])
+        results = [idx.tolist(), hit[idx].astype(int).tolist(), score[idx].tolist()]
+        return json.dumps([self.spec.seed, *results, self.config.model_dump_json()])
 
     def _learned(self, tested: np.ndarray, hit: np.ndarray, score: np.ndarray) -> tuple[Tensor | None, float]:
         """The learned members' P(hit) (M, n) from these results (None while they hold one class only)."""
         idx = np.flatnonzero(tested)
         if not (hit[idx].sum() >= 1 and (1 - hit[idx]).sum() >= 1):
             return None, 0.0
-        key = hashlib.sha256((self._library + self._key(tested, hit)).encode()).hexdigest()
+        key = hashlib.sha256((self._library + self._key(tested, hit, score)).encode()).hexdigest()
         if key not in _FITTED:
             seed = int(hashlib.sha256(json.dumps([self.spec.seed, idx.tolist()]).encode()).hexdigest()[:8], 16)
             cfg = self.config
             n_sets = {"sets": cfg.members, "mlp": 0, "both": cfg.members // 2}[cfg.learner]
             parts, loss = [], 0.0
             if n_sets:
-                parts.append(self._propagated(idx, hit, seed, n_sets))
+                parts.append(self._propagated(idx, hit, score, seed, n_sets))
             if cfg.members - n_sets:
                 X = torch.from_numpy(self.design(tested, hit, score))
                 with torch_threads(1):  # a tiny problem: threads only add overhead
@@ -265,16 +280,21 @@ class ScreenWorldModel:
         _FITTED.move_to_end(key)
         return _FITTED[key]
 
-    def _propagated(self, idx: np.ndarray, hit: np.ndarray, seed: int, members: int) -> Tensor:
-        """Learner "sets": members' P(hit) (members, n) from the rank of prior + mix * set propagation, each
-        member weighting the tested genes idx by its own Gamma(k)/k draws."""
+    def _propagated(self, idx: np.ndarray, hit: np.ndarray, score: np.ndarray, seed: int, members: int) -> Tensor:
+        """Learner "sets": members' P(hit) (members, n) from the rank of prior + mix * rank(hit propagation)
+        + score_weight * rank(|score| propagation), each member weighting the tested genes idx by its own
+        Gamma(k)/k draws."""
         cfg, n = self.config, len(self.genes)
         rng = np.random.default_rng(seed)
         weight = np.zeros((members, n))
         weight[:, idx] = rng.gamma(cfg.bootstrap_shape, 1.0 / cfg.bootstrap_shape, (members, len(idx)))
         spread = self.features.set_propagation(weight, hit)  # (M, n)
-        prior_rank = _rank01(self.features.static[:, 0])
-        probs = [cfg.prior_hit_rate * 2 * _rank01(prior_rank + cfg.mix * _rank01(row)) for row in spread]
+        scored = self.features.score_propagation(weight, score) if cfg.score_weight else np.zeros_like(spread)
+        prior_rank = self.prior_rank()
+        probs = [
+            cfg.prior_hit_rate * 2 * _rank01(prior_rank + cfg.mix * _rank01(a) + cfg.score_weight * _rank01(b))
+            for a, b in zip(spread, scored)
+        ]
         return torch.from_numpy(np.stack(probs).astype(np.float32))
 
     def _replay(self, history: Sequence[tuple[Intervention, Observation]]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
