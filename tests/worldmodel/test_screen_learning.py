@@ -86,23 +86,33 @@ def test_set_propagation_scores_genes_that_share_sets_with_hits():
 def test_score_propagation_carries_the_genes_short_of_the_hit_threshold():
     """A screen returns a score for every gene. Members of the first five sets score higher (either sign);
     only the top 2% by |score| are called hits, so 300 tested genes hold a few hits but many strong
-    non-hits. Propagating the |score| ranks finds the sets' untested genes better than the hits alone, and
-    the learner's score_weight puts that into the ranking."""
+    non-hits. Propagating the |score| ranks through the sets, or through a network that links the sets'
+    genes, finds their untested genes better than the hits alone, and the learner's weights put that
+    into the ranking."""
     features, in_sets = _screen()
     rng = np.random.default_rng(4)
+    inside = np.flatnonzero(in_sets)
+    edges = [(a, b) for a, b in rng.choice(inside, (3 * len(inside), 2)) if a != b]  # the sets' genes linked
+    edges += [(a, b) for a, b in rng.choice(N, (3 * N, 2)) if a != b]  # and random links everywhere
+    a, b = np.array(edges).T
+    network = sp.csr_matrix((np.ones(2 * len(a), np.float32), (np.r_[a, b], np.r_[b, a])), shape=(N, N))
+    features.network = (network > 0).astype(np.float32).tocsr()
     score = rng.choice([-1.0, 1.0], N) * (1.5 * in_sets + np.abs(rng.normal(size=N)))
     hits = np.abs(score) >= np.quantile(np.abs(score), 0.98)
     tested = np.zeros(N, bool)
     tested[rng.choice(N, 300, replace=False)] = True
     weight = tested[None].astype(float)
-    scored = features.score_propagation(weight, np.where(tested, score, 0.0))
+    by_sets, by_network = features.score_propagation(weight, np.where(tested, score, 0.0))
     spread = features.set_propagation(weight, (hits & tested).astype(float))
     untested = ~tested
-    assert scored.shape == (1, N) and np.allclose(features.score_propagation(np.zeros((1, N)), score), 0.0)
-    assert _auroc(in_sets[untested], scored[0, untested]) > _auroc(in_sets[untested], spread[0, untested]) + 0.05
-    assert _auroc(in_sets[untested], scored[0, untested]) > 0.85
+    assert by_sets.shape == by_network.shape == (1, N)
+    assert all(np.allclose(x, 0.0) for x in features.score_propagation(np.zeros((1, N)), score))
+    hits_only = _auroc(in_sets[untested], spread[0, untested])
+    assert _auroc(in_sets[untested], by_sets[0, untested]) > max(0.85, hits_only + 0.05)
+    assert _auroc(in_sets[untested], by_network[0, untested]) > max(0.75, hits_only + 0.05)
     # the scores' signs do not matter, only their size
-    assert np.allclose(features.score_propagation(weight, np.where(tested, np.abs(score), 0.0)), scored)
+    unsigned = features.score_propagation(weight, np.where(tested, np.abs(score), 0.0))
+    assert np.allclose(unsigned[0], by_sets) and np.allclose(unsigned[1], by_network)
 
     history = [
         (
@@ -111,12 +121,12 @@ def test_score_propagation_carries_the_genes_short_of_the_hit_threshold():
         )
         for g in np.flatnonzero(tested)
     ]
-    ranked = {w: _model(features, gate="none", score_weight=w) for w in (0.0, 0.5)}
     auc = {}
-    for w, model in ranked.items():
+    for weights in ((0.0, 0.0), (0.5, 0.0), (0.0, 1.0)):
+        model = _model(features, gate="none", score_weight=weights[0], network_weight=weights[1])
         model.fit(history)
-        auc[w] = _auroc(in_sets[untested], model.probs.mean(0).numpy()[untested])
-    assert auc[0.5] > auc[0.0] + 0.02
+        auc[weights] = _auroc(in_sets[untested], model.probs.mean(0).numpy()[untested])
+    assert auc[(0.5, 0.0)] > auc[(0.0, 0.0)] + 0.02 and auc[(0.0, 1.0)] > auc[(0.0, 0.0)] + 0.02
 
 
 def test_paired_auroc_difference_matches_the_direct_count_and_has_a_variance():

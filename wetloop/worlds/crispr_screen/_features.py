@@ -9,7 +9,8 @@ For the n genes of a screen (the library: names only, never scores), built once 
   co-essential module), each tested gene's own result left out of its own features;
 - `set_propagation(weight, hit)` (M, n): the results propagated through shared gene sets (each set's
   hit enrichment z, summed over a gene's sets), once per weighting of the tested genes;
-- `score_propagation(weight, score)` (M, n): the same with the tested genes' |score| ranks.
+- `score_propagation(weight, score)` ((M, n), (M, n)): the tested genes' |score| ranks propagated
+  through the gene sets and through STRING.
 """
 
 from __future__ import annotations
@@ -90,13 +91,15 @@ class ScreenFeatures:
         z = (H - p0 * T) / np.sqrt(p0 * (1 - p0) * T + 1.0)
         return np.asarray(self.members @ z.T).T
 
-    def score_propagation(self, weight: np.ndarray, score: np.ndarray) -> np.ndarray:
-        """The tested genes' |score| propagated through shared gene sets, as `set_propagation` does with
-        hits: a screen returns a score for every gene, and the genes just short of the hit threshold say
-        where hits are too. weight (M, n) as there; score (n,) the measured scores (tested genes only).
-        Each tested gene's |score| rank among the tested, centred (q in (-1/2, 1/2), variance 1/12 with
-        no effect); per weighting, each set's z = sum w q / sqrt((T + 1) / 12); each gene's score = the sum
-        of z over its sets. Returns (M, n) float64."""
+    def score_propagation(self, weight: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The tested genes' |score| propagated through shared gene sets and through STRING, as
+        `set_propagation` does with hits: a screen returns a score for every gene, and the genes just short
+        of the hit threshold say where hits are too. weight (M, n) as there; score (n,) the measured
+        scores (tested genes only). Each tested gene's |score| rank among the tested, centred (q in
+        (-1/2, 1/2), variance 1/12 with no effect). Per weighting, each set's z = sum w q / sqrt((T + 1) /
+        12) and each gene's set score = the sum of z over its sets; each gene's network score = the same
+        z over its STRING neighbours (edges weighted as in the network). Returns (sets, network), each
+        (M, n) float64."""
         W = np.atleast_2d(weight).astype(np.float64)
         tested = W.any(0)
         q = np.zeros(W.shape[1])
@@ -104,7 +107,9 @@ class ScreenFeatures:
             q[tested] = (rankdata(np.abs(score[tested])) - 0.5) / tested.sum() - 0.5
         T = (self.members.T @ W.T).T  # (M, S)
         Q = (self.members.T @ (W * q).T).T
-        return np.asarray(self.members @ (Q / np.sqrt((T + 1.0) / 12.0)).T).T
+        sets = np.asarray(self.members @ (Q / np.sqrt((T + 1.0) / 12.0)).T).T
+        near = np.asarray(self.network @ (W * q).T).T / np.sqrt((np.asarray(self.network @ W.T).T + 1.0) / 12.0)
+        return sets, near
 
     def _set_enrichment(self, t: np.ndarray, h: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per gene: best smoothed hit rate and best / mean enrichment z over its sets, leave-self-out."""

@@ -85,8 +85,9 @@ class ScreenModelConfig(StrictSettings):
     learner: Literal["sets", "mlp", "both"] = "sets"  # "both": half the members each
     # learner "sets": weight of the propagation's rank against the prior's; shape k of the members' weights
     mix: float = Field(default=1.0, ge=0)
-    # learner "sets": weight of the |score| propagation's rank (0: hits only)
+    # learner "sets": weights of the |score| propagation's ranks, through the gene sets and through STRING
     score_weight: float = Field(default=0.5, ge=0)
+    network_weight: float = Field(default=1.0, ge=0)
     # the prior: rank(degree) + text_weight * rank(task-text match of the gene's sets); 0.5 was chosen
     # across the development screens (benchmarks/screen_prior.py)
     text_weight: float = Field(default=0.5, ge=0)
@@ -282,18 +283,18 @@ class ScreenWorldModel:
 
     def _propagated(self, idx: np.ndarray, hit: np.ndarray, score: np.ndarray, seed: int, members: int) -> Tensor:
         """Learner "sets": members' P(hit) (members, n) from the rank of prior + mix * rank(hit propagation)
-        + score_weight * rank(|score| propagation), each member weighting the tested genes idx by its own
-        Gamma(k)/k draws."""
+        + score_weight * rank(|score| through sets) + network_weight * rank(|score| through STRING), each
+        member weighting the tested genes idx by its own Gamma(k)/k draws."""
         cfg, n = self.config, len(self.genes)
         rng = np.random.default_rng(seed)
         weight = np.zeros((members, n))
         weight[:, idx] = rng.gamma(cfg.bootstrap_shape, 1.0 / cfg.bootstrap_shape, (members, len(idx)))
         spread = self.features.set_propagation(weight, hit)  # (M, n)
-        scored = self.features.score_propagation(weight, score) if cfg.score_weight else np.zeros_like(spread)
+        by_sets, by_network = self.features.score_propagation(weight, score)
+        terms = [(cfg.mix, spread), (cfg.score_weight, by_sets), (cfg.network_weight, by_network)]
         prior_rank = self.prior_rank()
         probs = [
-            cfg.prior_hit_rate * 2 * _rank01(prior_rank + cfg.mix * _rank01(a) + cfg.score_weight * _rank01(b))
-            for a, b in zip(spread, scored)
+            cfg.prior_hit_rate * 2 * _rank01(prior_rank + sum(w * _rank01(x[m]) for w, x in terms if w)) for m in range(members)
         ]
         return torch.from_numpy(np.stack(probs).astype(np.float32))
 
