@@ -43,7 +43,11 @@ def main() -> None:
         index = screen.index()
         score = np.array([screen.scores[index[g]] for g in model.genes])
         everything = np.ones(len(hit), bool)
-        columns = {"prior = degree (no results)": model.prior_probability(), "task-text match (no results)": f.prior}
+        columns = {
+            "prior (no results)": model.prior_probability(),
+            "degree (no results)": f.static[:, 0],
+            "task-text match (no results)": f.prior,
+        }
         columns |= dict(zip(DYNAMIC_NAMES, f.dynamic(everything, hit, score).T))
         print(
             f"\n{name}: {int(hit[keep].sum())} non-essential hits among {int(keep.sum())} genes "
