@@ -9,8 +9,11 @@ members from the results so far (`ScreenModelConfig.learner`):
 
 - "sets" (default): the results propagated through shared gene sets (MSigDB sets and co-essential
   modules): each set's hit enrichment z among its tested genes, summed over a gene's sets
-  (`ScreenFeatures.set_propagation`), a kernel smoother with the shared-set kernel. A member ranks
-  genes by rank(prior) + mix * rank(propagation); its P(hit) is the base rate scaled by that rank.
+  (`ScreenFeatures.set_propagation`), a kernel smoother with the shared-set kernel; and the tested
+  genes' |score| ranks propagated the same way through the sets and through STRING
+  (`ScreenFeatures.score_propagation`). A member ranks genes by rank(prior) + mix * rank(hits) +
+  score_weight * rank(scores through sets) + network_weight * rank(scores through STRING); its
+  P(hit) is the base rate scaled by that rank.
   Members differ by Bayesian-bootstrap weights on the tested genes (Gamma(k)/k, k =
   `bootstrap_shape`), so they disagree where the evidence rests on few genes.
 - "mlp": M small MLPs (one vectorised module), each on a bootstrap resample of the tested genes, on
