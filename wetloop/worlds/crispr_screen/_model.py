@@ -293,8 +293,10 @@ class ScreenWorldModel:
         weight = np.zeros((members, n))
         weight[:, idx] = rng.gamma(cfg.bootstrap_shape, 1.0 / cfg.bootstrap_shape, (members, len(idx)))
         spread = self.features.set_propagation(weight, hit)  # (M, n)
-        by_sets, by_network = self.features.score_propagation(weight, score)
-        terms = [(cfg.mix, spread), (cfg.score_weight, by_sets), (cfg.network_weight, by_network)]
+        terms = [(cfg.mix, spread)]
+        if cfg.score_weight or cfg.network_weight:
+            by_sets, by_network = self.features.score_propagation(weight, score)
+            terms += [(cfg.score_weight, by_sets), (cfg.network_weight, by_network)]
         prior_rank = self.prior_rank()
         probs = [
             cfg.prior_hit_rate * 2 * _rank01(prior_rank + sum(w * _rank01(x[m]) for w, x in terms if w)) for m in range(members)
